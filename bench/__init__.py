@@ -1,0 +1,1 @@
+"""Benchmark commands (`python -m bench.<name>`): reports of measured budgets, never tests."""

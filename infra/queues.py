@@ -1,0 +1,70 @@
+"""The SQS topology: one queue per catalog queue and one dead-letter queue per DLQ name.
+
+`JobQueues(stack, "Queues", catalog=load_catalog(), name_prefix="dev-").queues["email"]` is the SQS queue
+`dev-email`, whose exhausted jobs go to `.dead_letter_queues["dead"]` (`dev-dead`).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from jobqueue.catalog import Catalog
+from jobqueue.errors import CatalogError
+from jobqueue.local.topology import visibility_timeout
+
+__all__ = ["WORK_RETENTION", "JobQueues"]
+
+# SQS's default, stated explicitly; every DLQ must keep messages longer (see _check_retention).
+WORK_RETENTION = Duration.days(4)
+
+
+class JobQueues(Construct):
+    """Every queue of `catalog`, named `<name_prefix><queue>`, encrypted and reachable over TLS only.
+
+    Work queues redrive to their DLQ after `max_attempts` receives (the most attempts any job of the queue
+    may get) and hide a received message for six times the worker's timeout. A DLQ keeps messages for its
+    `retention_days`, longer than any work queue, because a redriven message keeps its first enqueue time.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, catalog: Catalog, name_prefix: str = "") -> None:
+        super().__init__(scope, id)
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        self.queues: dict[str, sqs.Queue] = {}
+        for name, config in catalog.dead_letters.items():
+            _check_retention(name, config.retention_days)
+            # The dead-letter function runs the sources' on_dead hooks, so it gets their longest timeout.
+            timeout = max((q.timeout for q in catalog.sources_of(name)), default=60)
+            self.dead_letter_queues[name] = sqs.Queue(
+                self,
+                name,
+                queue_name=f"{name_prefix}{name}",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(config.retention_days),
+                visibility_timeout=Duration.seconds(visibility_timeout(timeout)),
+            )
+        for name, queue in catalog.queues.items():
+            self.queues[name] = sqs.Queue(
+                self,
+                name,
+                queue_name=f"{name_prefix}{name}",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=WORK_RETENTION,
+                visibility_timeout=Duration.seconds(visibility_timeout(queue.timeout)),
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    max_receive_count=queue.max_attempts,
+                    queue=self.dead_letter_queues[queue.dead_letter],
+                ),
+            )
+
+
+def _check_retention(name: str, retention_days: int) -> None:
+    """Refuse a DLQ that would drop redriven messages before their source queue would have."""
+    if Duration.days(retention_days).to_seconds() <= WORK_RETENTION.to_seconds():
+        raise CatalogError(
+            f"dead-letter queue {name!r}: field retention_days: {retention_days} must exceed the work queues' "
+            f"{WORK_RETENTION.to_days():.0f} days"
+        )

@@ -1,0 +1,263 @@
+"""The queue catalog: every queue, its default job options and worker settings, from one TOML source.
+
+>>> catalog = load_catalog()
+>>> catalog.queue("lead-processing").attempts
+5
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobqueue.errors import CatalogError, UnknownQueueError
+
+__all__ = [
+    "Backoff",
+    "Catalog",
+    "CronEntry",
+    "DeadLetterConfig",
+    "JobDefaults",
+    "Limiter",
+    "QueueConfig",
+    "Retention",
+    "load_catalog",
+]
+
+# SQS allows 80 characters of [A-Za-z0-9_-]; ':' would break BullMQ's key layout. Room is left for a
+# stage prefix and the "-dlq" suffix.
+QUEUE_NAME = r"^[A-Za-z0-9_-]{1,60}$"
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Backoff(_Model):
+    """How long to wait before retry n: `delay` ms (fixed) or `delay * 2**(n-1)` ms (exponential)."""
+
+    type: Literal["fixed", "exponential"] = "exponential"
+    delay: int = Field(1000, ge=0, le=12 * 3600 * 1000)
+    jitter: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class Retention(_Model):
+    """BullMQ's removeOnComplete/removeOnFail: keep at most `count` finished jobs, none older than `age` s."""
+
+    count: int | None = Field(None, ge=0)
+    age: int | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bullmq_forms(cls, value: Any) -> Any:
+        # BullMQ accepts `true` (remove at once), a count, or {count, age}.
+        if value is True:
+            return {"count": 0}
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"count": value}
+        return value
+
+
+class Limiter(_Model):
+    """At most `max` jobs start per `duration` ms across every worker of the queue."""
+
+    max: int = Field(gt=0)
+    duration: int = Field(gt=0)
+
+
+class CronEntry(_Model):
+    """A repeatable job: BullMQ's 5-field cron pattern in a time zone."""
+
+    name: str = Field(min_length=1)
+    pattern: str
+    tz: str = "UTC"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("pattern")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"{value!r} is not a 5-field cron pattern (minute hour day month weekday)")
+        return value
+
+
+class JobDefaults(_Model):
+    """Defaults for one job name, overriding the queue's (seed 004's per-name priorities)."""
+
+    priority: int | None = Field(None, ge=0, le=2_097_152)
+    attempts: int | None = Field(None, ge=1, le=1000)
+    backoff: Backoff | None = None
+
+
+class QueueConfig(_Model):
+    """One work queue. Field names follow BullMQ's options where one exists."""
+
+    name: Annotated[str, Field(pattern=QUEUE_NAME)]
+    attempts: int = Field(1, ge=1, le=1000)
+    backoff: Backoff | None = None
+    concurrency: int = Field(1, ge=1, le=1000)
+    concurrency_env: str | None = None
+    limiter: Limiter | None = None
+    limiter_env: str | None = None
+    remove_on_complete: Retention | None = None
+    remove_on_fail: Retention | None = None
+    dead_letter: Annotated[str, Field(pattern=QUEUE_NAME)] = ""
+    on_dead: str | None = Field(None, pattern=r"^[\w.]+:\w+$")
+    jobs: dict[str, JobDefaults] = Field(default_factory=dict)
+    cron: list[CronEntry] = Field(default_factory=list)
+    job_types: list[str] = Field(default_factory=list)
+    batch_size: int = Field(10, ge=1, le=10)
+    timeout: int = Field(60, ge=1, le=900, description="worker function timeout, seconds")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dead_letter(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not value.get("dead_letter") and "name" in value:
+            return {**value, "dead_letter": f"{value['name']}-dlq"}
+        return value
+
+    @property
+    def max_attempts(self) -> int:
+        """The most attempts any job of this queue may get: the SQS redrive policy's maxReceiveCount."""
+        return max([self.attempts, *(j.attempts for j in self.jobs.values() if j.attempts)])
+
+    def effective_concurrency(self, env: dict[str, str] | None = None) -> int:
+        """Concurrency after the seed's environment override (e.g. EMAIL_WORKER_CONCURRENCY)."""
+        source = os.environ if env is None else env
+        raw = source.get(self.concurrency_env) if self.concurrency_env else None
+        if raw is None:
+            return self.concurrency
+        if not raw.isdigit() or int(raw) < 1:
+            raise CatalogError(f"queue {self.name!r}: {self.concurrency_env}={raw!r} is not a positive integer")
+        return int(raw)
+
+    def effective_limiter(self, env: dict[str, str] | None = None) -> Limiter | None:
+        """The rate limit after the seed's environment override (e.g. ENRICH_RATE_PER_SECOND)."""
+        source = os.environ if env is None else env
+        raw = source.get(self.limiter_env) if self.limiter_env else None
+        if raw is None or self.limiter is None:
+            return self.limiter
+        if not raw.isdigit() or int(raw) < 1:
+            raise CatalogError(f"queue {self.name!r}: {self.limiter_env}={raw!r} is not a positive integer")
+        return self.limiter.model_copy(update={"max": int(raw)})
+
+
+class DeadLetterConfig(_Model):
+    """A dead-letter queue; several work queues may share one (seed 004's `dead`)."""
+
+    name: Annotated[str, Field(pattern=QUEUE_NAME)]
+    concurrency: int = Field(2, ge=1, le=1000)
+    retention_days: int = Field(14, ge=1, le=14)
+
+
+class Catalog(_Model):
+    """All queues, all dead-letter queues, and the processor modules that serve them."""
+
+    queues: dict[str, QueueConfig]
+    dead_letters: dict[str, DeadLetterConfig]
+    processors: list[str] = Field(default_factory=list)
+
+    def queue(self, name: str) -> QueueConfig:
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise UnknownQueueError(name, list(self.queues)) from None
+
+    def queue_for_job_type(self, job_type: str) -> QueueConfig:
+        """The queue that serves seed 002's `{jobType, data}` requests."""
+        for queue in self.queues.values():
+            if job_type in queue.job_types or job_type == queue.name:
+                return queue
+        raise UnknownQueueError(job_type, [t for q in self.queues.values() for t in q.job_types])
+
+    def sources_of(self, dead_letter: str) -> list[QueueConfig]:
+        """The work queues whose exhausted jobs go to `dead_letter`."""
+        return [q for q in self.queues.values() if q.dead_letter == dead_letter]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Overlay a user's catalog on the packaged one: new queues are added, named fields replaced."""
+    merged = {k: dict(v) for k, v in base.items()}
+    for name, fields in extra.items():
+        if not isinstance(fields, dict):
+            raise CatalogError(f"queue {name!r}: expected a table of settings, got {fields!r}")
+        merged[name] = {**merged.get(name, {}), **fields}
+    return merged
+
+
+def _read_toml(path: Path | str, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _field_error(exc: ValidationError, kind: str, name: str) -> CatalogError:
+    problems = "; ".join(
+        f"field {'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+    )
+    return CatalogError(f"{kind} {name!r}: {problems}")
+
+
+def build_catalog(
+    queues: dict[str, Any], dead_letters: dict[str, Any], processors: list[str] | None = None
+) -> Catalog:
+    """Validate raw tables into a Catalog; errors name the queue and the field."""
+    built: dict[str, QueueConfig] = {}
+    for name, fields in queues.items():
+        try:
+            built[name] = QueueConfig.model_validate({**fields, "name": name})
+        except ValidationError as exc:
+            raise _field_error(exc, "queue", name) from exc
+    dlqs: dict[str, DeadLetterConfig] = {}
+    for name in sorted({q.dead_letter for q in built.values()} | set(dead_letters)):
+        if name in built:
+            raise CatalogError(f"dead-letter queue {name!r}: also defined as a work queue")
+        try:
+            dlqs[name] = DeadLetterConfig.model_validate({**dead_letters.get(name, {}), "name": name})
+        except ValidationError as exc:
+            raise _field_error(exc, "dead-letter queue", name) from exc
+    return Catalog(queues=built, dead_letters=dlqs, processors=list(processors or []))
+
+
+def load_catalog(extra_path: str | None = None, processors: list[str] | None = None) -> Catalog:
+    """The packaged catalog, extended by the TOML file at `extra_path` (JOBQUEUE_CATALOG) if given.
+
+    A user's file has the packaged file's shape plus an optional top-level `processors = ["module"]`.
+    """
+    packaged = _read_toml("catalog.toml", resources.files("jobqueue").joinpath("catalog.toml").read_text())
+    queues, dead_letters = packaged.get("queues", {}), packaged.get("dead_letters", {})
+    modules = list(processors or [])
+    if extra_path:
+        path = Path(extra_path)
+        if not path.is_file():
+            raise CatalogError(f"JOBQUEUE_CATALOG: no file at {path}")
+        extra = _read_toml(path, path.read_text())
+        unknown = set(extra) - {"queues", "dead_letters", "processors"}
+        if unknown:
+            raise CatalogError(f"{path}: unknown top-level keys {sorted(unknown)}")
+        for table in ("queues", "dead_letters"):
+            if not isinstance(extra.get(table, {}), dict):
+                raise CatalogError(f"{path}: [{table}] must be a table of queue settings")
+        queues = _merge(queues, extra.get("queues", {}))
+        dead_letters = _merge(dead_letters, extra.get("dead_letters", {}))
+        modules += [m for m in extra.get("processors", []) if m not in modules]
+    return build_catalog(queues, dead_letters, modules)
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The catalog this process runs with, from the settings in the environment."""
+    from jobqueue.settings import get_settings
+
+    settings = get_settings()
+    return load_catalog(settings.catalog_path, settings.processors)

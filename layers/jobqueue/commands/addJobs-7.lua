@@ -1,0 +1,83 @@
+--[[
+  Add a batch of jobs in BullMQ's layout, in one call whatever the batch's size.
+
+  Input:
+    KEYS[1] id counter           KEYS[2] wait list            KEYS[3] delayed zset
+    KEYS[4] prioritized zset     KEYS[5] priority counter     KEYS[6] events stream
+    KEYS[7] meta hash
+    ARGV[1] job key prefix ("<prefix>:<queue>:")
+    ARGV[2] timestamp (ms) of every job of the batch
+    ARGV[3] events stream cap (XADD MAXLEN ~)
+    ARGV[4] version written into meta
+    ARGV[5] number of jobs n
+    ARGV[6..] n groups of 6: custom job id ("" = next counter value), name, data JSON, opts JSON,
+              delay (ms), priority
+  Output:
+    n entries, in order: the job id, or "=" .. id where a job with that custom id already exists
+    (as in BullMQ, the existing job stands and nothing is added for it).
+  Events:
+    added, then waiting or delayed (with the due time in ms) for every job added.
+]]
+local idKey, waitKey, delayedKey, prioritizedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local priorityCounterKey, eventsKey, metaKey = KEYS[5], KEYS[6], KEYS[7]
+local jobPrefix, timestamp, maxEvents = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local version, count = ARGV[4], tonumber(ARGV[5])
+local GROUP = 6
+
+local function emit(...)
+  redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+end
+
+-- Generated ids continue a counter that starts from the server clock in microseconds, so ids handed out
+-- after a Redis flush never repeat the id of a job still travelling in SQS.
+local generated = 0
+for i = 0, count - 1 do
+  if ARGV[6 + i * GROUP] == "" then generated = generated + 1 end
+end
+local nextId = 0
+if generated > 0 then
+  if redis.call("EXISTS", idKey) == 0 then
+    local now = redis.call("TIME")
+    redis.call("SET", idKey, now[1] .. string.format("%06d", tonumber(now[2])))
+  end
+  nextId = redis.call("INCRBY", idKey, generated) - generated + 1
+end
+
+redis.call("HSET", metaKey, "opts.maxLenEvents", maxEvents, "version", version)
+
+local result, waiting = {}, {}
+for i = 0, count - 1 do
+  local at = 6 + i * GROUP
+  local jobId, name, data, opts = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local delay, priority = tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local custom = jobId ~= ""
+  if not custom then
+    jobId = string.format("%d", nextId)
+    nextId = nextId + 1
+  end
+  local jobKey = jobPrefix .. jobId
+  if custom and redis.call("EXISTS", jobKey) == 1 then
+    result[i + 1] = "=" .. jobId
+  else
+    redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", timestamp,
+      "delay", delay, "priority", priority)
+    emit("added", "jobId", jobId, "name", name)
+    if delay > 0 then
+      local dueAt = timestamp + delay
+      redis.call("ZADD", delayedKey, dueAt * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
+      emit("delayed", "jobId", jobId, "delay", dueAt)
+    elseif priority > 0 then
+      local counter = redis.call("INCR", priorityCounterKey)
+      redis.call("ZADD", prioritizedKey, priority * 4294967296 + counter, jobId)
+      emit("waiting", "jobId", jobId)
+    else
+      waiting[#waiting + 1] = jobId
+      emit("waiting", "jobId", jobId)
+    end
+    result[i + 1] = jobId
+  end
+end
+if #waiting > 0 then
+  redis.call("LPUSH", waitKey, unpack(waiting))
+end
+return result

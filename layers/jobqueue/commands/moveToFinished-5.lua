@@ -1,0 +1,92 @@
+--[[
+  Record how each job of one SQS batch ended, in one call.
+
+  Input:
+    KEYS[1] active list     KEYS[2] completed zset     KEYS[3] failed zset     KEYS[4] delayed zset
+    KEYS[5] events stream
+    ARGV[1] job key prefix ("<prefix>:<queue>:")
+    ARGV[2] timestamp (ms)
+    ARGV[3] events stream cap
+    ARGV[4] number of jobs n
+    ARGV[5..] n groups of 8: job id, outcome ("completed" | "retry" | "failed"), attempts made,
+              return value JSON (completed) or failure reason, stack trace JSON list,
+              next attempt due (ms, retry only), keep count (-1: keep all), keep age (s, 0: no limit)
+  Output:
+    n codes: 0 recorded; -1 no such job (state lost while running: restore, then call again)
+  Events:
+    completed (with returnvalue), delayed (a retry, with its due time), failed (with failedReason).
+  Retention:
+    after the batch, each finished set touched is trimmed to the keep count and age its jobs asked for
+    (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs.
+]]
+local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local jobPrefix, timestamp, maxEvents, count = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local GROUP = 8
+
+local function emit(...)
+  redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+end
+
+local function deleteJobs(ids)
+  for _, id in ipairs(ids) do
+    redis.call("DEL", jobPrefix .. id, jobPrefix .. id .. ":logs")
+  end
+end
+
+local function trim(setKey, keepCount, keepAge)
+  if keepAge > 0 then
+    local old = redis.call("ZRANGEBYSCORE", setKey, "-inf", timestamp - keepAge * 1000, "LIMIT", 0, 1000)
+    if #old > 0 then
+      deleteJobs(old)
+      redis.call("ZREM", setKey, unpack(old))
+    end
+  end
+  if keepCount >= 0 then
+    local excess = redis.call("ZCARD", setKey) - keepCount
+    if excess > 0 then
+      deleteJobs(redis.call("ZRANGE", setKey, 0, excess - 1))
+      redis.call("ZREMRANGEBYRANK", setKey, 0, excess - 1)
+    end
+  end
+end
+
+local codes, completed, trims = {}, {}, {}
+for i = 0, count - 1 do
+  local at = 5 + i * GROUP
+  local jobId, outcome, attempts = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local value, stacktrace, dueAt = ARGV[at + 3], ARGV[at + 4], tonumber(ARGV[at + 5])
+  local keepCount, keepAge = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
+  local jobKey = jobPrefix .. jobId
+  if redis.call("LREM", activeKey, 1, jobId) == 0 and redis.call("EXISTS", jobKey) == 0 then
+    codes[i + 1] = -1
+  else
+    codes[i + 1] = 0
+    if outcome == "completed" then
+      completed[#completed + 1] = timestamp
+      completed[#completed + 1] = jobId
+      redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", timestamp, "atm", attempts)
+      emit("completed", "jobId", jobId, "returnvalue", value, "prev", "active")
+    elseif outcome == "retry" then
+      redis.call("ZADD", delayedKey, dueAt * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
+      redis.call("HSET", jobKey, "atm", attempts, "failedReason", value, "stacktrace", stacktrace,
+        "delay", dueAt - timestamp)
+      emit("delayed", "jobId", jobId, "delay", dueAt)
+    else
+      redis.call("ZADD", failedKey, timestamp, jobId)
+      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", stacktrace, "finishedOn", timestamp,
+        "atm", attempts)
+      emit("failed", "jobId", jobId, "failedReason", value, "prev", "active")
+    end
+    if outcome ~= "retry" and (keepCount >= 0 or keepAge > 0) then
+      local setKey = outcome == "completed" and completedKey or failedKey
+      trims[setKey .. "|" .. keepCount .. "|" .. keepAge] = {setKey, keepCount, keepAge}
+    end
+  end
+end
+if #completed > 0 then
+  redis.call("ZADD", completedKey, unpack(completed))
+end
+for _, t in pairs(trims) do
+  trim(t[1], t[2], t[3])
+end
+return codes

@@ -1,0 +1,62 @@
+--[[
+  Record dead jobs: each stays failed in its own queue and gets a record in the dead-letter queue, a
+  BullMQ job named "<queue>_failed" that waits in "<prefix>:<dlq>:wait" until an operator redrives or
+  removes it (seeds 000 and 004 count and triage dead jobs exactly there).
+
+  Input:
+    KEYS[1] dead-letter queue's wait list     KEYS[2] its events stream     KEYS[3] its meta hash
+    ARGV[1] key prefix ("bull")
+    ARGV[2] timestamp (ms)
+    ARGV[3] events stream cap
+    ARGV[4] version written into meta
+    ARGV[5] number of records n
+    ARGV[6..] n groups of 9: source queue, job id, job name, job data JSON, job opts JSON, job timestamp,
+              failure reason, attempts made, record data JSON
+  Output:
+    n record ids ("<queue>-<jobId>": recording the same dead job twice updates one record)
+  Events:
+    failed on the source queue (only if the job was not failed there yet); added and waiting on the
+    dead-letter queue for a new record.
+]]
+local dlqWaitKey, dlqEventsKey, dlqMetaKey = KEYS[1], KEYS[2], KEYS[3]
+local prefix, timestamp, maxEvents, version, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local GROUP = 9
+local dlqPrefix = string.sub(dlqWaitKey, 1, #dlqWaitKey - #"wait")
+
+redis.call("HSET", dlqMetaKey, "opts.maxLenEvents", maxEvents, "version", version)
+
+local ids = {}
+for i = 0, count - 1 do
+  local at = 6 + i * GROUP
+  local queue, jobId, name, data, opts = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  local jobTimestamp, reason, attempts, record = ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
+  local source = prefix .. ":" .. queue .. ":"
+  local jobKey = source .. jobId
+
+  if redis.call("EXISTS", jobKey) == 0 then
+    redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", jobTimestamp,
+      "delay", 0, "priority", 0)
+  end
+  if not redis.call("ZSCORE", source .. "failed", jobId) then
+    redis.call("LREM", source .. "active", -1, jobId)
+    redis.call("ZREM", source .. "delayed", jobId)
+    redis.call("ZADD", source .. "failed", timestamp, jobId)
+    redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", timestamp, "atm", attempts)
+    redis.call("XADD", source .. "events", "MAXLEN", "~", maxEvents, "*", "event", "failed",
+      "jobId", jobId, "failedReason", reason, "prev", "active")
+  end
+
+  local recordId = queue .. "-" .. jobId
+  local recordKey = dlqPrefix .. recordId
+  local isNew = redis.call("EXISTS", recordKey) == 0
+  redis.call("HSET", recordKey, "name", queue .. "_failed", "data", record, "opts", "{}",
+    "timestamp", timestamp, "delay", 0, "priority", 0)
+  if isNew then
+    redis.call("LPUSH", dlqWaitKey, recordId)
+    redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "added", "jobId", recordId,
+      "name", queue .. "_failed")
+    redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "waiting", "jobId", recordId)
+  end
+  ids[i + 1] = recordId
+end
+return ids

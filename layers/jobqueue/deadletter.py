@@ -1,0 +1,172 @@
+"""The dead-letter handler: what happens to a job after its last attempt (or an unrecoverable error).
+
+For each dead job it archives the message (S3, when a bucket is configured), records
+`{originalJobId, queue, name, data, error, attemptsMade, failedAt}` as a job named "<queue>_failed" waiting
+in the dead-letter queue's BullMQ keys, leaves the original job failed in its own queue, and runs the source
+queue's `on_dead` hook (seed 000: the lead becomes PERMANENTLY_FAILED).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from jobqueue.batch import run_batch
+from jobqueue.catalog import Catalog, default_catalog
+from jobqueue.connection import aws_client, redis_client
+from jobqueue.errors import MalformedMessageError
+from jobqueue.job import JobMessage, parse_message
+from jobqueue.keys import QueueKeys
+from jobqueue.registry import import_callable
+from jobqueue.scripts import DeadRecord, Scripts
+from jobqueue.settings import Settings, get_settings
+from jobqueue.worker import DEAD_LETTER_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from redis import Redis
+
+__all__ = ["DeadLetter", "DeadLetterHandler"]
+
+logger = Logger(service="jobqueue")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What is kept of a dead job: the seed-000 DLQ record's fields."""
+
+    originalJobId: str
+    queue: str
+    name: str
+    data: Any
+    error: str
+    attemptsMade: int
+    failedAt: str
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+
+@dataclass
+class _DeadBatch:
+    handler: DeadLetterHandler
+    letters: dict[str, DeadLetter] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def start(self, records: list[dict[str, Any]]) -> None:
+        handler = self.handler
+        parsed: dict[str, JobMessage] = {}
+        for raw in records:
+            try:
+                message = parse_message(raw.get("body", ""))
+                handler.catalog.queue(message.queue)
+                parsed[raw["messageId"]] = message
+            except Exception as exc:
+                self.errors[raw["messageId"]] = str(exc)
+                handler.archive(f"malformed/{raw['messageId']}.json", json.dumps(raw))
+                logger.error("malformed dead letter", extra={"dlq": handler.name,
+                                                             "messageId": raw.get("messageId"), "error": str(exc)})
+        reasons = handler.failure_reasons([(raw, parsed[raw["messageId"]]) for raw in records
+                                           if raw["messageId"] in parsed])
+        failed_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        dead: list[DeadRecord] = []
+        for message_id, message in parsed.items():
+            error, attempts = reasons[message_id]
+            letter = DeadLetter(originalJobId=message.id, queue=message.queue, name=message.name,
+                                data=message.data, error=error, attemptsMade=attempts, failedAt=failed_at)
+            handler.archive(f"{message.queue}/{message.id}.json", letter.to_json())
+            self.letters[message_id] = letter
+            dead.append(DeadRecord(message, error, attempts, letter.to_json()))
+        if dead:
+            handler.scripts.record_dead_letters(dead, handler.now_ms())
+
+    def run(self, record: SQSRecord) -> None:
+        if record.message_id in self.errors:
+            return  # archived and logged; retrying cannot make it a job
+        letter = self.letters[record.message_id]
+        logger.info("job dead", extra={"event": "dead", "dlq": self.handler.name, "queue": letter.queue,
+                                       "jobId": letter.originalJobId, "jobName": letter.name,
+                                       "error": letter.error, "attemptsMade": letter.attemptsMade})
+        hook = self.handler.hook(letter.queue)
+        if hook:
+            hook(letter)
+
+    def finish(self) -> set[str]:
+        return set()
+
+
+class DeadLetterHandler:
+    """Handles the SQS batches of one dead-letter queue (the dead-letter Lambda)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        catalog: Catalog | None = None,
+        settings: Settings | None = None,
+        redis: Redis | None = None,
+        s3: Any = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.catalog = catalog or default_catalog()
+        if name not in self.catalog.dead_letters:
+            raise MalformedMessageError(f"{name!r} is not a dead-letter queue of the catalog")
+        self.name = name
+        self.redis = redis or redis_client(self.settings.redis_url)
+        self.scripts = Scripts(self.redis, QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
+        self._s3 = s3
+        self._hooks: dict[str, Callable[[DeadLetter], Any] | None] = {}
+
+    def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
+        return run_batch(event, _DeadBatch(self), context)
+
+    @staticmethod
+    def now_ms() -> int:
+        return int(datetime.now(UTC).timestamp() * 1000)
+
+    def hook(self, queue: str) -> Callable[[DeadLetter], Any] | None:
+        if queue not in self._hooks:
+            path = self.catalog.queue(queue).on_dead
+            self._hooks[queue] = import_callable(path) if path else None
+        return self._hooks[queue]
+
+    def failure_reasons(self, items: list[tuple[dict[str, Any], JobMessage]]) -> dict[str, tuple[str, int]]:
+        """Why and after how many attempts each job died.
+
+        A job the worker forwarded carries both in message attributes; one moved by SQS redrive does not, and
+        its last failure is read from Redis (one pipelined round trip for the batch).
+        """
+        reason_attr, attempts_attr = DEAD_LETTER_ATTRIBUTES
+        found: dict[str, tuple[str, int]] = {}
+        missing: list[tuple[str, JobMessage]] = []
+        for raw, message in items:
+            attributes = raw.get("messageAttributes") or {}
+            if reason_attr in attributes:
+                found[raw["messageId"]] = (attributes[reason_attr]["stringValue"],
+                                           int(attributes[attempts_attr]["stringValue"]))
+            else:
+                missing.append((raw["messageId"], message))
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for _, message in missing:
+                pipe.hmget(QueueKeys(self.settings.prefix, message.queue).job(message.id), "failedReason", "atm")
+            for (message_id, message), (reason, attempts) in zip(missing, pipe.execute(), strict=True):
+                found[message_id] = (reason or "attempts exhausted (failure reason lost with Redis state)",
+                                     int(attempts) if attempts else message.opts.attempts)
+        return found
+
+    def archive(self, key: str, body: str) -> None:
+        """Keep a durable copy beside Redis, so that a dead job survives a Redis flush."""
+        bucket = self.settings.archive_bucket
+        if not bucket:
+            return
+        s3 = self._s3 or aws_client("s3")
+        s3.put_object(Bucket=bucket, Key=f"dead-letters/{self.name}/{key}", Body=body.encode(),
+                      ContentType="application/json")

@@ -1,0 +1,71 @@
+"""Every error jobqueue raises, under one base class so callers can catch them together."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "EnqueueError",
+    "InvalidJobError",
+    "JobNotFoundError",
+    "JobQueueError",
+    "MalformedMessageError",
+    "PayloadTooLargeError",
+    "ScriptError",
+    "UnknownQueueError",
+    "UnrecoverableError",
+]
+
+
+class JobQueueError(Exception):
+    """Base of every error raised by jobqueue."""
+
+
+class CatalogError(JobQueueError):
+    """The queue catalog or a user's extension of it is invalid; the message names queue and field."""
+
+
+class UnknownQueueError(JobQueueError):
+    """A queue name that the catalog does not define."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown queue {name!r}; known queues: {', '.join(sorted(known))}")
+        self.name = name
+
+
+class InvalidJobError(JobQueueError):
+    """Job name, data or options failed validation; nothing was written."""
+
+
+class PayloadTooLargeError(InvalidJobError):
+    """The serialized job exceeds the message size SQS accepts; nothing was written."""
+
+
+class EnqueueError(JobQueueError):
+    """Some jobs could not be made durable in SQS; their Redis state was rolled back.
+
+    `accepted` lists the ids that did reach SQS (they will run), `rejected` maps the others to the reason.
+    """
+
+    def __init__(self, message: str, accepted: list[str], rejected: dict[str, str]) -> None:
+        super().__init__(message)
+        self.accepted = accepted
+        self.rejected = rejected
+
+
+class MalformedMessageError(JobQueueError):
+    """An SQS record whose body is not a jobqueue job message."""
+
+
+class ScriptError(JobQueueError):
+    """A Lua script answered with an error code; the message says which script and why."""
+
+
+class UnrecoverableError(JobQueueError):
+    """Raise from a processor to fail the job now, skipping its remaining attempts.
+
+    >>> raise UnrecoverableError("lead has no address")
+    """
+
+
+class JobNotFoundError(JobQueueError):
+    """No job with that id in that queue (never added, removed, or retention already deleted it)."""

@@ -1,0 +1,151 @@
+"""Jobs: their options (BullMQ's names), the SQS message that carries one, and the handle processors get."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from jobqueue.catalog import Backoff, QueueConfig, Retention
+from jobqueue.errors import InvalidJobError, MalformedMessageError
+
+if TYPE_CHECKING:
+    from jobqueue.scripts import Scripts
+
+__all__ = ["Job", "JobMessage", "JobOptions", "resolve_options"]
+
+# Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
+MAX_SQS_DELAY_MS = 900_000
+
+
+class JobOptions(BaseModel):
+    """BullMQ's job options. Both BullMQ's camelCase and Python's snake_case names are accepted.
+
+    >>> JobOptions.model_validate({"attempts": 3, "backoff": {"type": "fixed", "delay": 500}}).attempts
+    3
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    attempts: int = Field(1, ge=1, le=1000)
+    backoff: Backoff | None = None
+    delay: int = Field(0, ge=0, description="ms before the first attempt")
+    priority: int = Field(0, ge=0, le=2_097_152, description="1 is the highest; 0 means none")
+    job_id: str | None = Field(None, alias="jobId", min_length=1, max_length=128, pattern=r"^[^:\s]+$")
+    remove_on_complete: Retention | None = Field(None, alias="removeOnComplete")
+    remove_on_fail: Retention | None = Field(None, alias="removeOnFail")
+
+    @field_validator("backoff", mode="before")
+    @classmethod
+    def _number_means_fixed(cls, value: Any) -> Any:
+        # BullMQ accepts `backoff: 1000` for a fixed delay.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"type": "fixed", "delay": value}
+        return value
+
+    @field_validator("job_id")
+    @classmethod
+    def _not_an_integer(cls, value: str | None) -> str | None:
+        # Like BullMQ: integer ids are reserved for generated ones.
+        if value is not None and value.isdigit():
+            raise ValueError("custom job ids cannot be integers (they are reserved for generated ids)")
+        return value
+
+    def to_bullmq_json(self) -> str:
+        """The `opts` field of the job hash, with BullMQ's key names."""
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False),
+                          separators=(",", ":"))
+
+
+def resolve_options(queue: QueueConfig, name: str, opts: dict[str, Any]) -> JobOptions:
+    """Options of a new job: the caller's, over the job name's defaults, over the queue's defaults."""
+    named = queue.jobs.get(name)
+    defaults: dict[str, Any] = {"attempts": queue.attempts}
+    if queue.backoff:
+        defaults["backoff"] = queue.backoff
+    if queue.remove_on_complete:
+        defaults["removeOnComplete"] = queue.remove_on_complete
+    if queue.remove_on_fail:
+        defaults["removeOnFail"] = queue.remove_on_fail
+    if named:
+        defaults.update({k: v for k, v in {"attempts": named.attempts, "backoff": named.backoff,
+                                            "priority": named.priority}.items() if v is not None})
+    try:
+        return JobOptions.model_validate({**defaults, **opts})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise InvalidJobError(f"queue {queue.name!r}, job {name!r}: invalid options: {problems}") from exc
+
+
+class JobMessage(BaseModel):
+    """The SQS message body: the whole job, so that SQS alone can rebuild any state Redis loses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    v: Literal[1] = 1
+    queue: str
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=256)
+    data: Any = None
+    opts: JobOptions
+    timestamp: int = Field(ge=0, description="ms when the job was added")
+    attempts_offset: int = Field(
+        0, ge=0, alias="attemptsOffset",
+        description="attempts made before this message was sent (a deferred job travels in a new message)",
+    )
+
+    def body(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_defaults=False)
+
+    def due_at(self) -> int:
+        """When the job's first attempt may start (ms)."""
+        return self.timestamp + self.opts.delay
+
+    @property
+    def data_json(self) -> str:
+        return json.dumps(self.data, separators=(",", ":"))
+
+
+@dataclass
+class Job:
+    """The job a processor runs, with the ways to report on it while it runs.
+
+    >>> @processor("email", "generic")
+    ... def send(job: Job) -> dict[str, str]:
+    ...     job.update_progress(50)
+    ...     return {"sent": job.data["to"]}
+    """
+
+    id: str
+    name: str
+    data: Any
+    opts: JobOptions
+    queue: str
+    timestamp: int
+    attempt: int
+    """This attempt's number, starting at 1."""
+    _scripts: Scripts = field(repr=False)
+
+    @property
+    def attempts_made(self) -> int:
+        """Attempts finished before this one (BullMQ's `attemptsMade` while the job runs)."""
+        return self.attempt - 1
+
+    def update_progress(self, progress: int | float | dict[str, Any]) -> None:
+        """Visible in the job's status and emitted as a `progress` event."""
+        self._scripts.update_progress(self.id, progress)
+
+    def log(self, line: str) -> None:
+        """Appends to the job's log (BullMQ's `Job.log`)."""
+        self._scripts.add_log(self.id, line)
+
+
+def parse_message(body: str) -> JobMessage:
+    """Validate an SQS body as a job message; the error names what is wrong."""
+    try:
+        return JobMessage.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise MalformedMessageError(f"not a jobqueue message: {problems}") from exc

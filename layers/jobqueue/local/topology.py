@@ -1,0 +1,45 @@
+"""Create the catalog's SQS topology on an endpoint (moto, LocalStack): what the CDK app deploys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobqueue.catalog import Catalog
+
+__all__ = ["create_topology", "visibility_timeout"]
+
+WORK_RETENTION_S = 4 * 24 * 3600
+
+
+def visibility_timeout(function_timeout: int) -> int:
+    """AWS's advice for SQS event sources: at least six times the function's timeout."""
+    return 6 * function_timeout
+
+
+def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[str, str]:
+    """Create every DLQ, then every work queue with its redrive policy; returns queue name -> URL.
+
+    CreateQueue is idempotent for equal attributes, so running it again is harmless.
+    """
+    urls: dict[str, str] = {}
+    for name, dlq in catalog.dead_letters.items():
+        urls[name] = sqs.create_queue(
+            QueueName=f"{name_prefix}{name}",
+            Attributes={"MessageRetentionPeriod": str(dlq.retention_days * 24 * 3600),
+                        "SqsManagedSseEnabled": "true"},
+        )["QueueUrl"]
+    for name, queue in catalog.queues.items():
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[queue.dead_letter], AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        urls[name] = sqs.create_queue(
+            QueueName=f"{name_prefix}{name}",
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout(queue.timeout)),
+                "MessageRetentionPeriod": str(WORK_RETENTION_S),
+                "SqsManagedSseEnabled": "true",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                             "maxReceiveCount": queue.max_attempts}),
+            },
+        )["QueueUrl"]
+    return urls

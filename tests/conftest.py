@@ -1,0 +1,91 @@
+"""Shared fixtures: a moto server over HTTP, a real Redis, and a private namespace for every test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+from redis import Redis
+
+from jobqueue.catalog import Catalog, default_catalog
+from jobqueue.connection import aws_client, redis_client
+from jobqueue.local.topology import create_topology
+from jobqueue.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on a free loopback port; every AWS client of the run (and its subprocesses) uses it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ.update({
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    })
+    aws_client.cache_clear()
+    yield endpoint
+    server.stop()
+
+
+def delete_prefix(client: Redis, prefix: str) -> None:
+    for batch in _chunks(list(client.scan_iter(match=f"{prefix}:*", count=1000)), 500):
+        client.unlink(*batch)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass
+class Namespace:
+    """One test's world: its Redis prefix, SQS queue names, catalog, and the environment a subprocess needs."""
+
+    settings: Settings
+    catalog: Catalog
+    queue_urls: dict[str, str]
+    env: dict[str, str]
+    redis: Redis
+    sqs: Any
+
+
+@pytest.fixture
+def ns(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
+    token = uuid.uuid4().hex[:10]
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "JOBQUEUE_PREFIX": f"test-{token}",
+        "JOBQUEUE_SQS_PREFIX": f"t{token}-",
+        "JOBQUEUE_CATALOG": str(ROOT / "tests" / "support" / "catalog.toml"),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    default_catalog.cache_clear()
+    settings, catalog = get_settings(), default_catalog()
+    sqs = aws_client("sqs")
+    urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
+    client = redis_client(REDIS_URL)
+    yield Namespace(settings, catalog, urls, {**os.environ, **env}, client, sqs)
+    delete_prefix(client, settings.prefix)
+    get_settings.cache_clear()
+    default_catalog.cache_clear()

@@ -1,0 +1,105 @@
+"""Acceptance 1-2: retries with backoff, redrive to the DLQ, the dead-letter record and the on_dead hook."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from typing import cast
+
+from jobqueue import Queue
+from jobqueue.keys import QueueKeys
+from jobqueue.leads import LeadStatusStore
+from tests.conftest import Namespace
+from tests.support.functions import LocalFunctions
+from tests.support.processors import attempts_of
+
+DEAD_FIELDS = {"originalJobId", "queue", "name", "data", "error", "attemptsMade", "failedAt"}
+
+
+def dlq_records(ns: Namespace, dlq: str) -> list[dict[str, object]]:
+    keys = QueueKeys(ns.settings.prefix, dlq)
+    ids = cast("list[str]", ns.redis.lrange(keys.wait, 0, -1))
+    return [json.loads(cast("str", ns.redis.hget(keys.job(i), "data"))) for i in ids]
+
+
+def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns: Namespace) -> None:
+    queue = Queue("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 42, "behavior": "fail"})
+    worker = LocalFunctions(ns, ["lead-processing"])
+    worker.pump(lambda: queue.get_state(job_id) == "failed", timeout=40)
+
+    attempts = attempts_of(job_id)
+    assert [a["attempt"] for a in attempts] == [1, 2, 3, 4, 5]
+    waits = [(b["at"] - a["at"]) / 1000 for a, b in pairwise(attempts)]
+    for wait, expected in zip(waits, [1, 2, 4, 8], strict=True):
+        assert expected <= wait < expected + 2.5, waits
+
+    # The fifth failure leaves the message to SQS: the next receive moves it by redrive (the worker's own
+    # forwarding would have added jobqueue's message attributes).
+    ns.sqs.receive_message(QueueUrl=ns.queue_urls["lead-processing"], WaitTimeSeconds=0)
+    moved = ns.sqs.receive_message(QueueUrl=ns.queue_urls["lead-processing-dlq"], MessageAttributeNames=["All"],
+                                   MessageSystemAttributeNames=["All"], VisibilityTimeout=0)["Messages"]
+    assert [json.loads(m["Body"])["id"] for m in moved] == [job_id]
+    assert "MessageAttributes" not in moved[0]
+
+    dead = LocalFunctions(ns, [], ["lead-processing-dlq"])
+    status = LeadStatusStore.from_settings()
+    dead.pump(lambda: status.get("42") is not None, timeout=10)
+    [record] = dlq_records(ns, "lead-processing-dlq")
+    assert set(record) == DEAD_FIELDS
+    assert record["originalJobId"] == job_id
+    assert record["queue"] == "lead-processing"
+    assert record["name"] == "process-lead"
+    assert record["data"] == {"leadId": 42, "behavior": "fail"}
+    assert record["error"] == "CRM sync failed on attempt 5"
+    assert record["attemptsMade"] == 5
+    lead = status.get("42")
+    assert lead is not None
+    assert lead["status"] == "PERMANENTLY_FAILED"
+    assert lead["error"] == "CRM sync failed on attempt 5"
+    job = queue.get_job(job_id)
+    assert job is not None
+    assert (job.state, job.attemptsMade, job.failedReason) == ("failed", 5, "CRM sync failed on attempt 5")
+    # The seed's runbook numbers.
+    assert ns.redis.zcard(QueueKeys(ns.settings.prefix, "lead-processing").failed) == 1
+    assert ns.redis.llen(QueueKeys(ns.settings.prefix, "lead-processing-dlq").wait) == 1
+
+
+def test_unrecoverable_error_dead_letters_after_one_attempt(ns: Namespace) -> None:
+    queue = Queue("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 7, "behavior": "unrecoverable"})
+    functions = LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"])
+    status = LeadStatusStore.from_settings()
+    functions.pump(lambda: status.get("7") is not None, timeout=15)
+    assert [a["attempt"] for a in attempts_of(job_id)] == [1]
+    [record] = dlq_records(ns, "lead-processing-dlq")
+    assert (record["error"], record["attemptsMade"]) == ("lead has no address", 1)
+    job = queue.get_job(job_id)
+    assert job is not None
+    assert (job.state, job.attemptsMade) == ("failed", 1)
+
+
+def test_job_failing_twice_then_succeeding_completes_with_three_attempts(ns: Namespace) -> None:
+    queue = Queue("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 8, "behavior": "flaky", "failures": 2})
+    functions = LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"])
+    functions.pump(lambda: queue.get_state(job_id) == "completed", timeout=20)
+    job = queue.get_job(job_id)
+    assert job is not None
+    assert job.attemptsMade == 3
+    assert job.returnvalue == {"leadId": 8, "attempt": 3}
+    assert job.progress == 100
+    assert queue.get_logs(job_id) == ["done on attempt 3"]
+    assert dlq_records(ns, "lead-processing-dlq") == []
+
+
+def test_job_with_fewer_attempts_than_the_queue_allows_is_forwarded_when_exhausted(ns: Namespace) -> None:
+    # email allows 5 attempts (password_reset) so its maxReceiveCount is 5; a generic email has 3.
+    queue = Queue("email")
+    job_id = queue.add("generic", {"behavior": "fail"}, backoff={"type": "fixed", "delay": 100})
+    functions = LocalFunctions(ns, ["email"], ["dead"])
+    functions.pump(lambda: ns.redis.llen(QueueKeys(ns.settings.prefix, "dead").wait) == 1, timeout=20)
+    assert [a["attempt"] for a in attempts_of(job_id)] == [1, 2, 3]
+    [record] = dlq_records(ns, "dead")
+    assert (record["error"], record["attemptsMade"]) == ("CRM sync failed on attempt 3", 3)
+    assert ns.redis.hget(QueueKeys(ns.settings.prefix, "dead").job(f"email-{job_id}"), "name") == "email_failed"

@@ -1,0 +1,33 @@
+"""Drive the worker and dead-letter Lambda handlers in this process, polling moto's SQS like an event source."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from jobqueue.local.runner import FunctionRunner, poll_once
+from tests.conftest import Namespace
+
+
+class LocalFunctions:
+    """The worker function of some queues and the dead-letter function of some DLQs, loaded once each."""
+
+    def __init__(self, ns: Namespace, queues: list[str], dead_letters: list[str] | None = None) -> None:
+        self.ns = ns
+        self.pollers: list[tuple[FunctionRunner, str]] = []
+        for queue in queues:
+            os.environ["QUEUE_NAME"] = queue
+            self.pollers.append((FunctionRunner("worker"), ns.queue_urls[queue]))
+        for dlq in dead_letters or []:
+            os.environ["DEAD_LETTER_QUEUE"] = dlq
+            self.pollers.append((FunctionRunner("dead_letter"), ns.queue_urls[dlq]))
+
+    def pump(self, until: Callable[[], bool], timeout: float) -> None:
+        """Poll every queue until `until()` holds; fails the test if it does not within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not reached within {timeout} s")
+            if not sum(poll_once(self.ns.sqs, url, runner, wait_seconds=0) for runner, url in self.pollers):
+                time.sleep(0.05)

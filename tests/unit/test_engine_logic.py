@@ -1,0 +1,83 @@
+"""Pure logic: backoff, key names, option resolution, catalog validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobqueue.backoff import backoff_delay_ms, visibility_seconds
+from jobqueue.catalog import Backoff, load_catalog
+from jobqueue.errors import CatalogError
+from jobqueue.job import resolve_options
+from jobqueue.keys import QueueKeys
+
+
+def test_exponential_backoff_doubles_from_the_delay() -> None:
+    seed_000 = Backoff(type="exponential", delay=1000)
+    assert [backoff_delay_ms(seed_000, n) for n in range(1, 5)] == [1000, 2000, 4000, 8000]
+    assert backoff_delay_ms(Backoff(type="fixed", delay=500), 4) == 500
+
+
+def test_jitter_never_lengthens_and_visibility_never_shortens() -> None:
+    jittered = Backoff(type="exponential", delay=1000, jitter=0.5)
+    delays = [backoff_delay_ms(jittered, 2) for _ in range(200)]
+    assert all(1000 <= d <= 2000 for d in delays) and len(set(delays)) > 1
+    assert visibility_seconds(1001) == 2 and visibility_seconds(1000) == 1
+    assert visibility_seconds(10**9) == 12 * 3600
+
+
+def test_keys_are_bullmqs() -> None:
+    keys = QueueKeys("bull", "lead-processing")
+    assert (keys.wait, keys.failed, keys.job("7"), keys.events) == (
+        "bull:lead-processing:wait", "bull:lead-processing:failed", "bull:lead-processing:7",
+        "bull:lead-processing:events")
+
+
+def test_options_layer_call_over_job_name_over_queue() -> None:
+    email = load_catalog().queue("email")
+    reset = resolve_options(email, "password_reset", {})
+    assert (reset.priority, reset.attempts) == (1, 5)
+    generic = resolve_options(email, "generic", {"priority": 2})
+    assert (generic.priority, generic.attempts) == (2, 3)
+    assert email.max_attempts == 5
+    assert resolve_options(load_catalog().queue("lead-enrichment"), "x", {}).remove_on_complete is not None
+
+
+def test_catalog_has_every_seed_queue() -> None:
+    catalog = load_catalog()
+    assert {"lead-processing", "lead-enrichment", "scheduled-messages", "health-check", "bulk-availability",
+            "integration-sync", "message-processing", "workflow", "tool-execution", "llm-requests",
+            "notifications", "webhooks", "data-processing", "cache-warmup", "email", "search",
+            "notification"} <= set(catalog.queues)
+    assert set(catalog.dead_letters) == {"lead-processing-dlq", "dead-letter", "dead"} | {
+        f"{q}-dlq" for q in ("lead-enrichment", "scheduled-messages", "health-check", "bulk-availability",
+                             "integration-sync", "message-processing")}
+    assert catalog.queue("email").effective_concurrency({"EMAIL_WORKER_CONCURRENCY": "9"}) == 9
+    limiter = catalog.queue("lead-enrichment").effective_limiter({"ENRICH_RATE_PER_SECOND": "3"})
+    assert limiter is not None and limiter.max == 3
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[queues.email]\nattempts = 0\n', "queue 'email': field attempts"),
+    ('[queues.mine]\nbackoff = { type = "linear" }\n', "queue 'mine': field backoff.type"),
+    ('[queues.mine]\ncron = [{ name = "x", pattern = "* * *" }]\n', "queue 'mine': field cron.0.pattern"),
+    ('[queues."bad:name"]\n', "queue 'bad:name': field name"),
+    ('[queues.mine]\nconcurency = 2\n', "queue 'mine': field concurency: Extra inputs"),
+    ('queues = 3\n', r"\[queues\] must be a table"),
+    ('[queues.mine\n', "not valid TOML"),
+])
+def test_bad_catalog_fails_at_load_naming_queue_and_field(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(toml)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(str(path))
+
+
+def test_user_catalog_adds_queues_and_processor_modules(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text('processors = ["myapp.jobs"]\n[queues.reports]\nattempts = 2\nconcurrency = 4\n')
+    catalog = load_catalog(str(path))
+    assert catalog.queue("reports").attempts == 2 and catalog.queue("reports").dead_letter == "reports-dlq"
+    assert catalog.processors == ["myapp.jobs"]
+    assert "reports-dlq" in catalog.dead_letters
