@@ -16,6 +16,12 @@ What is measured, per job, around each workload and only on the Redis side:
   more is measured far above the resolution. It includes Redis's idle work (serverCron at ``hz``; the
   idle rate is measured before starting and its share per job printed) and any other client's load:
   every measurement runs ``--repeats`` times, interleaved, and the median is reported, with the spread.
+  The kernel's part (``used_cpu_sys``) is printed too: on a small VM, waking Redis up for a request can
+  cost it more CPU than the request's work, and a single synchronous client (jobqueue's worker here, each
+  Lambda in production) wakes it for every call. For jobqueue's headline, a no-op EVALSHA sent at the
+  run's own pace is measured afterwards, and the figure is split into the commands' own work, the
+  scripts' overhead, those round trips and the rest. The time spent inside scripts (INFO commandstats,
+  no socket I/O) is printed for both systems as context; the budget is on the CPU figure.
 - **memory**: ``used_memory`` after every job completed minus before; nothing is removed on completion, so
   this is what a retained completed job costs (both cap their events stream at ~10,000 entries).
 
@@ -24,8 +30,9 @@ prefix (``bench-<hex>-<n>``), whose keys are deleted with SCAN + UNLINK right af
 again at exit); the next run waits for lazy freeing to finish. The Redis may be shared, so FLUSHDB and
 FLUSHALL are never used. Other clients' commands and other processes of this machine (on a small VM
 they share Redis's cores and caches) inflate the CPU figures: before each run the benchmark waits up to
-``--quiet-wait`` seconds for the machine to be quiet, and it prints a warning when other clients or
-processes were busy anyway, or when the repeats disagree.
+``--quiet-wait`` seconds for the machine to be quiet, a run during which other processes were busy
+anyway is discarded and run again (up to ``--retries`` times), and a warning is printed when other
+clients or processes were busy in the end, or when the repeats disagree.
 
 Workloads, each of ``--jobs`` jobs (default 20,000) named "bench" with data ``{"i": n}``:
 
@@ -118,6 +125,7 @@ class Snapshot:
 
     calls: dict[str, tuple[int, int]]  # command -> (calls, usec)
     cpu_us: float
+    sys_us: float  # the kernel's part of cpu_us (sockets, epoll, scheduling)
     used_memory: int
     machine_busy_s: float | None  # every CPU of this machine, from /proc/stat (None: not Linux)
     own_cpu_s: float  # this process and its finished children (the node workload)
@@ -130,15 +138,30 @@ class Measure:
     jobs: int
     commands: float
     cpu_us: float
+    sys_us: float
     memory: float
     elapsed_s: float  # between the two snapshots
     workload_s: float  # the workload's own clock (node's, without its start-up), for jobs/s
     per_command: dict[str, tuple[float, float]] = field(default_factory=dict)  # command -> (calls, usec)
     other_cores: float | None = None  # CPU other processes of this machine used meanwhile, in cores
+    round_trip_us: float | None = None  # Redis CPU of one no-op EVALSHA round trip at this run's pace
+
+    def usec(self, names: Sequence[str], exclude: bool = False) -> float:
+        """Commandstats time (inside commands) of `names`, or of every other command, per job."""
+        return sum(u for n, (_, u) in self.per_command.items() if (n in names) != exclude) / self.jobs
+
+    @property
+    def round_trips_per_job(self) -> float:
+        """Script calls per job: jobqueue sends each one alone, so each is a round trip (and a wakeup)."""
+        return sum(c for n, (c, _) in self.per_command.items() if n in SCRIPT_COMMANDS) / self.jobs
 
     @property
     def cpu_per_job(self) -> float:
         return self.cpu_us / self.jobs
+
+    @property
+    def sys_per_job(self) -> float:
+        return self.sys_us / self.jobs
 
     @property
     def commands_per_job(self) -> float:
@@ -190,6 +213,25 @@ def wait_for_lazyfree(client: Redis, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def calibrate_round_trip(meter: Meter, client: Redis, think_s: float, calls: int = 300) -> float:
+    """Redis CPU of one no-op EVALSHA sent alone after `think_s` of client work, in microseconds.
+
+    On a small VM, waking Redis up for a request can cost it far more CPU than the request itself, and a
+    single synchronous client (jobqueue's worker here; each Lambda in production) wakes it for every call.
+    Measured at the jobqueue run's own pace, this says how much of its figure is that per-call cost.
+    """
+    noop = client.register_script("return 0")
+    noop()
+    before = meter.snapshot().cpu_us
+    for _ in range(calls):
+        until = time.perf_counter() + think_s
+        while time.perf_counter() < until:
+            pass
+        noop()
+    # Minus the two snapshots' own INFO calls, at their usual cost, is below the resolution that matters.
+    return (meter.snapshot().cpu_us - before) / calls
+
+
 def delete_keys(client: Redis, pattern: str) -> int:
     """SCAN + UNLINK in chunks of 500: the Redis may be shared, so only our keys, never FLUSHDB."""
     deleted = 0
@@ -232,8 +274,9 @@ class Meter:
         }
         memory = int(_info(self.client, "memory")["used_memory"])
         cpu = _info(self.client, "cpu")
-        redis_cpu = (float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])) * 1e6
-        return Snapshot(calls, redis_cpu, memory, machine_busy_s(), own_cpu_s())
+        sys_us = float(cpu["used_cpu_sys"]) * 1e6
+        return Snapshot(calls, float(cpu["used_cpu_user"]) * 1e6 + sys_us, sys_us, memory, machine_busy_s(),
+                        own_cpu_s())
 
     def difference(self, before: Snapshot, after: Snapshot, jobs: int, elapsed_s: float) -> Measure:
         """The workload's cost: counters after minus before (commands new since `before` count in full)."""
@@ -249,6 +292,7 @@ class Meter:
             others = max(0.0, busy - (cpu_us / 1e6 if self.local else 0.0)) / elapsed_s
         return Measure(
             jobs=jobs, commands=sum(c for c, _ in per_command.values()), cpu_us=cpu_us,
+            sys_us=after.sys_us - before.sys_us,
             memory=float(after.used_memory - before.used_memory), elapsed_s=elapsed_s, workload_s=elapsed_s,
             per_command=per_command, other_cores=others,
         )
@@ -423,6 +467,7 @@ class Scenario:
     jobs: int
     window: int
     order: str
+    calibrate: bool = False  # also measure the cost of a bare round trip at this run's pace
 
 
 class JobqueueBench:
@@ -459,7 +504,12 @@ class JobqueueBench:
         counts = queue.get_job_counts()
         if counts["completed"] != scenario.jobs or counts["waiting"] != scenario.backlog or counts["active"]:
             raise RuntimeError(f"jobqueue {scenario.label}: unexpected final counts {counts}")
-        return meter.difference(before, after, scenario.jobs, elapsed)
+        measure = meter.difference(before, after, scenario.jobs, elapsed)
+        if not scenario.calibrate or not measure.round_trips_per_job:
+            return measure
+        trips = measure.round_trips_per_job * measure.jobs
+        think = max(0.0, (elapsed - measure.cpu_us / 1e6) / trips)
+        return replace(measure, round_trip_us=calibrate_round_trip(meter, self.client, think))
 
 
 def run_bullmq(redis_url: str, prefix: str, jobs: int, meter: Meter) -> Measure:
@@ -493,15 +543,18 @@ def median_measure(runs: Sequence[Measure]) -> Measure:
     """Per-figure medians; the per-command breakdown is that of the run whose CPU is the median."""
     by_cpu = sorted(runs, key=lambda m: m.cpu_us)
     others = [m.other_cores for m in runs if m.other_cores is not None]
+    trips = [m.round_trip_us for m in runs if m.round_trip_us is not None]
     return Measure(
         jobs=runs[0].jobs,
         commands=statistics.median(m.commands for m in runs),
         cpu_us=statistics.median(m.cpu_us for m in runs),
+        sys_us=statistics.median(m.sys_us for m in runs),
         memory=statistics.median(m.memory for m in runs),
         elapsed_s=statistics.median(m.elapsed_s for m in runs),
         workload_s=statistics.median(m.workload_s for m in runs),
         per_command=by_cpu[(len(by_cpu) - 1) // 2].per_command,
         other_cores=statistics.median(others) if others else None,
+        round_trip_us=statistics.median(trips) if trips else None,
     )
 
 
@@ -523,34 +576,42 @@ class Row:
 
 
 def print_table(rows: Sequence[Row], idle_us_per_s: float, out: Out) -> None:
-    """One line per workload: Redis CPU (median, min..max, idle share), commands, memory, throughput."""
-    out(f"{'workload':<55}{'cpu us/job':>11}{'min..max':>14}{'idle':>6}{'cmds/job':>9}{'B/job':>7}"
+    """One line per workload: Redis CPU (median, min..max, kernel and idle shares), commands, memory, speed."""
+    out(f"{'workload':<52}{'cpu us/job':>11}{'min..max':>14}{'sys':>6}{'idle':>6}{'cmds/job':>9}{'B/job':>7}"
         f"{'jobs/s':>8}{'others':>7}")
     for row in rows:
         m, (low, high) = row.median, row.spread
         idle = idle_us_per_s * m.elapsed_s / m.jobs
         others = "?" if m.other_cores is None else f"{m.other_cores:.2f}"
-        out(f"{row.label:<55}{m.cpu_per_job:>11.2f}{f'{low:.1f}..{high:.1f}':>14}{idle:>6.1f}"
-            f"{m.commands_per_job:>9.2f}{m.bytes_per_job:>7.0f}{m.jobs_per_s:>8,.0f}{others:>7}")
-    out("  (idle: Redis's idle CPU over the run's time, per job, included in cpu; others: CPU cores other "
-        "processes of this machine used meanwhile)")
+        out(f"{row.label:<52}{m.cpu_per_job:>11.2f}{f'{low:.1f}..{high:.1f}':>14}{m.sys_per_job:>6.1f}"
+            f"{idle:>6.1f}{m.commands_per_job:>9.2f}{m.bytes_per_job:>7.0f}{m.jobs_per_s:>8,.0f}{others:>7}")
+    out("  sys: the kernel's part of cpu (socket reads and writes, epoll); idle: Redis's idle CPU over the run's")
+    out("  time, per job (both included in cpu); others: CPU cores other processes of this machine used meanwhile")
 
 
 def print_breakdown(title: str, m: Measure, out: Out, top: int = 14) -> None:
-    """Where the Redis time goes, from INFO commandstats (usec spent inside each command).
+    """Where the Redis CPU goes, per job: INFO commandstats (time inside each command), then a split.
 
-    A script's EVALSHA usec includes the commands it runs, which are also listed under their own names; the
-    remainder of the CPU figure (protocol parsing, sockets, event loop, idle cron) is in no command.
+    A script's EVALSHA time includes the commands it runs, which are also listed under their own names. The
+    split: the commands' own work; the scripts' overhead beyond it (Lua, argument and reply conversion, the
+    per-call glue of redis.call); the cost of waking Redis for each round trip where it was calibrated; the
+    rest (reading and writing the payloads, event loop, idle cron, other clients).
     """
     out(f"{title}: per job, from INFO commandstats (the median-CPU run)")
     out(f"  {'command':<22}{'calls/job':>10}{'usec/job':>10}{'usec/call':>11}")
     ranked = sorted(m.per_command.items(), key=lambda kv: kv[1][1], reverse=True)
     for name, (calls, usec) in ranked[:top]:
         out(f"  {name:<22}{calls / m.jobs:>10.3f}{usec / m.jobs:>10.2f}{usec / calls:>11.2f}")
-    scripts = sum(u for n, (_, u) in m.per_command.items() if n in SCRIPT_COMMANDS)
-    plain = sum(u for n, (_, u) in m.per_command.items() if n not in SCRIPT_COMMANDS)
-    out(f"  usec/job: scripts (incl. their commands) {scripts / m.jobs:.2f}; all other commands and the "
-        f"commands scripts ran {plain / m.jobs:.2f}; total CPU {m.cpu_per_job:.2f}")
+    scripts, commands = m.usec(SCRIPT_COMMANDS), m.usec(SCRIPT_COMMANDS, exclude=True)
+    parts = [f"commands' own work {commands:.1f}", f"script overhead {max(0.0, scripts - commands):.1f}"]
+    rest = m.cpu_per_job - max(scripts, commands)
+    if m.round_trip_us is not None:
+        wakeups = m.round_trips_per_job * m.round_trip_us
+        parts.append(f"round trips {wakeups:.1f} ({m.round_trips_per_job:.2f}/job x {m.round_trip_us:.0f} us, "
+                     "a no-op EVALSHA at this pace)")
+        rest -= wakeups
+    parts.append(f"rest {rest:.1f}")
+    out(f"  split of {m.cpu_per_job:.1f} us/job: " + "; ".join(parts))
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -590,6 +651,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="2,000 jobs, backlogs of 1,000 and 10,000, one run: a smoke test, not the budget")
     parser.add_argument("--quiet-wait", type=float, default=60.0,
                         help="seconds to wait, before each run, for other processes to leave the CPUs (60)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="runs during which other processes were busy are discarded and run again (2)")
     parser.add_argument("--no-bullmq", action="store_true", help="skip npm BullMQ (no ratio)")
     parser.add_argument("--no-backlog", action="store_true", help="skip the backlog workloads")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -597,17 +660,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.jobs = args.jobs or (2_000 if args.quick else 20_000)
     args.large_backlog = args.large_backlog or (10_000 if args.quick else 100_000)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    if min(args.jobs, args.window, args.repeats, args.large_backlog) < 1 or args.small_backlog < 0:
+    if min(args.jobs, args.window, args.repeats, args.large_backlog) < 1 or min(args.small_backlog, args.retries) < 0:
         parser.error("sizes and --repeats must be positive")
     return args
 
 
 def scenarios_of(args: argparse.Namespace) -> list[Scenario]:
     """The headline (empty queue, BullMQ's shape), then each backlog size in each delivery order."""
-    scenarios = [Scenario("jobqueue, empty queue (add all, then sqs order)", 0, args.jobs, args.jobs, "sqs")]
+    scenarios = [Scenario("jobqueue, empty queue (add all, then consume)", 0, args.jobs, args.jobs, "sqs",
+                          calibrate=True)]
     if not args.no_backlog:
         scenarios += [
-            Scenario(f"jobqueue, {backlog:,} waiting, window {args.window:,}, {order}", backlog, args.jobs,
+            Scenario(f"jobqueue, {backlog:,} waiting, windows of {args.window:,}, {order}", backlog, args.jobs,
                      args.window, order)
             for backlog in (args.small_backlog, args.large_backlog) for order in ORDERS
         ]
@@ -638,17 +702,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = 0
 
     def measured(label: str, work: Callable[[str], Measure]) -> None:
-        """One run under a fresh prefix whose keys are deleted whatever happens."""
+        """One run under a fresh prefix whose keys are deleted whatever happens; run again (up to
+        `--retries` times) while other processes were busy meanwhile, as their load inflates Redis's CPU."""
         nonlocal count
-        count += 1
-        prefix = f"{run_id}-{count}"
-        try:
-            runs[label].append(work(prefix))
-        finally:
-            delete_keys(meter.client, f"{prefix}:*")
-        m = runs[label][-1]
-        out(f"  {label}: {m.cpu_per_job:.2f} us/job, {m.commands_per_job:.2f} commands/job, "
-            f"{m.jobs_per_s:,.0f} jobs/s  [{time.monotonic() - started:.0f} s]")
+        for attempt in range(args.retries + 1):
+            count += 1
+            prefix = f"{run_id}-{count}"
+            try:
+                m = work(prefix)
+            finally:
+                delete_keys(meter.client, f"{prefix}:*")
+            busy = m.other_cores is not None and m.other_cores > BUSY_OTHER_CORES
+            note = f"; other processes used {m.other_cores:.2f} cores" if busy else ""
+            out(f"  {label}: {m.cpu_per_job:.2f} us/job, {m.commands_per_job:.2f} commands/job, "
+                f"{m.jobs_per_s:,.0f} jobs/s{note}  [{time.monotonic() - started:.0f} s]")
+            if not busy or attempt == args.retries:
+                runs[label].append(m)
+                return
+            out("    (discarded, running it again)")
 
     try:
         for _ in range(args.repeats):
@@ -697,6 +768,10 @@ def report(out: Out, args: argparse.Namespace, scenarios: list[Scenario], runs: 
     out(f"Redis CPU per job, jobqueue / bullmq: {cpu_ratio} (budget <= {CPU_RATIO_BUDGET}: "
         f"{verdict(verdicts['budget_cpu_ratio_ok'])}; target {CPU_RATIO_TARGET}: "
         f"{verdict(verdicts['target_cpu_ratio_0_3_ok'])})")
+    if bullmq:
+        jq_scripts, bq_scripts = headline.usec(SCRIPT_COMMANDS), bullmq.usec(SCRIPT_COMMANDS)
+        out(f"Redis time inside scripts per job (no socket I/O, no wakeups): jobqueue {jq_scripts:.1f} us, "
+            f"bullmq {bq_scripts:.1f} us, ratio {ratio(jq_scripts, bq_scripts)} (context, not the budget)")
     out(f"Redis commands per job, jobqueue: {headline.commands_per_job:.2f} (target <= {COMMANDS_TARGET}: "
         f"{verdict(verdicts['target_commands_ok'])})")
     by_order = ", ".join(f"{o} {g}" for o, g in growth.items()) or "not measured"
@@ -743,6 +818,9 @@ def summary_json(args: argparse.Namespace, env: Environment, *, headline: Measur
         "redis_cpu_ratio": cpu_ratio,
         "commands_per_job": both(lambda m: m.commands_per_job, 3),
         "bytes_per_job": both(lambda m: m.bytes_per_job, 1),
+        "script_us_per_job": both(lambda m: m.usec(SCRIPT_COMMANDS), 3),
+        "script_time_ratio": ratio(headline.usec(SCRIPT_COMMANDS), bullmq.usec(SCRIPT_COMMANDS)) if bullmq else None,
+        "jobqueue_round_trip_us": None if headline.round_trip_us is None else round(headline.round_trip_us, 1),
         "backlog_growth": worst,
         "backlog_growth_by_order": {o: f["growth"] for o, f in backlog.items()},
         **verdicts,
