@@ -44,16 +44,15 @@ Workloads, each of ``--jobs`` jobs (default 20,000) named "bench" with data ``{"
   then the stub's messages are delivered 10 per batch as real ``aws:sqs`` Lambda events to
   ``Worker.handle`` with a no-op processor. The headline figure does this with an empty queue and the same
   shape as BullMQ's workload: add every job, then consume them all in the order SQS delivers them.
-- **jobqueue with a backlog**: B jobs (1,000 and 100,000) are first added through the producer (not
-  measured) and stay *waiting* in Redis, untouched, for the whole run; their messages are kept out of
-  the stub's delivery. Then the measured jobs go through their lifecycle in windows of ``--window`` jobs
-  (default 1,000, like BullMQ's addBulk chunk): a window is added, then delivered and completed, then the
-  next. Within a window the delivery order is:
+- **jobqueue with a backlog**: the queue first holds B waiting jobs (1,000 and 100,000, added through the
+  producer, not measured), in Redis and in the stub's FIFO alike. Then, in steady state, each step adds a
+  window of ``--window`` jobs (default 1,000) and delivers as many, so the queue stays B deep and every
+  measured lifecycle (add, active, completed) happens with B jobs waiting. Delivery order:
 
   - ``sqs``: the order the SQS emulator delivers: oldest first (moto's standard queues, which the local
-    runtime uses, deliver FIFO; checked; the stub does the same);
-  - ``newest10``: the newest 10% of the window first (oldest first among themselves, as SQS would deliver
-    them once they overtook the rest), then the other 90% oldest first.
+    runtime uses, deliver FIFO; checked; the stub does the same), so the backlog drains as it is refilled;
+  - ``newest10``: a tenth of each window's deliveries are the newest messages in the queue (newer jobs
+    overtaking older ones, DESIGN.md section 4's costly case), the rest the oldest.
 
   ``backlog_growth`` is CPU per job with the large backlog over CPU per job with the small one, for each
   order; the JSON field is the worse of the two. Budget: at most 1.2.
@@ -398,14 +397,15 @@ class StubSqs:
         return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
 
     def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        """Delivered messages already left the FIFO (`take_all`), as the event source mapping deletes them."""
+        """Delivered messages already left the FIFO (`take`), as the event source mapping deletes them."""
         return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
 
-    def take_all(self, queue: str) -> list[StubMessage]:
-        """Every message of `queue` in the order it was sent (moto's order for standard queues)."""
-        messages = list(self.queues.get(queue, ()))
-        self.queues[queue] = deque()
-        return messages
+    def take(self, queue: str, count: int, order: str) -> list[StubMessage]:
+        """`count` messages as delivered: the oldest ("sqs"), or the newest tenth first ("newest10")."""
+        fifo = self.queues[queue]
+        newest = count // 10 if order == "newest10" else 0
+        taken = [fifo.pop() for _ in range(newest)]
+        return taken + [fifo.popleft() for _ in range(count - newest)]
 
 
 def sqs_event(messages: Sequence[StubMessage], queue_arn: str, region: str) -> dict[str, Any]:
@@ -430,14 +430,6 @@ def sqs_event(messages: Sequence[StubMessage], queue_arn: str, region: str) -> d
         }
         for m in messages
     ]}
-
-
-def delivery_order(window: list[StubMessage], order: str) -> list[StubMessage]:
-    """One window as delivered: as sent ("sqs"), or its newest 10% first ("newest10")."""
-    if order == "sqs":
-        return window
-    cut = len(window) - len(window) // 10
-    return window[cut:] + window[:cut]
 
 
 def batches(items: list[StubMessage], size: int = SQS_BATCH) -> Iterator[list[StubMessage]]:
@@ -489,13 +481,13 @@ class JobqueueBench:
                         processors=self.registry)
         for start in range(0, scenario.backlog, 10_000):
             queue.add_bulk(job_specs(min(10_000, scenario.backlog - start), start))
-        sqs.take_all(QUEUE)  # the backlog stays waiting: its messages are never delivered during the run
         meter.settle()
         before = meter.snapshot()
         started = time.perf_counter()
         for start in range(0, scenario.jobs, scenario.window):
-            queue.add_bulk(job_specs(min(scenario.window, scenario.jobs - start), scenario.backlog + start))
-            for batch in batches(delivery_order(sqs.take_all(QUEUE), scenario.order)):
+            size = min(scenario.window, scenario.jobs - start)
+            queue.add_bulk(job_specs(size, scenario.backlog + start))
+            for batch in batches(sqs.take(QUEUE, size, scenario.order)):
                 response = worker.handle(sqs_event(batch, sqs.arn(QUEUE), sqs.region), None)
                 if response["batchItemFailures"]:
                     raise RuntimeError(f"jobqueue reported failed records: {response['batchItemFailures']}")

@@ -55,7 +55,7 @@ class JobOptions(BaseModel):
 
     def to_bullmq_json(self) -> str:
         """The `opts` field of the job hash, with BullMQ's key names."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False),
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_defaults=True),
                           separators=(",", ":"))
 
 

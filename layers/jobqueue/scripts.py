@@ -59,8 +59,8 @@ class Finish:
     value: str
     stacktrace: str = "[]"
     due_at: int = 0
-    keep_count: int = -1
-    keep_age: int = 0
+    keep_count: int | None = None
+    keep_age: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,12 @@ class Scripts:
         self.client = client
         self.keys = keys
         self.max_len_events = max_len_events
+        self._scripts: dict[str, Script] = {}
 
     def _script(self, name: str) -> Script:
-        return self.client.register_script(_source(name))
+        if name not in self._scripts:
+            self._scripts[name] = self.client.register_script(_source(name))
+        return self._scripts[name]
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return self._script(name)(keys=list(keys), args=list(args))
@@ -115,7 +118,7 @@ class Scripts:
         k = self.keys
         args: list[Any] = [k.base, timestamp, self.max_len_events, len(deliveries)]
         for d in deliveries:
-            args += [d.job_id, d.attempt, d.expected]
+            args += [d.job_id, d.attempt, d.attempt - 1, d.expected]
         return [int(c) for c in self._run(
             "moveToActive-5.lua", [k.wait, k.active, k.delayed, k.prioritized, k.events], args
         )]
@@ -124,8 +127,8 @@ class Scripts:
         k = self.keys
         args: list[Any] = [k.base, timestamp, self.max_len_events, len(finishes)]
         for f in finishes:
-            args += [f.job_id, f.outcome, f.attempts_made, f.value, f.stacktrace, f.due_at, f.keep_count,
-                     f.keep_age]
+            args += [f.job_id, f.outcome, f.attempts_made, f.value, f.stacktrace, f.due_at or "",
+                     "" if f.keep_count is None else f.keep_count, f.keep_age or ""]
         return [int(c) for c in self._run(
             "moveToFinished-5.lua", [k.active, k.completed, k.failed, k.delayed, k.events], args
         )]

@@ -191,8 +191,8 @@ class _BatchRun:
         return Finish(
             job_id=message.id, outcome=entry.outcome, attempts_made=min(entry.attempt, message.opts.attempts),
             value=entry.value, stacktrace=entry.stacktrace, due_at=entry.due_at,
-            keep_count=retention.count if retention and retention.count is not None else -1,
-            keep_age=retention.age if retention and retention.age else 0,
+            keep_count=retention.count if retention else None,
+            keep_age=retention.age if retention else None,
         )
 
     def _forward(self) -> set[str]:

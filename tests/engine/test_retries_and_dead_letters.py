@@ -103,3 +103,17 @@ def test_job_with_fewer_attempts_than_the_queue_allows_is_forwarded_when_exhaust
     [record] = dlq_records(ns, "dead")
     assert (record["error"], record["attemptsMade"]) == ("CRM sync failed on attempt 3", 3)
     assert ns.redis.hget(QueueKeys(ns.settings.prefix, "dead").job(f"email-{job_id}"), "name") == "email_failed"
+
+
+def test_remove_on_complete_keeps_only_the_newest_finished_jobs(ns: Namespace) -> None:
+    queue = Queue("lead-processing")
+    ids = queue.add_bulk([{"name": "process-lead", "data": {"leadId": i}, "opts": {"removeOnComplete": 2}}
+                          for i in range(4)])
+    functions = LocalFunctions(ns, ["lead-processing"])
+    functions.pump(lambda: all(queue.get_job(i) is None or queue.get_state(i) == "completed" for i in ids)
+                   and queue.get_job_counts()["waiting"] == 0, timeout=15)
+    assert queue.get_job_counts()["completed"] == 2
+    kept = [i for i in ids if queue.get_job(i) is not None]
+    assert len(kept) == 2
+    assert all(not ns.redis.exists(QueueKeys(ns.settings.prefix, "lead-processing").logs(i))
+               for i in ids if i not in kept)

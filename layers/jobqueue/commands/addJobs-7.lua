@@ -11,7 +11,7 @@
     ARGV[4] version written into meta
     ARGV[5] number of jobs n
     ARGV[6..] n groups of 6: custom job id ("" = next counter value), name, data JSON, opts JSON,
-              delay (ms), priority
+              delay (ms, "0" for none), priority ("0" for none)
   Output:
     n entries, in order: the job id, or "=" .. id where a job with that custom id already exists
     (as in BullMQ, the existing job stands and nothing is added for it).
@@ -20,12 +20,13 @@
 ]]
 local idKey, waitKey, delayedKey, prioritizedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local priorityCounterKey, eventsKey, metaKey = KEYS[5], KEYS[6], KEYS[7]
-local jobPrefix, timestamp, maxEvents = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local jobPrefix, timestamp, maxEvents = ARGV[1], ARGV[2], ARGV[3]
 local version, count = ARGV[4], tonumber(ARGV[5])
 local GROUP = 6
 
+-- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
 local function emit(...)
-  redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+  redis.call("XADD", eventsKey, "*", "event", ...)
 end
 
 -- Generated ids continue a counter that starts from the server clock in microseconds, so ids handed out
@@ -49,7 +50,7 @@ local result, waiting = {}, {}
 for i = 0, count - 1 do
   local at = 6 + i * GROUP
   local jobId, name, data, opts = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  local delay, priority = tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local delay, priority = ARGV[at + 4], ARGV[at + 5]
   local custom = jobId ~= ""
   if not custom then
     jobId = string.format("%d", nextId)
@@ -62,13 +63,13 @@ for i = 0, count - 1 do
     redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", timestamp,
       "delay", delay, "priority", priority)
     emit("added", "jobId", jobId, "name", name)
-    if delay > 0 then
-      local dueAt = timestamp + delay
+    if delay ~= "0" then
+      local dueAt = tonumber(timestamp) + tonumber(delay)
       redis.call("ZADD", delayedKey, dueAt * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
       emit("delayed", "jobId", jobId, "delay", dueAt)
-    elseif priority > 0 then
+    elseif priority ~= "0" then
       local counter = redis.call("INCR", priorityCounterKey)
-      redis.call("ZADD", prioritizedKey, priority * 4294967296 + counter, jobId)
+      redis.call("ZADD", prioritizedKey, tonumber(priority) * 4294967296 + counter, jobId)
       emit("waiting", "jobId", jobId)
     else
       waiting[#waiting + 1] = jobId
@@ -80,4 +81,5 @@ end
 if #waiting > 0 then
   redis.call("LPUSH", waitKey, unpack(waiting))
 end
+redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 return result

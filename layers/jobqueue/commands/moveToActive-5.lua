@@ -8,7 +8,8 @@
     ARGV[2] timestamp (ms)
     ARGV[3] events stream cap
     ARGV[4] number of jobs n
-    ARGV[5..] n groups of 3: job id, attempt number (1-based, this delivery included),
+    ARGV[5..] n groups of 4: job id, attempt number (1-based, this delivery included), attempts made
+              before it (attempt - 1, passed as text so the script converts no numbers),
               where the job is expected: "wait" | "delayed" | "prioritized"
   Output:
     n codes:  0 started
@@ -20,10 +21,11 @@
 ]]
 local waitKey, activeKey, delayedKey, prioritizedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix, timestamp, maxEvents, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local GROUP = 3
+local GROUP = 4
 
+-- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
 local function emit(...)
-  redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+  redis.call("XADD", eventsKey, "*", "event", ...)
 end
 
 -- A job leaves the wait list from whichever end is nearer, judged by generated ids (they grow with age),
@@ -51,17 +53,20 @@ local PREVIOUS = {wait = "waiting", delayed = "delayed", prioritized = "prioriti
 local codes, started = {}, {}
 for i = 0, count - 1 do
   local at = 5 + i * GROUP
-  local jobId, attempt, expected = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
+  local jobId, attempt, attemptsMade, expected = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local jobKey = jobPrefix .. jobId
-  local state = redis.call("HMGET", jobKey, "name", "finishedOn")
-  if not state[1] then
-    codes[i + 1] = -1
-  elseif state[2] then
-    codes[i + 1] = -2
+  local from
+  if removeFrom(expected, jobId) > 0 then
+    -- A job in a waiting structure exists and is unfinished: addJobs and removeJobs write both together.
+    from = expected
   else
-    local from = expected
-    if removeFrom(expected, jobId) == 0 then
-      from = nil
+    local state = redis.call("HMGET", jobKey, "name", "finishedOn")
+    if not state[1] then
+      codes[i + 1] = -1
+    elseif state[2] then
+      codes[i + 1] = -2
+    else
+      from = false
       for _, where in ipairs(FALLBACK) do
         if where ~= expected and removeFrom(where, jobId) > 0 then
           from = where
@@ -69,7 +74,9 @@ for i = 0, count - 1 do
         end
       end
     end
-    redis.call("HSET", jobKey, "processedOn", timestamp, "ats", attempt, "atm", attempt - 1)
+  end
+  if from ~= nil then
+    redis.call("HSET", jobKey, "processedOn", timestamp, "ats", attempt, "atm", attemptsMade)
     if from == "active" then
       redis.call("HINCRBY", jobKey, "stc", 1)
       emit("stalled", "jobId", jobId)
@@ -84,4 +91,5 @@ end
 if #started > 0 then
   redis.call("LPUSH", activeKey, unpack(started))
 end
+redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 return codes

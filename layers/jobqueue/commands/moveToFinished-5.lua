@@ -10,7 +10,7 @@
     ARGV[4] number of jobs n
     ARGV[5..] n groups of 8: job id, outcome ("completed" | "retry" | "failed"), attempts made,
               return value JSON (completed) or failure reason, stack trace JSON list,
-              next attempt due (ms, retry only), keep count (-1: keep all), keep age (s, 0: no limit)
+              next attempt due (ms, retry only; else ""), keep count ("": keep all), keep age (s; "": no limit)
   Output:
     n codes: 0 recorded; -1 no such job (state lost while running: restore, then call again)
   Events:
@@ -20,11 +20,12 @@
     (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs.
 ]]
 local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local jobPrefix, timestamp, maxEvents, count = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local jobPrefix, timestamp, maxEvents, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local GROUP = 8
 
+-- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
 local function emit(...)
-  redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+  redis.call("XADD", eventsKey, "*", "event", ...)
 end
 
 local function deleteJobs(ids)
@@ -34,14 +35,14 @@ local function deleteJobs(ids)
 end
 
 local function trim(setKey, keepCount, keepAge)
-  if keepAge > 0 then
-    local old = redis.call("ZRANGEBYSCORE", setKey, "-inf", timestamp - keepAge * 1000, "LIMIT", 0, 1000)
+  if keepAge then
+    local old = redis.call("ZRANGEBYSCORE", setKey, "-inf", tonumber(timestamp) - keepAge * 1000, "LIMIT", 0, 1000)
     if #old > 0 then
       deleteJobs(old)
       redis.call("ZREM", setKey, unpack(old))
     end
   end
-  if keepCount >= 0 then
+  if keepCount then
     local excess = redis.call("ZCARD", setKey) - keepCount
     if excess > 0 then
       deleteJobs(redis.call("ZRANGE", setKey, 0, excess - 1))
@@ -54,8 +55,8 @@ local codes, completed, trims = {}, {}, {}
 for i = 0, count - 1 do
   local at = 5 + i * GROUP
   local jobId, outcome, attempts = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-  local value, stacktrace, dueAt = ARGV[at + 3], ARGV[at + 4], tonumber(ARGV[at + 5])
-  local keepCount, keepAge = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
+  local value, stacktrace, dueAt = ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
+  local keepCount, keepAge = ARGV[at + 6], ARGV[at + 7]
   local jobKey = jobPrefix .. jobId
   if redis.call("LREM", activeKey, 1, jobId) == 0 and redis.call("EXISTS", jobKey) == 0 then
     codes[i + 1] = -1
@@ -67,9 +68,10 @@ for i = 0, count - 1 do
       redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", timestamp, "atm", attempts)
       emit("completed", "jobId", jobId, "returnvalue", value, "prev", "active")
     elseif outcome == "retry" then
-      redis.call("ZADD", delayedKey, dueAt * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
+      local due = tonumber(dueAt)
+      redis.call("ZADD", delayedKey, due * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
       redis.call("HSET", jobKey, "atm", attempts, "failedReason", value, "stacktrace", stacktrace,
-        "delay", dueAt - timestamp)
+        "delay", due - tonumber(timestamp))
       emit("delayed", "jobId", jobId, "delay", dueAt)
     else
       redis.call("ZADD", failedKey, timestamp, jobId)
@@ -77,9 +79,9 @@ for i = 0, count - 1 do
         "atm", attempts)
       emit("failed", "jobId", jobId, "failedReason", value, "prev", "active")
     end
-    if outcome ~= "retry" and (keepCount >= 0 or keepAge > 0) then
+    if outcome ~= "retry" and (keepCount ~= "" or keepAge ~= "") then
       local setKey = outcome == "completed" and completedKey or failedKey
-      trims[setKey .. "|" .. keepCount .. "|" .. keepAge] = {setKey, keepCount, keepAge}
+      trims[setKey .. "|" .. keepCount .. "|" .. keepAge] = {setKey, tonumber(keepCount), tonumber(keepAge)}
     end
   end
 end
@@ -89,4 +91,5 @@ end
 for _, t in pairs(trims) do
   trim(t[1], t[2], t[3])
 end
+redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 return codes
