@@ -28,6 +28,7 @@ __all__ = [
     "Limiter",
     "QueueConfig",
     "Retention",
+    "WebhookSource",
     "load_catalog",
 ]
 
@@ -159,11 +160,25 @@ class DeadLetterConfig(_Model):
     retention_days: int = Field(14, ge=1, le=14)
 
 
+class WebhookSource(_Model):
+    """An inbound webhook source: where `POST /webhooks/{source}` puts its events and how it trusts them."""
+
+    name: str
+    queue: str
+    job_name: str = Field(min_length=1)
+    event_id: str = Field("id", description="dotted path of the event id in the JSON body (dedupe key)")
+    signature: Literal["hmac-sha256"] = "hmac-sha256"
+    signature_header: str = "X-Signature"
+    secret: str = Field(description="env var holding the secret locally; Secrets Manager id when deployed")
+    dedupe_window: int = Field(24 * 3600, gt=0, description="seconds an event id is remembered")
+
+
 class Catalog(_Model):
-    """All queues, all dead-letter queues, and the processor modules that serve them."""
+    """All queues, all dead-letter queues, webhook sources, and the processor modules that serve them."""
 
     queues: dict[str, QueueConfig]
     dead_letters: dict[str, DeadLetterConfig]
+    webhooks: dict[str, WebhookSource] = Field(default_factory=dict)
     processors: list[str] = Field(default_factory=list)
 
     def queue(self, name: str) -> QueueConfig:
@@ -209,7 +224,8 @@ def _field_error(exc: ValidationError, kind: str, name: str) -> CatalogError:
 
 
 def build_catalog(
-    queues: dict[str, Any], dead_letters: dict[str, Any], processors: list[str] | None = None
+    queues: dict[str, Any], dead_letters: dict[str, Any], processors: list[str] | None = None,
+    webhooks: dict[str, Any] | None = None,
 ) -> Catalog:
     """Validate raw tables into a Catalog; errors name the queue and the field."""
     built: dict[str, QueueConfig] = {}
@@ -226,7 +242,15 @@ def build_catalog(
             dlqs[name] = DeadLetterConfig.model_validate({**dead_letters.get(name, {}), "name": name})
         except ValidationError as exc:
             raise _field_error(exc, "dead-letter queue", name) from exc
-    return Catalog(queues=built, dead_letters=dlqs, processors=list(processors or []))
+    sources: dict[str, WebhookSource] = {}
+    for name, fields in (webhooks or {}).items():
+        try:
+            sources[name] = WebhookSource.model_validate({**fields, "name": name})
+        except ValidationError as exc:
+            raise _field_error(exc, "webhook source", name) from exc
+        if sources[name].queue not in built:
+            raise CatalogError(f"webhook source {name!r}: field queue: unknown queue {sources[name].queue!r}")
+    return Catalog(queues=built, dead_letters=dlqs, webhooks=sources, processors=list(processors or []))
 
 
 def load_catalog(extra_path: str | None = None, processors: list[str] | None = None) -> Catalog:
@@ -236,22 +260,24 @@ def load_catalog(extra_path: str | None = None, processors: list[str] | None = N
     """
     packaged = _read_toml("catalog.toml", resources.files("jobqueue").joinpath("catalog.toml").read_text())
     queues, dead_letters = packaged.get("queues", {}), packaged.get("dead_letters", {})
+    webhooks = packaged.get("webhooks", {})
     modules = list(processors or [])
     if extra_path:
         path = Path(extra_path)
         if not path.is_file():
             raise CatalogError(f"JOBQUEUE_CATALOG: no file at {path}")
         extra = _read_toml(path, path.read_text())
-        unknown = set(extra) - {"queues", "dead_letters", "processors"}
+        unknown = set(extra) - {"queues", "dead_letters", "webhooks", "processors"}
         if unknown:
             raise CatalogError(f"{path}: unknown top-level keys {sorted(unknown)}")
-        for table in ("queues", "dead_letters"):
+        for table in ("queues", "dead_letters", "webhooks"):
             if not isinstance(extra.get(table, {}), dict):
                 raise CatalogError(f"{path}: [{table}] must be a table of queue settings")
         queues = _merge(queues, extra.get("queues", {}))
         dead_letters = _merge(dead_letters, extra.get("dead_letters", {}))
+        webhooks = _merge(webhooks, extra.get("webhooks", {}))
         modules += [m for m in extra.get("processors", []) if m not in modules]
-    return build_catalog(queues, dead_letters, modules)
+    return build_catalog(queues, dead_letters, modules, webhooks)
 
 
 @lru_cache(maxsize=1)
