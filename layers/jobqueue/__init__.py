@@ -11,10 +11,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from jobqueue.admin import DeadLetterInfo, QueueAdmin
 from jobqueue.catalog import Catalog, QueueConfig, load_catalog
 from jobqueue.errors import (
     EnqueueError,
+    InvalidArgumentError,
     InvalidJobError,
+    JobActiveError,
     JobNotFoundError,
     JobQueueError,
     PayloadTooLargeError,
@@ -26,15 +29,19 @@ from jobqueue.registry import processor
 
 __all__ = [
     "Catalog",
+    "DeadLetterInfo",
     "EnqueueError",
+    "InvalidArgumentError",
     "InvalidJobError",
     "Job",
+    "JobActiveError",
     "JobInfo",
     "JobNotFoundError",
     "JobOptions",
     "JobQueueError",
     "PayloadTooLargeError",
     "Queue",
+    "QueueAdmin",
     "QueueConfig",
     "UnrecoverableError",
     "__version__",

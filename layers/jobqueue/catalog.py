@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from functools import lru_cache
 from importlib import resources
@@ -17,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jobqueue.cron import time_zone, to_scheduler_expression
 from jobqueue.errors import CatalogError, UnknownQueueError
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 # SQS allows 80 characters of [A-Za-z0-9_-]; ':' would break BullMQ's key layout. Room is left for a
 # stage prefix and the "-dlq" suffix.
 QUEUE_NAME = r"^[A-Za-z0-9_-]{1,60}$"
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
 
 
 class _Model(BaseModel):
@@ -75,7 +74,7 @@ class Limiter(_Model):
 
 
 class CronEntry(_Model):
-    """A repeatable job: BullMQ's 5-field cron pattern in a time zone."""
+    """A repeatable job: BullMQ's 5-field cron pattern in an IANA time zone, as EventBridge Scheduler can run it."""
 
     name: str = Field(min_length=1)
     pattern: str
@@ -84,10 +83,21 @@ class CronEntry(_Model):
 
     @field_validator("pattern")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"{value!r} is not a 5-field cron pattern (minute hour day month weekday)")
+    def _scheduler_can_run(cls, value: str) -> str:
+        # Refused here, a pattern fails the catalog load (and `cdk synth`), not the deployment.
+        try:
+            to_scheduler_expression(value)
+        except CatalogError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("tz")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            time_zone(value)
+        except CatalogError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
 
@@ -118,6 +128,16 @@ class QueueConfig(_Model):
     job_types: list[str] = Field(default_factory=list)
     batch_size: int = Field(10, ge=1, le=10)
     timeout: int = Field(60, ge=1, le=900, description="worker function timeout, seconds")
+
+    @field_validator("cron")
+    @classmethod
+    def _unique_cron_names(cls, value: list[CronEntry]) -> list[CronEntry]:
+        # An entry's name identifies its Scheduler schedule and its jobs' ids.
+        names = [entry.name for entry in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"cron entry names must be unique, repeated: {repeated}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = [
     "CatalogError",
     "EnqueueError",
+    "InvalidArgumentError",
     "InvalidJobError",
+    "JobActiveError",
     "JobNotFoundError",
     "JobQueueError",
     "MalformedMessageError",
@@ -69,3 +71,14 @@ class UnrecoverableError(JobQueueError):
 
 class JobNotFoundError(JobQueueError):
     """No job with that id in that queue (never added, removed, or retention already deleted it)."""
+
+
+class JobActiveError(JobQueueError):
+    """The job is running (active); it cannot be removed until it finishes or its attempt times out."""
+
+
+class InvalidArgumentError(JobQueueError):
+    """A queue operation's argument it cannot act on (a state name it does not take, a negative grace or limit).
+
+    Nothing was changed; the message names the argument and what is accepted.
+    """

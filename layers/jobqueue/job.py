@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "JobMessage", "JobOptions", "resolve_options"]
 
+# Suffixes of a queue's own keys (BullMQ's and jobqueue's): a job with such an id would overwrite them.
+RESERVED_JOB_IDS = frozenset({
+    "id", "wait", "paused", "active", "delayed", "prioritized", "pc", "completed", "failed", "waiting-children",
+    "events", "meta", "marker", "stalled", "stalled-check", "limiter", "repeat", "de", "removed",
+})
 # Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
 MAX_SQS_DELAY_MS = 900_000
 
@@ -51,6 +56,8 @@ class JobOptions(BaseModel):
         # Like BullMQ: integer ids are reserved for generated ones.
         if value is not None and value.isdigit():
             raise ValueError("custom job ids cannot be integers (they are reserved for generated ids)")
+        if value in RESERVED_JOB_IDS:
+            raise ValueError(f"{value!r} is the name of one of the queue's own keys")
         return value
 
     def to_bullmq_json(self) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["QueueKeys", "app_key"]
+__all__ = ["REMOVED_TTL_MS", "QueueKeys", "app_key", "dead_letter_record_id", "dead_letter_record_name"]
+
+# How long a removed job's tombstone is kept: the work queues' SQS retention (4 days, infra.queues.WORK_RETENTION)
+# plus a day for a copy a worker re-sent just before the removal. After that no message of the job can exist.
+REMOVED_TTL_MS = 5 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,18 @@ class QueueKeys:
     def meta(self) -> str:
         return self._key("meta")
 
+    def metrics(self, kind: str) -> str:
+        """BullMQ's finished-job metrics hash (`count` field), kind "completed" or "failed"."""
+        return self._key(f"metrics:{kind}")
+
+    @property
+    def removed(self) -> str:
+        """jobqueue's own: tombstones of removed jobs whose SQS message may still arrive.
+
+        A sorted set of `<jobId>:<timestamp>` (one incarnation of a job) scored by the removal time (ms).
+        """
+        return self._key("removed")
+
 
 def app_key(prefix: str, name: str) -> str:
     """Keys of jobqueue's own that are not BullMQ state (e.g. the lead-status store).
@@ -87,3 +103,13 @@ def app_key(prefix: str, name: str) -> str:
     '~' cannot appear in a queue name, so these never collide with a queue's keys.
     """
     return f"{prefix}:~jobqueue:{name}"
+
+
+def dead_letter_record_id(queue: str, job_id: str) -> str:
+    """The id of a dead job's record in its dead-letter queue (recordDeadLetters-3.lua writes it)."""
+    return f"{queue}-{job_id}"
+
+
+def dead_letter_record_name(queue: str) -> str:
+    """The name of a queue's dead-letter records: seed 004's `<queue>_failed` jobs in the `dead` queue."""
+    return f"{queue}_failed"

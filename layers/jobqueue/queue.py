@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from redis import Redis
 
-__all__ = ["JobInfo", "Queue"]
+__all__ = ["JobInfo", "Queue", "job_info"]
 
 SQS_BATCH = 10
 REDIS_BATCH = 500
@@ -65,6 +65,24 @@ def _json_or_raw(value: str | None) -> Any:
 
 def _int_or_none(value: str | None) -> int | None:
     return int(value) if value not in (None, "") else None
+
+
+def job_info(job_id: str, raw: dict[str, str], state: str) -> JobInfo:
+    """A job hash (HGETALL) read with BullMQ's meanings."""
+    return JobInfo(
+        id=job_id,
+        name=raw["name"],
+        data=_json_or_raw(raw.get("data")),
+        opts=_json_or_raw(raw.get("opts")) or {},
+        state=state,
+        progress=_json_or_raw(raw.get("progress")) or 0,
+        attemptsMade=int(raw.get("atm") or 0),
+        timestamp=int(raw.get("timestamp") or 0),
+        processedOn=_int_or_none(raw.get("processedOn")),
+        finishedOn=_int_or_none(raw.get("finishedOn")),
+        returnvalue=_json_or_raw(raw.get("returnvalue")),
+        failedReason=raw.get("failedReason"),
+    )
 
 
 class Queue:
@@ -214,20 +232,7 @@ class Queue:
         raw = cast("dict[str, str]", self.redis.hgetall(self.keys.job(job_id)))
         if not raw or "name" not in raw:
             return None
-        return JobInfo(
-            id=job_id,
-            name=raw["name"],
-            data=_json_or_raw(raw.get("data")),
-            opts=_json_or_raw(raw.get("opts")) or {},
-            state=self.get_state(job_id),
-            progress=_json_or_raw(raw.get("progress")) or 0,
-            attemptsMade=int(raw.get("atm") or 0),
-            timestamp=int(raw.get("timestamp") or 0),
-            processedOn=_int_or_none(raw.get("processedOn")),
-            finishedOn=_int_or_none(raw.get("finishedOn")),
-            returnvalue=_json_or_raw(raw.get("returnvalue")),
-            failedReason=raw.get("failedReason"),
-        )
+        return job_info(job_id, raw, self.get_state(job_id))
 
     def get_logs(self, job_id: str) -> list[str]:
         return cast("list[str]", self.redis.lrange(self.keys.logs(job_id), 0, -1))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jobqueue import __version__
 from jobqueue.errors import JobNotFoundError
+from jobqueue.keys import REMOVED_TTL_MS, dead_letter_record_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,18 +21,26 @@ if TYPE_CHECKING:
     from jobqueue.job import JobMessage
     from jobqueue.keys import QueueKeys
 
-__all__ = ["Delivery", "Finish", "NewJob", "Scripts", "StartCode", "raise_for_code"]
+__all__ = ["CHECK", "Delivery", "Finish", "NewJob", "Requeue", "Scripts", "StartCode", "Undo", "raise_for_code"]
 
 VERSION = f"jobqueue:{__version__}"
 
 
 class StartCode:
-    """What moveToActive answers for each job."""
+    """What moveToActive answers for each job (the script's header says more)."""
 
     STARTED = 0
     STALLED = 1
+    CHECKED = 2
     MISSING = -1
     FINISHED = -2
+    REMOVED = -3
+    PAUSED = -4
+
+
+# A Delivery's `expected` for a message that will not run now (a deferral, an exhausted job): moveToActive
+# only tells whether its job was removed.
+CHECK = "check"
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,34 @@ class NewJob:
 @dataclass(frozen=True)
 class Delivery:
     job_id: str
+    timestamp: int  # when the job was added: with the id, names the incarnation a tombstone is for
     attempt: int
-    expected: str  # "wait" | "delayed" | "prioritized"
+    expected: str  # "wait" | "delayed" | "prioritized" | CHECK
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """One job for retryJobs: a failed job to retry, or a dead letter's job to re-create."""
+
+    job_id: str
+    mode: str  # "retry" | "create"
+    record_id: str = ""
+    name: str = ""
+    data: str = ""
+    opts: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What undoRetryJobs needs to put one job (and its dead-letter record) back as it was."""
+
+    job_id: str
+    mode: str
+    failed_score: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    record_id: str = ""
+    record: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,12 +150,13 @@ class Scripts:
         return [(r[1:], False) if r.startswith("=") else (r, True) for r in result]
 
     def move_to_active(self, deliveries: Sequence[Delivery], timestamp: int) -> list[int]:
+        """Start a batch; answers a StartCode per delivery (removed and paused jobs are not started)."""
         k = self.keys
         args: list[Any] = [k.base, timestamp, self.max_len_events, len(deliveries)]
         for d in deliveries:
-            args += [d.job_id, d.attempt, d.attempt - 1, d.expected]
+            args += [d.job_id, d.timestamp, d.attempt, d.attempt - 1, d.expected]
         return [int(c) for c in self._run(
-            "moveToActive-5.lua", [k.wait, k.active, k.delayed, k.prioritized, k.events], args
+            "moveToActive-7.lua", [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed], args
         )]
 
     def move_to_finished(self, finishes: Sequence[Finish], timestamp: int) -> list[int]:
@@ -166,3 +202,69 @@ class Scripts:
             args += [m.queue, m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, r.reason,
                      r.attempts_made, r.record]
         return list(self._run("recordDeadLetters-3.lua", [k.wait, k.events, k.meta], args))
+
+    # -- queue management (jobqueue.admin) --------------------------------------------------------------
+
+    def set_paused(self, paused: bool) -> bool:
+        """Set or clear the meta hash's `paused` flag; True if it changed."""
+        k = self.keys
+        return bool(self._run("pause-2.lua", [k.meta, k.events],
+                              ["paused" if paused else "resumed", self.max_len_events]))
+
+    def remove_job(self, job_id: str, timestamp: int) -> int:
+        """1 removed, -1 no such job, -2 active (see removeJob-8.lua)."""
+        k = self.keys
+        return int(self._run(
+            "removeJob-8.lua",
+            [k.active, k.wait, k.delayed, k.prioritized, k.completed, k.failed, k.events, k.removed],
+            [k.base, job_id, timestamp, self.max_len_events, timestamp - REMOVED_TTL_MS],
+        ))
+
+    def clean_jobs(
+        self, state: str, timestamp: int, cutoff: int | None, limit: int, *, cleaned_event: bool
+    ) -> list[str]:
+        """Remove up to `limit` jobs of `state` (its key's name) added/finished at or before `cutoff`."""
+        k = self.keys
+        set_key = {"wait": k.wait, "prioritized": k.prioritized, "delayed": k.delayed, "completed": k.completed,
+                   "failed": k.failed}[state]
+        return list(self._run(
+            "cleanJobsInSet-3.lua", [set_key, k.events, k.removed],
+            [k.base, timestamp, "" if cutoff is None else cutoff, limit, state, self.max_len_events,
+             timestamp - REMOVED_TTL_MS, "1" if cleaned_event else "0"],
+        ))
+
+    def retry_jobs(self, jobs: Sequence[Requeue], dead_letters: QueueKeys, timestamp: int) -> list[int]:
+        """Move failed jobs (or re-create dead ones) to waiting, removing their records; a code per job."""
+        k = self.keys
+        args: list[Any] = [k.base, dead_letters.base, timestamp, self.max_len_events, dead_letter_record_name(k.queue),
+                           len(jobs)]
+        for j in jobs:
+            args += [j.job_id, j.mode, j.record_id, j.name, j.data, j.opts, j.priority]
+        return [int(c) for c in self._run(
+            "retryJobs-7.lua",
+            [k.wait, k.prioritized, k.priority_counter, k.failed, k.events, dead_letters.wait, dead_letters.events],
+            args,
+        )]
+
+    def undo_retry_jobs(self, undos: Sequence[Undo], dead_letters: QueueKeys) -> int:
+        """Put back jobs that retryJobs moved but SQS refused."""
+        k = self.keys
+        args: list[Any] = [k.base, dead_letters.base, self.max_len_events, len(undos)]
+        for u in undos:
+            args += [u.job_id, u.mode, u.failed_score, json.dumps(u.fields), u.record_id,
+                     json.dumps(u.record) if u.record else ""]
+        return int(self._run(
+            "undoRetryJobs-6.lua",
+            [k.wait, k.prioritized, k.failed, k.events, dead_letters.wait, dead_letters.events], args,
+        ))
+
+    def dead_letter_ids(self, queue: str, start: int, end: int) -> list[str]:
+        """Record ids of `queue` in this (dead-letter) queue, newest first, matches `start`..`end` (-1: all)."""
+        k = self.keys
+        return list(self._run("getDeadLetters-1.lua", [k.wait], [k.base, queue, start, end]))
+
+    def remove_dead_letter(self, queue: str, record_id: str) -> bool:
+        """Remove `queue`'s record `record_id` from this (dead-letter) queue; False if there is none."""
+        k = self.keys
+        return bool(self._run("removeDeadLetter-2.lua", [k.wait, k.events],
+                              [k.base, record_id, dead_letter_record_name(queue), self.max_len_events]))

@@ -5,6 +5,11 @@ are counted by SQS: attempt n of a job is its message's ApproximateReceiveCount 
 before the message was sent. A failed attempt makes the message visible again after the job's backoff; the
 last one lets SQS's redrive policy move it to the dead-letter queue. Jobs that must leave earlier (an
 unrecoverable error, or fewer attempts than the queue's maxReceiveCount) are sent there directly.
+
+Operators act on queues through `jobqueue.admin`, and the worker honours two of their marks, both read in the
+moveToActive round trip: a job removed while its message travelled (a tombstone) is dropped without running,
+and while the queue is paused every delivery is deferred: re-sent after `PAUSED_DEFER_SECONDS` as a copy that
+counts no attempt, the job staying where it waits in Redis.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from jobqueue.errors import JobQueueError, MalformedMessageError, UnrecoverableE
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.registry import Registry, registry
-from jobqueue.scripts import Delivery, Finish, Scripts, StartCode
+from jobqueue.scripts import CHECK, Delivery, Finish, Scripts, StartCode
 from jobqueue.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from redis import Redis
 
-__all__ = ["DEAD_LETTER_ATTRIBUTES", "RetryLater", "Worker"]
+__all__ = ["DEAD_LETTER_ATTRIBUTES", "PAUSED_DEFER_SECONDS", "RetryLater", "Worker"]
 
 logger = Logger(service="jobqueue")
 
@@ -45,6 +50,13 @@ logger = Logger(service="jobqueue")
 DEAD_LETTER_ATTRIBUTES = ("jobqueue-failed-reason", "jobqueue-attempts-made")
 # A message that arrives this early is on time: SQS delays are whole seconds.
 _EARLY_TOLERANCE_MS = 1000
+PAUSED_DEFER_SECONDS = 5
+"""How long a job delivered while its queue is paused waits before it is delivered again (SQS DelaySeconds).
+
+Deployed, pausing also disables the queue's event source mapping, so few deliveries reach a paused worker;
+locally (and in the window before the mapping stops) each waiting job comes back this often, counting no
+attempt, until the queue is resumed.
+"""
 
 
 class RetryLater(JobQueueError):
@@ -60,7 +72,7 @@ class _Entry:
     error: str = ""
     attempt: int = 0
     receive_count: int = 0
-    action: str = "run"  # run | skip | defer | exhausted | malformed
+    action: str = "run"  # run | skip | defer | paused | removed | exhausted | malformed
     outcome: str = ""  # completed | retry | failed
     value: str = ""
     stacktrace: str = "[]"
@@ -99,26 +111,36 @@ class _BatchRun:
             elif entry.attempt > message.opts.attempts:
                 entry.action, entry.outcome, entry.dead = "exhausted", "failed", True
                 entry.value = f"attempts exhausted: delivery {entry.attempt} of {message.opts.attempts}"
-        self._activate([e for e in self.entries.values() if e.action == "run"], now)
+        self._activate([e for e in self.entries.values() if e.action in ("run", "defer", "exhausted")], now)
 
     def _activate(self, entries: list[_Entry], now: int) -> None:
+        """Start the jobs to run; drop any delivery whose job was removed; defer the rest if paused."""
         if not entries:
             return
-        deliveries = [Delivery(e.message.id, e.attempt, self._expected(e)) for e in entries if e.message]
-        codes = self.worker.scripts.move_to_active(deliveries, now)
+        codes = self.worker.scripts.move_to_active([self._delivery(e) for e in entries], now)
         lost = [e for e, code in zip(entries, codes, strict=True) if code == StartCode.MISSING]
         if lost:
             self.worker.scripts.restore_jobs([e.message for e in lost if e.message])
             logger.warning("restored lost job state", extra={"queue": self.worker.name,
                                                              "jobIds": [e.message.id for e in lost if e.message]})
-            retried = self.worker.scripts.move_to_active(
-                [Delivery(e.message.id, e.attempt, self._expected(e)) for e in lost if e.message], now)
+            retried = self.worker.scripts.move_to_active([self._delivery(e) for e in lost], now)
             codes = [retried.pop(0) if code == StartCode.MISSING else code for code in codes]
         for entry, code in zip(entries, codes, strict=True):
             if code == StartCode.FINISHED:
                 entry.action = "skip"
             elif code == StartCode.STALLED:
                 self.worker.log_event("stalled", entry)
+            elif code == StartCode.REMOVED:
+                entry.action, entry.outcome, entry.dead = "removed", "", False
+                self.worker.log_event("dropped", entry)
+            elif code == StartCode.PAUSED:
+                entry.action = "paused"
+
+    def _delivery(self, entry: _Entry) -> Delivery:
+        message = entry.message
+        assert message is not None
+        return Delivery(message.id, message.timestamp, entry.attempt,
+                        self._expected(entry) if entry.action == "run" else CHECK)
 
     @staticmethod
     def _expected(entry: _Entry) -> str:
@@ -202,7 +224,7 @@ class _BatchRun:
         """
         worker = self.worker
         failed: set[str] = set()
-        deferred = [e for e in self.entries.values() if e.action == "defer"]
+        deferred = [e for e in self.entries.values() if e.action in ("defer", "paused")]
         dead = [e for e in self.entries.values() if e.dead]
         failed |= worker.send(worker.name, [(e.raw["messageId"], worker.deferred_entry(e)) for e in deferred])
         failed |= worker.send(worker.config.dead_letter,
@@ -260,12 +282,15 @@ class Worker:
                                             "reason": entry.value if event in ("retrying", "failed") else None})
 
     def deferred_entry(self, entry: _Entry) -> dict[str, Any]:
-        """A copy that arrives when the job is due; this delivery counts as no attempt."""
+        """A copy that arrives when the job is due (paused: a little later); this delivery counts no attempt."""
         message = entry.message
         assert message is not None
         remaining = max(0, message.due_at() - self.now_ms())
+        seconds = math.ceil(min(remaining, MAX_SQS_DELAY_MS) / 1000)
+        if entry.action == "paused":
+            seconds = max(seconds, PAUSED_DEFER_SECONDS)
         copy = message.model_copy(update={"attempts_offset": entry.attempt - 1})
-        return {"MessageBody": copy.body(), "DelaySeconds": math.ceil(min(remaining, MAX_SQS_DELAY_MS) / 1000)}
+        return {"MessageBody": copy.body(), "DelaySeconds": seconds}
 
     def dead_entry(self, entry: _Entry) -> dict[str, Any]:
         message = entry.message

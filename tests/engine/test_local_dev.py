@@ -12,7 +12,7 @@ from tests.conftest import Namespace
 
 def test_dev_runs_every_queue_and_dead_letter_queue(ns: Namespace) -> None:
     stop = threading.Event()
-    thread = threading.Thread(target=dev.run, args=(stop,))
+    thread = threading.Thread(target=dev.run, args=(stop, 0))  # the API on a free port
     thread.start()
     try:
         ok = Queue("email").add("password_reset", {"to": "a@example.com"})

@@ -9,6 +9,7 @@ from typing import Any
 from jobqueue import Job, UnrecoverableError, processor
 from jobqueue.connection import redis_client
 from jobqueue.keys import app_key
+from jobqueue.leads import LeadStatusStore
 from jobqueue.settings import get_settings
 
 
@@ -25,14 +26,15 @@ def attempts_of(job_id: str) -> list[dict[str, Any]]:
 @processor("lead-processing")
 @processor("email")
 def scripted(job: Job) -> dict[str, Any]:
-    """`behavior`: ok | fail | flaky (fails `failures` times) | unrecoverable | sleep (`seconds`)."""
+    """`behavior`: ok | fail | flaky (fails `failures` times) | unrecoverable | unrecoverable-once (on its first
+    attempt ever, so a redriven job succeeds) | sleep (`seconds`)."""
     client = redis_client(get_settings().redis_url)
     client.rpush(trace_key(job.id), json.dumps({"attempt": job.attempt, "at": int(time.time() * 1000)}))
     data = job.data if isinstance(job.data, dict) else {}
     behavior = data.get("behavior", "ok")
     if behavior == "fail":
         raise RuntimeError(f"CRM sync failed on attempt {job.attempt}")
-    if behavior == "unrecoverable":
+    if behavior == "unrecoverable" or (behavior == "unrecoverable-once" and client.llen(trace_key(job.id)) == 1):
         raise UnrecoverableError("lead has no address")
     if behavior == "flaky" and job.attempt <= int(data.get("failures", 1)):
         raise TimeoutError(f"enrichment timed out on attempt {job.attempt}")
@@ -41,3 +43,29 @@ def scripted(job: Job) -> dict[str, Any]:
     job.update_progress(100)
     job.log(f"done on attempt {job.attempt}")
     return {"leadId": data.get("leadId"), "attempt": job.attempt}
+
+
+@processor("lead-enrichment")
+def enrich_contact(job: Job) -> dict[str, Any]:
+    """Seed 001's enrichment of a GoHighLevel contact event: PROCESSING, then SUCCEEDED (or FAILED_FINAL)."""
+    data = job.data if isinstance(job.data, dict) else {}
+    contact = str(data.get("contactId") or data.get("id") or "")
+    status = LeadStatusStore.from_settings()
+    if not contact:
+        raise UnrecoverableError("event has no contact id")
+    status.set(contact, "PROCESSING", jobId=job.id, attempt=job.attempt)
+    job.update_progress(50)
+    enriched = {"contactId": contact, "email": data.get("email"), "enriched": True}
+    status.set(contact, "SUCCEEDED", jobId=job.id)
+    job.update_progress(100)
+    return enriched
+
+
+@processor("bulk-availability")
+def check_availability(job: Job) -> dict[str, Any]:
+    """Seed 002's availability check: lead ids ending in an even digit have iMessage (a stand-in rule)."""
+    lead_ids = job.data.get("leadIds", []) if isinstance(job.data, dict) else []
+    if any(not isinstance(lead, str) for lead in lead_ids):
+        raise UnrecoverableError("leadIds must be strings")
+    return {"checked": len(lead_ids),
+            "available": {lead: lead[-1:].isdigit() and int(lead[-1]) % 2 == 0 for lead in lead_ids}}

@@ -10,7 +10,7 @@ from jobqueue.backoff import backoff_delay_ms, visibility_seconds
 from jobqueue.catalog import Backoff, load_catalog
 from jobqueue.errors import CatalogError
 from jobqueue.job import resolve_options
-from jobqueue.keys import QueueKeys
+from jobqueue.keys import REMOVED_TTL_MS, QueueKeys, dead_letter_record_id, dead_letter_record_name
 
 
 def test_exponential_backoff_doubles_from_the_delay() -> None:
@@ -32,6 +32,14 @@ def test_keys_are_bullmqs() -> None:
     assert (keys.wait, keys.failed, keys.job("7"), keys.events) == (
         "bull:lead-processing:wait", "bull:lead-processing:failed", "bull:lead-processing:7",
         "bull:lead-processing:events")
+
+
+def test_keys_of_jobqueue_own_stay_in_the_queue_namespace() -> None:
+    keys = QueueKeys("bull", "email")
+    assert (keys.removed, keys.meta) == ("bull:email:removed", "bull:email:meta")
+    assert (dead_letter_record_id("email", "42"), dead_letter_record_name("email")) == ("email-42", "email_failed")
+    # Tombstones outlive every message a work queue can hold (4 days' retention).
+    assert REMOVED_TTL_MS > 4 * 24 * 3600 * 1000
 
 
 def test_options_layer_call_over_job_name_over_queue() -> None:

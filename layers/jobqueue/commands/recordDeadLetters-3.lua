@@ -15,8 +15,8 @@
   Output:
     n record ids ("<queue>-<jobId>": recording the same dead job twice updates one record)
   Events:
-    failed on the source queue (only if the job was not failed there yet); added and waiting on the
-    dead-letter queue for a new record.
+    failed on the source queue (only if the job was not failed there yet, nor put back to waiting by an
+    operator since); added and waiting on the dead-letter queue for a new record.
 ]]
 local dlqWaitKey, dlqEventsKey, dlqMetaKey = KEYS[1], KEYS[2], KEYS[3]
 local prefix, timestamp, maxEvents, version, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -33,17 +33,23 @@ for i = 0, count - 1 do
   local source = prefix .. ":" .. queue .. ":"
   local jobKey = source .. jobId
 
-  if redis.call("EXISTS", jobKey) == 0 then
+  local created = redis.call("EXISTS", jobKey) == 0
+  if created then
     redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", jobTimestamp,
       "delay", 0, "priority", 0)
   end
   if not redis.call("ZSCORE", source .. "failed", jobId) then
-    redis.call("LREM", source .. "active", -1, jobId)
-    redis.call("ZREM", source .. "delayed", jobId)
-    redis.call("ZADD", source .. "failed", timestamp, jobId)
-    redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", timestamp, "atm", attempts)
-    redis.call("XADD", source .. "events", "MAXLEN", "~", maxEvents, "*", "event", "failed",
-      "jobId", jobId, "failedReason", reason, "prev", "active")
+    -- Not failed yet: it died running (active) or retrying (delayed), or Redis lost it. A job that is
+    -- none of these was put back to waiting by an operator (retry failed, redrive) since, and stays so.
+    local left = redis.call("LREM", source .. "active", -1, jobId) > 0
+      or redis.call("ZREM", source .. "delayed", jobId) > 0
+    if left or created or not (redis.call("ZSCORE", source .. "prioritized", jobId)
+        or redis.call("LPOS", source .. "wait", jobId)) then
+      redis.call("ZADD", source .. "failed", timestamp, jobId)
+      redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", timestamp, "atm", attempts)
+      redis.call("XADD", source .. "events", "MAXLEN", "~", maxEvents, "*", "event", "failed",
+        "jobId", jobId, "failedReason", reason, "prev", "active")
+    end
   end
 
   local recordId = queue .. "-" .. jobId

@@ -1,4 +1,5 @@
-"""`make run`: every worker and dead-letter function of the catalog, polling SQS on this machine.
+"""`make run`: every worker and dead-letter function of the catalog, polling SQS on this machine, and the
+API function behind http://127.0.0.1:3000 (JOBQUEUE_API_PORT; 0 picks a free port).
 
 The AWS endpoint is AWS_ENDPOINT_URL (LocalStack, a moto server) or, when unset, a moto server embedded
 in this process; Redis is REDIS_URL. The catalog's topology is created first. Ctrl-C stops everything.
@@ -14,6 +15,7 @@ from aws_lambda_powertools import Logger
 
 from jobqueue.catalog import default_catalog
 from jobqueue.connection import aws_client
+from jobqueue.local.http import DEFAULT_PORT, ApiServer
 from jobqueue.local.runner import FunctionRunner, poll_once
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import get_settings
@@ -46,8 +48,11 @@ def _poll_forever(runner: FunctionRunner, url: str, batch_size: int, stop: threa
             stop.wait(1)
 
 
-def run(stop: threading.Event) -> None:
-    """Create the topology and poll every queue until `stop` is set."""
+def run(stop: threading.Event, api_port: int | None = None, started: list[ApiServer] | None = None) -> None:
+    """Create the topology, serve the API and poll every queue until `stop` is set.
+
+    `api_port` defaults to JOBQUEUE_API_PORT or 3000; the running API server is appended to `started`.
+    """
     server = None if os.environ.get("AWS_ENDPOINT_URL") else _embedded_moto()
     settings, catalog = get_settings(), default_catalog()
     urls = create_topology(aws_client("sqs"), catalog, settings.sqs_name_prefix)
@@ -60,11 +65,17 @@ def run(stop: threading.Event) -> None:
         os.environ["DEAD_LETTER_QUEUE"] = name
         threads.append(threading.Thread(target=_poll_forever, daemon=True,
                                         args=(FunctionRunner("dead_letter"), urls[name], 10, stop)))
+    port = int(os.environ.get("JOBQUEUE_API_PORT", DEFAULT_PORT)) if api_port is None else api_port
+    api = ApiServer(port=port)  # binds now: a busy port fails before anything runs
     for thread in threads:
         thread.start()
-    logger.info("jobqueue is running", extra={"aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
+    api.start()
+    if started is not None:
+        started.append(api)
+    logger.info("jobqueue is running", extra={"aws_endpoint": os.environ["AWS_ENDPOINT_URL"], "api": api.url,
                                                "redis": settings.redis_url.split("@")[-1], "queues": len(urls)})
     stop.wait()
+    api.stop()
     for thread in threads:
         thread.join(5)
     if server is not None:

@@ -1,0 +1,422 @@
+"""Operating a queue: counts, job lists, pause and resume, drain, clean, retry, remove, and its dead letters.
+
+>>> from jobqueue import QueueAdmin
+>>> admin = QueueAdmin("email")
+>>> admin.metrics()  # doctest: +SKIP
+{'queueName': 'email', 'waiting': 3, 'active': 1, 'completed': 120, 'failed': 2, 'delayed': 0, 'paused': 0,
+ 'total': 4}
+>>> admin.pause()  # doctest: +SKIP
+>>> admin.redrive(on_progress=lambda done, total: print(f"{done}/{total}"))  # doctest: +SKIP
+
+Every change is one Lua call per batch of jobs. SQS keeps carrying every job, so a job removed (remove, drain,
+clean) while its message is still on its way gets a tombstone that makes the worker drop that message instead
+of restoring the job from it; a job put back to work (retry_failed, redrive) is sent to SQS again, and if SQS
+refuses it, its Redis state is put back as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError
+from jobqueue.job import JobMessage, JobOptions, resolve_options
+from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
+from jobqueue.queue import SQS_BATCH, JobInfo, Queue, job_info
+from jobqueue.scripts import Requeue, Scripts, Undo
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from jobqueue.catalog import Catalog
+    from jobqueue.settings import Settings
+
+__all__ = ["JOB_STATES", "DeadLetterInfo", "QueueAdmin"]
+
+JOB_STATES = ("waiting", "active", "delayed", "prioritized", "completed", "failed")
+"""The states `get_jobs` lists (BullMQ's names; "wait" is accepted for "waiting")."""
+CLEAN_STATES = ("completed", "failed", "waiting", "delayed", "prioritized")
+"""The states `clean` removes from; active jobs are running and are never cleaned."""
+CLEAN_BATCH = 1000
+"""Jobs removed per Lua call by `clean` and `drain`: each call stays short enough not to stall Redis."""
+
+# Hash fields retryJobs removes from a failed job, kept to put them back if SQS refuses it.
+_FAILED_FIELDS = ("finishedOn", "processedOn", "failedReason", "stacktrace", "atm", "ats")
+_KEY_STATE = {"waiting": "wait", "wait": "wait", "active": "active", "delayed": "delayed",
+              "prioritized": "prioritized", "completed": "completed", "failed": "failed"}
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DeadLetterInfo:
+    """A dead job awaiting triage: its record in the queue's dead-letter queue (seed 000's fields).
+
+    `recordId` (`<queue>-<jobId>`) is what `redrive` and `remove_dead_letter` take.
+    """
+
+    recordId: str
+    originalJobId: str
+    queue: str
+    name: str
+    data: Any
+    error: str
+    attemptsMade: int
+    failedAt: str
+
+
+@dataclass
+class _Plan:
+    """One job of a retry/redrive batch: how it goes back, its message, and how to undo it."""
+
+    requeue: Requeue
+    message: JobMessage
+    undo: Undo
+
+
+def _loads(value: str | None) -> Any:
+    """A JSON field of a hash, or the raw text if it is not JSON."""
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _state(state: str, accepted: tuple[str, ...]) -> str:
+    """The Redis key suffix of a state name; InvalidArgumentError if the operation does not take it."""
+    if state == "wait":
+        state = "waiting"
+    if state not in accepted:
+        raise InvalidArgumentError(f"state {state!r} is not one of {', '.join(accepted)}")
+    return _KEY_STATE[state]
+
+
+def _not_negative(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 0:
+            raise InvalidArgumentError(f"{name} must be an integer >= 0, not {value!r}")
+
+
+class QueueAdmin:
+    """The operations seed 003 calls on a queue, and seed 004's dead-letter triage, for one catalog queue.
+
+    >>> admin = QueueAdmin("lead-processing")
+    >>> [job.id for job in admin.get_jobs("failed", 0, 9)]  # doctest: +SKIP
+    >>> admin.retry_failed()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        catalog: Catalog | None = None,
+        settings: Settings | None = None,
+        redis: Redis | None = None,
+        sqs: Any = None,
+    ) -> None:
+        self.queue = Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs)
+        self.name = name
+        self.config = self.queue.config
+        self.settings = self.queue.settings
+        self.keys = self.queue.keys
+        self.redis = self.queue.redis
+        self.scripts = self.queue.scripts
+        self.dead_letter_queue = self.config.dead_letter
+        self.dead_letter_keys = QueueKeys(self.settings.prefix, self.dead_letter_queue)
+        self.dead_letter_scripts = Scripts(self.redis, self.dead_letter_keys, self.settings.max_len_events)
+
+    @staticmethod
+    def now_ms() -> int:
+        return int(time.time() * 1000)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        """Seed 003's queue metrics, in one round trip.
+
+        `waiting` counts prioritized jobs too (they wait, in priority order); `paused` is 1 or 0; `total` is
+        what is still to run: waiting + active + delayed.
+        """
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(k.wait)
+        pipe.zcard(k.prioritized)
+        pipe.llen(k.active)
+        pipe.zcard(k.completed)
+        pipe.zcard(k.failed)
+        pipe.zcard(k.delayed)
+        pipe.hexists(k.meta, "paused")
+        wait, prioritized, active, completed, failed, delayed, paused = pipe.execute()
+        waiting = int(wait) + int(prioritized)
+        return {"queueName": self.name, "waiting": waiting, "active": int(active), "completed": int(completed),
+                "failed": int(failed), "delayed": int(delayed), "paused": 1 if paused else 0,
+                "total": waiting + int(active) + int(delayed)}
+
+    def get_jobs(self, state: str, start: int = 0, end: int = 49, *, asc: bool = False) -> list[JobInfo]:
+        """One page of the jobs in `state`, in BullMQ's `getJobs` order.
+
+        Newest first for waiting and active (`asc=True`: oldest first); highest score first for the sorted
+        sets (finished: most recently finished first; delayed: due last first; prioritized: lowest priority
+        first), `asc=True` reversing it. `start` and `end` are inclusive indexes, as in BullMQ.
+        """
+        key_state = _state(state, JOB_STATES)
+        key = getattr(self.keys, key_state)
+        if key_state in ("wait", "active"):
+            if asc:
+                ids = cast("list[str]", self.redis.lrange(key, -(end + 1) if end != -1 else 0, -(start + 1)))
+                ids.reverse()
+            else:
+                ids = cast("list[str]", self.redis.lrange(key, start, end))
+        elif asc:
+            ids = cast("list[str]", self.redis.zrange(key, start, end))
+        else:
+            ids = cast("list[str]", self.redis.zrevrange(key, start, end))
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.keys.job(job_id))
+        label = "waiting" if key_state == "wait" else key_state
+        return [job_info(job_id, raw, label) for job_id, raw in zip(ids, pipe.execute(), strict=True)
+                if raw and "name" in raw]
+
+    # -- pause -------------------------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop the queue's workers starting jobs, as BullMQ 6 does: jobs stay waiting, the flag is in `meta`.
+
+        A job delivered while paused is sent back to SQS to come again `PAUSED_DEFER_SECONDS` later, counting
+        no attempt. Jobs already running finish. Deployed, the queue's event source mapping is disabled too.
+        """
+        self.scripts.set_paused(True)
+
+    def resume(self) -> None:
+        """Let the workers start jobs again."""
+        self.scripts.set_paused(False)
+
+    def is_paused(self) -> bool:
+        return bool(self.redis.hexists(self.keys.meta, "paused"))
+
+    # -- removing ----------------------------------------------------------------------------------------
+
+    def drain(self, include_delayed: bool = False) -> int:
+        """Remove every waiting job (prioritized ones too, and delayed ones if asked); returns how many.
+
+        Active jobs are never touched. The removed jobs' messages are dropped by the worker when they arrive.
+        """
+        states = ["wait", "prioritized", *(["delayed"] if include_delayed else [])]
+        removed = 0
+        for state in states:
+            while True:
+                ids = self.scripts.clean_jobs(state, self.now_ms(), None, CLEAN_BATCH, cleaned_event=False)
+                removed += len(ids)
+                if len(ids) < CLEAN_BATCH:
+                    break
+        return removed
+
+    def clean(self, grace_ms: int, limit: int = 1000, state: str = "completed") -> list[str]:
+        """BullMQ's clean: remove up to `limit` (0: no limit) jobs in `state` older than `grace_ms`, oldest first.
+
+        Age is when a job finished (completed, failed), else when it last started or was added. Returns the
+        ids removed. Finished jobs go with their logs, as retention deletes them.
+        """
+        _not_negative(grace_ms=grace_ms, limit=limit)
+        key_state = _state(state, CLEAN_STATES)
+        now = self.now_ms()
+        cutoff = now - grace_ms
+        remaining = limit or math.inf
+        removed: list[str] = []
+        while remaining > 0:
+            batch = int(min(CLEAN_BATCH, remaining))
+            ids = self.scripts.clean_jobs(key_state, now, cutoff, batch, cleaned_event=True)
+            removed += ids
+            remaining -= len(ids)
+            if len(ids) < batch:
+                break
+        return removed
+
+    def remove(self, job_id: str) -> bool:
+        """Remove one job in any state but active; False if there is no such job.
+
+        Raises JobActiveError for a running job: it would finish, or be retried, after its state was gone.
+        """
+        code = self.scripts.remove_job(job_id, self.now_ms())
+        if code == -2:
+            raise JobActiveError(f"queue {self.name!r}: job {job_id!r} is active; remove it once it has finished")
+        return code == 1
+
+    # -- putting jobs back to work -----------------------------------------------------------------------
+
+    def retry_failed(self, limit: int = 1000, *, on_progress: ProgressFn | None = None) -> list[str]:
+        """Put up to `limit` (0: all) failed jobs, oldest first, back to waiting with fresh attempts.
+
+        Each is sent to SQS again (the whole job, same id); its dead-letter record, if any, is removed.
+        Returns the ids. If SQS refuses some, they stay failed and EnqueueError says which were retried.
+        """
+        _not_negative(limit=limit)
+        ids = cast("list[str]", self.redis.zrange(self.keys.failed, 0, limit - 1))
+        return self._requeue([(job_id, dead_letter_record_id(self.name, job_id)) for job_id in ids], on_progress)
+
+    def redrive(self, record_ids: list[str] | None = None, on_progress: ProgressFn | None = None) -> list[str]:
+        """Send dead jobs back to this queue with fresh attempts (seed 004's triage); returns the job ids re-added.
+
+        `record_ids` are `DeadLetterInfo.recordId`s; None means all of this queue's records. A job Redis still
+        holds (failed) goes back as it was added; one Redis lost is re-created from its record under its
+        original id, with the catalog's default options. Each redriven record is removed. A record whose job
+        is alive again (waiting, active, completed) is left alone and its id not returned.
+        `on_progress(done, total)` is called after every batch of 10.
+        """
+        if record_ids is None:
+            record_ids = self.dead_letter_scripts.dead_letter_ids(self.name, 0, -1)
+        else:
+            record_ids = list(dict.fromkeys(record_ids))
+            pipe = self.redis.pipeline(transaction=False)
+            for record_id in record_ids:
+                pipe.hget(self.dead_letter_keys.job(record_id), "name")
+            expected = dead_letter_record_name(self.name)
+            missing = [r for r, name in zip(record_ids, pipe.execute(), strict=True) if name != expected]
+            if missing:
+                raise JobNotFoundError(f"queue {self.name!r}: no dead letters {missing} in {self.dead_letter_queue!r}")
+        skip = len(self.name) + 1
+        return self._requeue([(record_id[skip:], record_id) for record_id in record_ids], on_progress)
+
+    def _requeue(self, items: list[tuple[str, str]], on_progress: ProgressFn | None) -> list[str]:
+        """(job id, record id) pairs back to waiting and SQS, SQS_BATCH at a time."""
+        requeued: list[str] = []
+        for start in range(0, len(items), SQS_BATCH):
+            requeued += self._requeue_batch(items[start:start + SQS_BATCH], requeued)
+            if on_progress:
+                on_progress(min(start + SQS_BATCH, len(items)), len(items))
+        return requeued
+
+    def _requeue_batch(self, items: list[tuple[str, str]], before: list[str]) -> list[str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, record_id in items:
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.zscore(self.keys.failed, job_id)
+            pipe.hgetall(self.dead_letter_keys.job(record_id))
+        found = pipe.execute()
+        now = self.now_ms()
+        plans: list[_Plan] = []
+        for i, (job_id, record_id) in enumerate(items):
+            plan = self._plan(job_id, record_id, found[3 * i:3 * i + 3], now)
+            if plan:
+                plans.append(plan)
+        if not plans:
+            return []
+        codes = self.scripts.retry_jobs([p.requeue for p in plans], self.dead_letter_keys, now)
+        moved = [p for p, code in zip(plans, codes, strict=True) if code == 0]
+        accepted, rejected = self._send([p.message for p in moved])
+        if rejected:
+            undo = [p.undo for p in moved if p.message.id in rejected]
+            try:
+                self.scripts.undo_retry_jobs(undo, self.dead_letter_keys)
+            except RedisError as exc:
+                raise EnqueueError(
+                    f"queue {self.name!r}: SQS refused {len(rejected)} jobs and putting them back failed too "
+                    f"({exc}); they wait without a message and will not run", before + accepted, rejected,
+                ) from exc
+            raise EnqueueError(
+                f"queue {self.name!r}: SQS refused {len(rejected)} of {len(moved)} jobs; they were left as they "
+                f"were (first reason: {next(iter(rejected.values()))})", before + accepted, rejected,
+            )
+        return accepted
+
+    def _plan(self, job_id: str, record_id: str, found: list[Any], now: int) -> _Plan | None:
+        """How one job goes back: retried from its failed hash, re-created from its record, or not at all.
+
+        `found` is what Redis holds: the job's hash, its score in `failed` (None if not failed), the record's hash.
+        """
+        raw, score, record = cast("tuple[dict[str, str], float | None, dict[str, str]]", tuple(found))
+        saved_record = record or None
+        if raw and "name" in raw:
+            if score is None:
+                return None  # alive again, or never failed: nothing to put back
+            opts = self._options(raw["name"], job_id, raw.get("opts"))
+            message = JobMessage(queue=self.name, id=job_id, name=raw["name"], data=_loads(raw.get("data")),
+                                 opts=opts, timestamp=int(raw.get("timestamp") or now))
+            undo = Undo(job_id, "retry", str(int(score)), {f: raw[f] for f in _FAILED_FIELDS if f in raw},
+                        record_id, saved_record)
+            return _Plan(Requeue(job_id, "retry", record_id), message, undo)
+        if not record or record.get("name") != dead_letter_record_name(self.name):
+            return None
+        letter = _loads(record.get("data"))
+        if not isinstance(letter, dict) or not isinstance(letter.get("name"), str):
+            return None
+        opts = self._options(letter["name"], job_id, None)
+        message = JobMessage(queue=self.name, id=job_id, name=letter["name"], data=letter.get("data"), opts=opts,
+                             timestamp=now)
+        requeue = Requeue(job_id, "create", record_id, message.name, message.data_json, opts.to_bullmq_json(),
+                          opts.priority)
+        return _Plan(requeue, message, Undo(job_id, "create", record_id=record_id, record=saved_record))
+
+    def _options(self, name: str, job_id: str, stored: str | None) -> JobOptions:
+        """The job's own options if jobqueue can read them, else the catalog's defaults for its name."""
+        if stored:
+            try:
+                return JobOptions.model_validate_json(stored)
+            except ValidationError:
+                pass
+        return resolve_options(self.config, name, {} if job_id.isdigit() else {"jobId": job_id})
+
+    def _send(self, messages: list[JobMessage]) -> tuple[list[str], dict[str, str]]:
+        """One SendMessageBatch (at most 10): the ids SQS took, and the others with the reason."""
+        if not messages:
+            return [], {}
+        entries = [{"Id": str(i), "MessageBody": m.body(), "DelaySeconds": 0} for i, m in enumerate(messages)]
+        try:
+            response = self.queue.sqs.send_message_batch(QueueUrl=self.queue.urls.url(self.name), Entries=entries)
+        except (BotoCoreError, ClientError) as exc:
+            return [], {m.id: str(exc) for m in messages}
+        rejected = {messages[int(f["Id"])].id: f.get("Message", f.get("Code", "failed"))
+                    for f in response.get("Failed", [])}
+        return [m.id for m in messages if m.id not in rejected], rejected
+
+    # -- dead letters ------------------------------------------------------------------------------------
+
+    def dead_letters(self, start: int = 0, end: int = 99) -> list[DeadLetterInfo]:
+        """One page (inclusive indexes, newest first; `end` -1: to the end) of this queue's dead jobs.
+
+        The dead-letter queue may be shared (seed 004's `dead`); only this queue's records are listed.
+        """
+        _not_negative(start=start)
+        ids = self.dead_letter_scripts.dead_letter_ids(self.name, start, end)
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for record_id in ids:
+            pipe.hget(self.dead_letter_keys.job(record_id), "data")
+        letters: list[DeadLetterInfo] = []
+        for record_id, data in zip(ids, pipe.execute(), strict=True):
+            record = _loads(data)
+            if not isinstance(record, dict):
+                continue
+            letters.append(DeadLetterInfo(
+                recordId=record_id,
+                originalJobId=str(record.get("originalJobId", record_id[len(self.name) + 1:])),
+                queue=str(record.get("queue", self.name)),
+                name=str(record.get("name", "")),
+                data=record.get("data"),
+                error=str(record.get("error", "")),
+                attemptsMade=int(record.get("attemptsMade") or 0),
+                failedAt=str(record.get("failedAt", "")),
+            ))
+        return letters
+
+    def dead_letter_count(self) -> int:
+        """How many dead jobs of this queue await triage."""
+        return len(self.dead_letter_scripts.dead_letter_ids(self.name, 0, -1))
+
+    def remove_dead_letter(self, record_id: str) -> bool:
+        """Discard one of this queue's dead-letter records for good; False if it has no such record."""
+        return self.dead_letter_scripts.remove_dead_letter(self.name, record_id)

@@ -1,0 +1,95 @@
+"""The API Lambda's application: Powertools' REST resolver with every route, validation and error mapping.
+
+`handle(event, context)` is what the Lambda handler calls: it refuses requests to non-public routes that lack
+the service token (see `jobqueue.api.auth`) or whose body is not a JSON object, then lets the resolver route,
+validate and answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from jobqueue import __version__
+from jobqueue.api.auth import BEARER_SCHEME, authorized, header, is_public, proxy_error, unauthorized_response
+from jobqueue.api.errors import register_error_handlers
+from jobqueue.api.routes import ROUTERS
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+__all__ = ["app", "handle", "logger", "openapi_document"]
+
+logger = Logger(service="jobqueue-api")
+
+# debug=False: Powertools' debug mode prints whole events, Authorization headers included.
+app = APIGatewayRestResolver(enable_validation=True, debug=False)
+register_error_handlers(app)
+for _router in ROUTERS:
+    app.include_router(_router)
+
+TITLE = "jobqueue"
+DESCRIPTION = (
+    "BullMQ-style job queues on SQS, Lambda and Redis. Every route except `POST /webhooks/{source}` (signed "
+    "bodies), `GET /health` and `GET /openapi.json` needs `Authorization: Bearer <service token>`."
+)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document as served and as committed (`python -m jobqueue.api.openapi > openapi.json`)."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer  # heavy: only for the document
+
+    from jobqueue.api.openapi import build_document
+
+    return build_document(app, title=TITLE, version=__version__, description=DESCRIPTION,
+                          security_schemes={BEARER_SCHEME: HTTPBearer(description="the service token")})
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> dict[str, Any]:
+    return openapi_document()
+
+
+def body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
+    """What is wrong with a request body before the resolver sees it, as (status, message), or None.
+
+    Every body the API takes is a JSON object. Powertools would also parse forms and multipart, take a JSON
+    array's first element for the object, and fail with a 500 on bytes that are not UTF-8: all refused here.
+    """
+    body = event.get("body")
+    if not body:
+        return None
+    content_type = header(event, "content-type")
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    if not (media == "application/json" or media.endswith("+json")):
+        return 415, "request bodies must be application/json"
+    text = body
+    if event.get("isBase64Encoded"):
+        try:
+            text = base64.b64decode(body, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return 400, "body: must be UTF-8 encoded JSON"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # the resolver answers invalid JSON with a 400 naming the body
+    if value is not None and not isinstance(value, dict):
+        return 400, "body: must be a JSON object"
+    return None
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Authenticate and check the body's media type and shape (unless the route is public), then route."""
+    if not is_public(event):
+        if not authorized(event):
+            return unauthorized_response()
+        problem = body_problem(event)
+        if problem is not None:
+            return proxy_error(*problem)
+    return app.resolve(event, context)

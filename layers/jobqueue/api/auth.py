@@ -1,0 +1,96 @@
+"""Who may call what: management routes need the bearer service token; webhooks carry their own signatures.
+
+Deny by default: every request that is not to a public route (``PUBLIC_ROUTES``) must carry
+``Authorization: Bearer <service token>``, checked before routing or request validation, so an
+unauthenticated caller learns nothing (not even whether a route exists or what its body looks like).
+The token comes from `jobqueue.api.secrets` (``SERVICE_TOKEN``) and is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from http import HTTPStatus
+from typing import Any
+
+from jobqueue.api.secrets import SERVICE_TOKEN, read_secret
+
+__all__ = [
+    "BEARER_SCHEME",
+    "PUBLIC_ROUTES",
+    "SECURED",
+    "authorized",
+    "constant_time_equal",
+    "header",
+    "is_public",
+    "proxy_error",
+    "request_path",
+    "unauthorized_response",
+]
+
+BEARER_SCHEME = "serviceToken"
+SECURED: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
+
+# (method, route template): the only routes answered without the service token.
+PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "/webhooks/{source}"),
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+)
+_PUBLIC = [(method, re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) + "$"))
+           for method, t in PUBLIC_ROUTES]
+
+
+def constant_time_equal(given: str, expected: str) -> bool:
+    """Compare secrets without leaking their common prefix through timing."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def request_path(event: dict[str, Any]) -> str:
+    """The path the resolver routes on: the event's `path` as is (REST events carry no stage in it), less a
+    trailing slash, which the REST resolver ignores too."""
+    return str(event.get("path") or "/").rstrip("/") or "/"
+
+
+def is_public(event: dict[str, Any]) -> bool:
+    method = str(event.get("httpMethod") or "").upper()
+    path = request_path(event)
+    return any(m == method and pattern.match(path) for m, pattern in _PUBLIC)
+
+
+def header(event: dict[str, Any], name: str) -> str | None:
+    """A request header of a proxy event, by lower-case name (API Gateway keeps the sender's case)."""
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name and isinstance(value, str):
+            return value
+    for key, values in (event.get("multiValueHeaders") or {}).items():
+        if key.lower() == name and values:
+            return str(values[-1])
+    return None
+
+
+def authorized(event: dict[str, Any]) -> bool:
+    """True when the request carries the service token as a bearer token (and one is configured)."""
+    expected = read_secret(SERVICE_TOKEN)
+    header_value = header(event, "authorization")
+    if not expected or not header_value:
+        return False
+    scheme, _, token = header_value.strip().partition(" ")
+    return scheme.lower() == "bearer" and constant_time_equal(token.strip(), expected)
+
+
+def proxy_error(status: int, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A proxy response in the API's error shape, for answers given before the resolver runs."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "multiValueHeaders": {},
+        "body": json.dumps({"error": HTTPStatus(status).phrase, "message": message}),
+        "isBase64Encoded": False,
+    }
+
+
+def unauthorized_response() -> dict[str, Any]:
+    """The answer to a request without the service token; it never echoes what the caller sent."""
+    return proxy_error(401, "a valid bearer service token is required", {"WWW-Authenticate": "Bearer"})

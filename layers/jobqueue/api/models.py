@@ -1,0 +1,312 @@
+"""Request and response bodies of the HTTP API (pydantic): validation and the OpenAPI document come from here.
+
+Field names are the seeds' (camelCase, as their JavaScript clients sent and read them). Request models
+forbid unknown fields, so a typo is a 400 that names it rather than a silently ignored option.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from jobqueue.catalog import QUEUE_NAME
+from jobqueue.job import JobOptions
+
+__all__ = [
+    "Accepted",
+    "AddJobRequest",
+    "BulkAccepted",
+    "BulkJob",
+    "BulkJobRequest",
+    "CleanRequest",
+    "CleanResult",
+    "DeadLetterList",
+    "DeadLetterRecord",
+    "DrainRequest",
+    "DrainResult",
+    "ErrorResponse",
+    "FieldError",
+    "Health",
+    "InitializeRequest",
+    "InitializeResult",
+    "InlineResult",
+    "JobList",
+    "JobRequest",
+    "JobStatus",
+    "JobTypeRequest",
+    "PauseState",
+    "QueueList",
+    "QueueMetrics",
+    "QueueSummary",
+    "RedriveRequest",
+    "RedriveResult",
+    "RemoveResult",
+    "RetryRequest",
+    "RetryResult",
+    "ScheduleList",
+    "Stats",
+]
+
+QueueName = Annotated[str, Field(pattern=QUEUE_NAME, description="a queue of the catalog")]
+JobName = Annotated[str, Field(min_length=1, max_length=256)]
+JobState = Literal["waiting", "active", "delayed", "prioritized", "completed", "failed"]
+FinishedState = Literal["completed", "failed", "waiting", "delayed", "prioritized"]
+
+
+class _Request(BaseModel):
+    # Strict: `"includeDelayed": "yes"` or `"limit": "10"` is a mistake to report, not to guess at.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- errors --------------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="dotted path, e.g. body.jobs[0].name or query.state")
+    message: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: str = Field(description="the HTTP reason phrase")
+    message: str
+    fields: list[FieldError] | None = Field(None, description="for 400 validation errors: each invalid field")
+
+
+# -- jobs ----------------------------------------------------------------------------------------------
+
+
+class JobRequest(_Request):
+    """One job for a named queue: `Queue(queue).add(name, data, **opts)`."""
+
+    queue: QueueName
+    name: JobName
+    data: Any = None
+    opts: JobOptions | None = Field(None, description="BullMQ's job options; the queue's defaults fill the rest")
+
+
+class JobTypeRequest(_Request):
+    """Seed 002's form: the catalog maps `jobType` to a queue, and it is the job's name."""
+
+    jobType: JobName
+    data: Any = None
+    opts: JobOptions | None = None
+
+
+class BulkJob(_Request):
+    name: JobName
+    data: Any = None
+    opts: JobOptions | None = None
+
+
+class BulkJobRequest(_Request):
+    """Many jobs for one queue in one call (`Queue.add_bulk`): all are made durable, or the call fails."""
+
+    queue: QueueName
+    jobs: list[BulkJob] = Field(min_length=1, max_length=1000)
+
+
+def _request_form(value: Any) -> str:
+    """Which of the three POST /jobs forms a body is: decided by its keys, so errors speak of one form only."""
+    if isinstance(value, dict):
+        if "jobs" in value:
+            return "bulk"
+        if "jobType" in value:
+            return "jobType"
+    return "job"
+
+
+AddJobRequest = Annotated[
+    Annotated[JobRequest, Tag("job")]
+    | Annotated[JobTypeRequest, Tag("jobType")]
+    | Annotated[BulkJobRequest, Tag("bulk")],
+    Discriminator(_request_form),
+]
+
+
+class Accepted(BaseModel):
+    """A job made durable: it will run. Webhooks and single jobs answer this with 202."""
+
+    jobId: str
+    queue: str
+
+
+class BulkAccepted(BaseModel):
+    queue: str
+    jobIds: list[str]
+
+
+class InlineResult(BaseModel):
+    """Seed 002's small bulk availability check, run during the request instead of queued."""
+
+    queue: str
+    jobType: str
+    mode: Literal["sync"] = "sync"
+    result: Any
+
+
+# -- queues --------------------------------------------------------------------------------------------
+
+
+class QueueMetrics(BaseModel):
+    """Seed 003's `getQueueMetrics`; `total` is the pending work: waiting + active + delayed."""
+
+    queueName: str
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    delayed: int
+    paused: int = Field(description="1 when the queue is paused, else 0 (seed 003 reads it as a flag)")
+    total: int
+
+
+class QueueSummary(BaseModel):
+    """A catalog queue and its settings."""
+
+    name: str
+    deadLetter: str
+    attempts: int
+    concurrency: int
+    limiter: dict[str, int] | None
+    jobTypes: list[str]
+    cron: list[str]
+
+
+class QueueList(BaseModel):
+    queues: list[QueueSummary]
+
+
+class Stats(BaseModel):
+    """Every queue's metrics, their sums, and each dead-letter queue's depth (seed 002's /stats)."""
+
+    queues: list[QueueMetrics]
+    totals: dict[str, int]
+    deadLetters: dict[str, int]
+
+
+class JobStatus(BaseModel):
+    """Seed 003's `getJobStatus`."""
+
+    id: str
+    name: str
+    data: Any
+    state: str
+    progress: Any
+    attemptsMade: int
+    processedOn: int | None
+    finishedOn: int | None
+    returnvalue: Any
+    failedReason: str | None
+
+
+class JobList(BaseModel):
+    queue: str
+    state: str
+    start: int
+    end: int
+    jobs: list[JobStatus]
+
+
+class PauseState(BaseModel):
+    queue: str
+    paused: bool
+
+
+class DrainRequest(_Request):
+    includeDelayed: bool = Field(False, description="also remove delayed jobs")
+
+
+class DrainResult(BaseModel):
+    queue: str
+    removed: int
+
+
+class CleanRequest(_Request):
+    """Seed 003's `cleanQueue(name, grace, limit)`: remove jobs in `state` older than `grace` ms."""
+
+    grace: int = Field(0, ge=0, le=10 * 365 * 24 * 3600 * 1000, description="ms; older jobs are removed")
+    limit: int = Field(1000, ge=1, le=100_000)
+    state: FinishedState = "completed"
+
+
+class CleanResult(BaseModel):
+    queue: str
+    state: str
+    removed: list[str]
+
+
+class RetryRequest(_Request):
+    limit: int = Field(1000, ge=1, le=100_000)
+
+
+class RetryResult(BaseModel):
+    queue: str
+    retried: list[str]
+
+
+class RemoveResult(BaseModel):
+    queue: str
+    jobId: str
+    removed: bool
+
+
+# -- dead letters --------------------------------------------------------------------------------------
+
+
+class DeadLetterRecord(BaseModel):
+    """Seed 000's DLQ record, with the id to redrive or remove it by."""
+
+    recordId: str
+    originalJobId: str
+    queue: str
+    name: str
+    data: Any
+    error: str
+    attemptsMade: int
+    failedAt: str
+
+
+class DeadLetterList(BaseModel):
+    queue: str
+    deadLetterQueue: str
+    records: list[DeadLetterRecord]
+
+
+class RedriveRequest(_Request):
+    recordIds: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        None, max_length=10_000, description="records to redrive; omitted or null: all of them")
+
+
+class RedriveResult(BaseModel):
+    queue: str
+    redriven: list[str] = Field(description="ids of the jobs returned to their queues")
+
+
+# -- schedules and operations --------------------------------------------------------------------------
+
+
+class ScheduleList(BaseModel):
+    schedules: list[dict[str, Any]]
+
+
+class InitializeRequest(_Request):
+    prune: bool = Field(False, description="also delete jobqueue's schedules that no cron entry matches")
+
+
+class InitializeResult(BaseModel):
+    changes: list[dict[str, Any]]
+
+
+class Dependency(BaseModel):
+    ok: bool
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    redis: Dependency
+    sqs: Dependency

@@ -1,0 +1,9 @@
+"""The API's routes, one Router per concern; `jobqueue.api.app` includes them all."""
+
+from __future__ import annotations
+
+from jobqueue.api.routes import dead_letters, jobs, ops, queues, schedules, webhooks
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = [webhooks.router, jobs.router, queues.router, dead_letters.router, schedules.router, ops.router]

@@ -1,0 +1,69 @@
+"""`POST /jobs`: one job, seed 002's `{jobType, data}`, or a bulk list; 202 once every job is durable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel
+
+from jobqueue.api.docs import responses
+from jobqueue.api.inline import NotInline, run_inline
+from jobqueue.api.models import (
+    Accepted,
+    AddJobRequest,
+    BulkAccepted,
+    BulkJobRequest,
+    InlineResult,
+    JobRequest,
+    JobTypeRequest,
+)
+from jobqueue.api.router import new_router
+from jobqueue.api.services import services
+from jobqueue.job import JobOptions
+
+router = new_router()
+logger = Logger(service="jobqueue-api")
+
+
+def _opts(opts: JobOptions | None) -> dict[str, Any]:
+    """Only the options the caller set, so the queue's and the job name's defaults fill the rest."""
+    return opts.model_dump(mode="json", by_alias=True, exclude_unset=True) if opts else {}
+
+
+def _answer(status: int, body: BaseModel) -> Response[str]:
+    return Response(status, "application/json", body.model_dump_json())
+
+
+@router.post(
+    "/jobs", status_code=202, tags=["jobs"], operation_id="addJobs",
+    summary="Add one job, a seed-002 job type, or many jobs",
+    description="Three forms: `{queue, name, data, opts}`; `{jobType, data}` (the catalog maps job types to "
+                "queues); `{queue, jobs: [{name, data, opts}]}`. A `bulk-availability-check` of 10 `leadIds` or "
+                "fewer is checked during the request and answered 200 with the result (seed 002); more are queued.",
+    responses=responses({200: ("a small bulk availability check, done", InlineResult),
+                         202: ("accepted: the jobs are durable and will run", Accepted | BulkAccepted)},
+                        400, 401, 404, 413, 503),
+)
+def add_jobs(request: Annotated[AddJobRequest, Body()]) -> Response[str]:
+    svc = services()
+    if isinstance(request, BulkJobRequest):
+        ids = svc.queue(request.queue).add_bulk(
+            [{"name": j.name, "data": j.data, "opts": _opts(j.opts)} for j in request.jobs])
+        return _answer(202, BulkAccepted(queue=request.queue, jobIds=ids))
+    if isinstance(request, JobTypeRequest):
+        queue = svc.queue(svc.catalog.queue_for_job_type(request.jobType).name)
+        if request.opts is None:
+            try:
+                result = run_inline(svc.catalog, queue.config, request.jobType, request.data, queue.scripts)
+            except NotInline as why:
+                logger.debug("queued, not inline", extra={"jobType": request.jobType, "reason": str(why)})
+            else:
+                return _answer(200, InlineResult(queue=queue.name, jobType=request.jobType, result=result))
+        job_id = queue.add(request.jobType, request.data, **_opts(request.opts))
+        return _answer(202, Accepted(jobId=job_id, queue=queue.name))
+    assert isinstance(request, JobRequest)
+    job_id = svc.queue(request.queue).add(request.name, request.data, **_opts(request.opts))
+    return _answer(202, Accepted(jobId=job_id, queue=request.queue))

@@ -1,0 +1,156 @@
+"""Queue routes: the catalog, metrics (seed 003's shape), job status and lists, and the operator's actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from jobqueue.api.docs import responses
+from jobqueue.api.errors import BadRequestError
+from jobqueue.api.models import (
+    CleanRequest,
+    CleanResult,
+    DrainRequest,
+    DrainResult,
+    JobList,
+    JobState,
+    JobStatus,
+    PauseState,
+    QueueList,
+    QueueMetrics,
+    QueueSummary,
+    RemoveResult,
+    RetryRequest,
+    RetryResult,
+    Stats,
+)
+from jobqueue.api.router import new_router
+from jobqueue.api.services import Services, services
+from jobqueue.errors import JobNotFoundError
+from jobqueue.keys import QueueKeys
+from jobqueue.queue import JobInfo
+
+router = new_router()
+
+QueuePath = Annotated[str, Path(min_length=1, max_length=80, description="a queue of the catalog")]
+JobIdPath = Annotated[str, Path(min_length=1, max_length=256)]
+MAX_PAGE = 1000
+_TOTALS = ("waiting", "active", "completed", "failed", "delayed", "total")
+
+
+def job_status(job: JobInfo) -> JobStatus:
+    return JobStatus(id=job.id, name=job.name, data=job.data, state=job.state, progress=job.progress,
+                     attemptsMade=job.attemptsMade, processedOn=job.processedOn, finishedOn=job.finishedOn,
+                     returnvalue=job.returnvalue, failedReason=job.failedReason)
+
+
+@router.get("/queues", tags=["queues"], operation_id="listQueues", summary="The catalog's queues and settings",
+            responses=responses({200: ("every queue", QueueList)}, 401))
+def list_queues() -> QueueList:
+    svc = services()
+    return QueueList(queues=[
+        QueueSummary(name=q.name, deadLetter=q.dead_letter, attempts=q.attempts,
+                     concurrency=q.effective_concurrency(),
+                     limiter=(lim.model_dump() if (lim := q.effective_limiter()) else None),
+                     jobTypes=list(q.job_types), cron=[c.pattern for c in q.cron])
+        for q in svc.catalog.queues.values()
+    ])
+
+
+@router.get("/stats", tags=["queues"], operation_id="stats", summary="Metrics of every queue, totals, DLQ depths",
+            responses=responses({200: ("seed 002's statistics", Stats)}, 401, 503))
+def stats() -> Stats:
+    svc = services()
+    metrics = [QueueMetrics.model_validate(svc.admin(name).metrics()) for name in svc.catalog.queues]
+    totals = {field: sum(getattr(m, field) for m in metrics) for field in _TOTALS}
+    return Stats(queues=metrics, totals=totals, deadLetters=_dead_letter_depths(svc))
+
+
+def _dead_letter_depths(svc: Services) -> dict[str, int]:
+    """Records awaiting triage in each dead-letter queue: one pipelined round trip."""
+    names = sorted(svc.catalog.dead_letters)
+    pipe = svc.redis.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(QueueKeys(svc.settings.prefix, name).wait)
+    return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
+
+
+@router.get("/queues/<queue>", tags=["queues"], operation_id="getQueue", summary="A queue's metrics (seed 003)",
+            responses=responses({200: ("job counts", QueueMetrics)}, 400, 401, 404, 503))
+def get_queue(queue: QueuePath) -> QueueMetrics:
+    return QueueMetrics.model_validate(services().admin(queue).metrics())
+
+
+@router.get("/queues/<queue>/jobs", tags=["queues"], operation_id="listJobs", summary="Jobs in one state, paged",
+            responses=responses({200: ("jobs `start`..`end` (inclusive) of the state", JobList)}, 400, 401, 404))
+def list_jobs(
+    queue: QueuePath,
+    state: Annotated[JobState, Query(description="BullMQ state")] = "waiting",
+    start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    end: Annotated[int, Query(ge=0, le=10_000_000, description=f"inclusive; at most {MAX_PAGE} jobs a page")] = 49,
+) -> JobList:
+    if end < start or end - start >= MAX_PAGE:
+        raise BadRequestError(f"query.end: must be between start and start + {MAX_PAGE - 1}")
+    jobs = services().admin(queue).get_jobs(state, start, end)
+    return JobList(queue=queue, state=state, start=start, end=end, jobs=[job_status(j) for j in jobs])
+
+
+@router.get("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="getJob",
+            summary="A job's status (seed 003)", responses=responses({200: ("the job", JobStatus)}, 400, 401, 404))
+def get_job(queue: QueuePath, job_id: JobIdPath) -> JobStatus:
+    job = services().queue(queue).get_job(job_id)
+    if job is None:
+        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    return job_status(job)
+
+
+@router.delete("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="removeJob",
+               summary="Remove a job that is not running",
+               responses=responses({200: ("removed", RemoveResult)}, 400, 401, 404, 409))
+def remove_job(queue: QueuePath, job_id: JobIdPath) -> RemoveResult:
+    if not services().admin(queue).remove(job_id):
+        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    return RemoveResult(queue=queue, jobId=job_id, removed=True)
+
+
+@router.post("/queues/<queue>/pause", tags=["queues"], operation_id="pauseQueue",
+             summary="Stop starting jobs; messages stay in SQS",
+             responses=responses({200: ("the queue is paused", PauseState)}, 400, 401, 404, 503))
+def pause(queue: QueuePath) -> PauseState:
+    admin = services().admin(queue)
+    admin.pause()
+    return PauseState(queue=queue, paused=admin.is_paused())
+
+
+@router.post("/queues/<queue>/resume", tags=["queues"], operation_id="resumeQueue", summary="Start jobs again",
+             responses=responses({200: ("the queue runs", PauseState)}, 400, 401, 404, 503))
+def resume(queue: QueuePath) -> PauseState:
+    admin = services().admin(queue)
+    admin.resume()
+    return PauseState(queue=queue, paused=admin.is_paused())
+
+
+@router.post("/queues/<queue>/drain", tags=["queues"], operation_id="drainQueue",
+             summary="Remove every waiting job (and delayed ones if asked)",
+             responses=responses({200: ("how many were removed", DrainResult)}, 400, 401, 404, 503))
+def drain(queue: QueuePath, request: Annotated[DrainRequest | None, Body()] = None) -> DrainResult:
+    removed = services().admin(queue).drain(include_delayed=bool(request and request.includeDelayed))
+    return DrainResult(queue=queue, removed=removed)
+
+
+@router.post("/queues/<queue>/clean", tags=["queues"], operation_id="cleanQueue",
+             summary="Remove jobs in a state older than the grace period (seed 003's cleanQueue)",
+             responses=responses({200: ("ids removed", CleanResult)}, 400, 401, 404, 503))
+def clean(queue: QueuePath, request: Annotated[CleanRequest | None, Body()] = None) -> CleanResult:
+    options = request or CleanRequest()
+    removed = services().admin(queue).clean(options.grace, options.limit, options.state)
+    return CleanResult(queue=queue, state=options.state, removed=removed)
+
+
+@router.post("/queues/<queue>/retry-failed", tags=["queues"], operation_id="retryFailed",
+             summary="Send failed jobs back to the queue with fresh attempts",
+             responses=responses({200: ("ids retried", RetryResult)}, 400, 401, 404, 503))
+def retry_failed(queue: QueuePath, request: Annotated[RetryRequest | None, Body()] = None) -> RetryResult:
+    retried = services().admin(queue).retry_failed((request or RetryRequest()).limit)
+    return RetryResult(queue=queue, retried=retried)

@@ -1,0 +1,327 @@
+"""The `jobqueue` command: inspect and operate queues, dead letters and schedules, here or through the API.
+
+    jobqueue stats                          # every queue's counts, totals, dead-letter depths
+    jobqueue dlq redrive lead-processing --all
+    jobqueue --api https://api.example.com/prod --json health
+
+By default it works directly against REDIS_URL and the AWS endpoint of the environment (the engine's own
+settings); `--api URL` (or JOBQUEUE_API_URL) sends the same operations to the HTTP API with the bearer service
+token. Tables for people; `--json` prints the API's response bodies for scripts. Exit codes: see `EPILOG`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from jobqueue.cli.backends import ApiBackend, Backend, CommandError, DirectBackend, ExitCode, api_token
+from jobqueue.cli.render import Column, Progress, as_json, fields, millis, table
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+Body = dict[str, Any]
+
+EPILOG = """\
+exit codes:
+  0  ok
+  1  the operation failed, or `health` found Redis or SQS down
+  2  usage error (bad arguments)
+  3  not found: no such queue, job or dead-letter record
+  4  cannot reach Redis, AWS or the API
+
+environment:
+  REDIS_URL, JOBQUEUE_PREFIX, JOBQUEUE_SQS_PREFIX, JOBQUEUE_CATALOG, AWS_*   direct mode (the engine's settings)
+  JOBQUEUE_API_URL                 default for --api
+  JOBQUEUE_TOKEN or SERVICE_TOKEN  default for --token
+"""
+JOB_STATES = ("waiting", "active", "delayed", "prioritized", "completed", "failed")
+CLEAN_STATES = ("completed", "failed", "waiting", "delayed", "prioritized")
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a subcommand asks the backend, how a person sees the answer, and which exit code it means."""
+
+    run: Callable[[Backend, argparse.Namespace], Body]
+    show: Callable[[Body, TextIO], None]
+    status: Callable[[Body], ExitCode] = lambda _: ExitCode.OK
+
+
+# -- how answers look ------------------------------------------------------------------------------------
+
+
+def _line(template: str) -> Callable[[Body, TextIO], None]:
+    """A one-line answer: `template` formatted with the body's fields (lists become their length)."""
+
+    def show(body: Body, out: TextIO) -> None:
+        out.write(template.format(**{k: len(v) if isinstance(v, list) else v for k, v in body.items()}) + "\n")
+
+    return show
+
+
+def _get(key: str) -> Callable[[Any], Any]:
+    return lambda row: row.get(key)
+
+
+def _show_stats(body: Body, out: TextIO) -> None:
+    rows = list(body["queues"])
+    if "totals" in body:
+        rows.append({"queueName": "(all)", **body["totals"]})
+    columns: list[Column] = [("queue", _get("queueName"))] + [
+        (name, _get(name)) for name in ("waiting", "active", "delayed", "completed", "failed", "total")]
+    columns.append(("paused", lambda r: "yes" if r.get("paused") else ""))
+    table(rows, columns, out)
+    if body.get("deadLetters"):
+        out.write("\n")
+        table([{"dlq": name, "records": n} for name, n in body["deadLetters"].items()],
+              [("dead-letter queue", _get("dlq")), ("records", _get("records"))], out)
+
+
+def _show_job(body: Body, out: TextIO) -> None:
+    fields([("id", body["id"]), ("name", body["name"]), ("state", body["state"]),
+            ("attempts made", body["attemptsMade"]), ("progress", body["progress"]),
+            ("processed", millis(body["processedOn"])), ("finished", millis(body["finishedOn"])),
+            ("failed reason", body["failedReason"]), ("return value", body["returnvalue"]),
+            ("data", body["data"])], out)
+
+
+def _show_jobs(body: Body, out: TextIO) -> None:
+    table(body["jobs"], [
+        ("id", _get("id")), ("name", _get("name")), ("state", _get("state")), ("attempts", _get("attemptsMade")),
+        ("progress", _get("progress")), ("processed", lambda r: millis(r.get("processedOn"))),
+        ("finished", lambda r: millis(r.get("finishedOn"))), ("failed reason", _get("failedReason")),
+    ], out)
+
+
+def _show_dead_letters(body: Body, out: TextIO) -> None:
+    table(body["records"], [
+        ("record", _get("recordId")), ("job", _get("originalJobId")), ("name", _get("name")),
+        ("attempts", _get("attemptsMade")), ("failed at", _get("failedAt")), ("error", _get("error")),
+    ], out)
+
+
+def _show_schedules(body: Body, out: TextIO) -> None:
+    table(body["schedules"], [
+        ("queue", _get("queue")), ("name", _get("name")), ("pattern", _get("pattern")), ("tz", _get("tz")),
+        ("scheduler expression", _get("expression")), ("next run", lambda r: (r.get("nextRuns") or [None])[0]),
+    ], out)
+
+
+def _show_changes(body: Body, out: TextIO) -> None:
+    table(body["changes"], [("schedule", _get("schedule")), ("action", _get("action")),
+                            ("expression", _get("expression")), ("tz", _get("tz"))], out)
+
+
+def _show_health(body: Body, out: TextIO) -> None:
+    out.write(f"status: {body['status']}\n")
+    checks = [{"name": name, **check} for name, check in body.items() if isinstance(check, dict)]
+    table(checks, [("dependency", _get("name")), ("ok", _get("ok")), ("error", _get("error"))], out)
+
+
+def _healthy(body: Body) -> ExitCode:
+    return ExitCode.OK if body.get("status") == "ok" else ExitCode.FAILED
+
+
+# -- what each command asks ------------------------------------------------------------------------------
+
+
+def _stats(backend: Backend, args: argparse.Namespace) -> Body:
+    if args.queues:
+        return {"queues": [backend.queue(q) for q in args.queues]}
+    return backend.stats()
+
+
+def _redrive(backend: Backend, args: argparse.Namespace) -> Body:
+    if args.all == bool(args.record_ids):
+        raise CommandError("give RECORD_ID... or --all (not both)", ExitCode.USAGE)
+    return backend.redrive(args.queue, None if args.all else args.record_ids, Progress("redrive"))
+
+
+COMMANDS: dict[str, Command] = {
+    "stats": Command(_stats, _show_stats),
+    "add": Command(lambda b, a: b.add(a.queue, a.name, a.data, a.opts), _line("{jobId}")),
+    "status": Command(lambda b, a: b.job(a.queue, a.job_id), _show_job),
+    "jobs": Command(lambda b, a: b.jobs(a.queue, a.state, a.start, a.end), _show_jobs),
+    "remove": Command(lambda b, a: b.remove(a.queue, a.job_id), _line("removed job {jobId} from {queue}")),
+    "retry": Command(lambda b, a: b.retry_failed(a.queue, a.limit), _line("retried {retried} failed jobs of {queue}")),
+    "pause": Command(lambda b, a: b.pause(a.queue), _line("{queue} is paused")),
+    "resume": Command(lambda b, a: b.resume(a.queue), _line("{queue} is running")),
+    "drain": Command(lambda b, a: b.drain(a.queue, a.delayed), _line("removed {removed} jobs from {queue}")),
+    "clean": Command(lambda b, a: b.clean(a.queue, a.grace, a.limit, a.state),
+                     _line("removed {removed} {state} jobs from {queue}")),
+    "dlq list": Command(lambda b, a: b.dead_letters(a.queue, a.start, a.end), _show_dead_letters),
+    "dlq redrive": Command(_redrive, _line("redrove {redriven} dead jobs back to {queue}")),
+    "dlq remove": Command(lambda b, a: b.remove_dead_letter(a.queue, a.record_id),
+                          _line("removed dead letter {jobId} of {queue}")),
+    "schedules list": Command(lambda b, a: b.schedules(), _show_schedules),
+    "schedules init": Command(lambda b, a: b.initialize_schedules(a.prune), _show_changes),
+    "health": Command(lambda b, a: b.health(), _show_health, _healthy),
+}
+
+
+# -- the parser ------------------------------------------------------------------------------------------
+
+
+def _json_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+
+
+def _json_object(raw: str) -> Body:
+    value = _json_value(raw)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def _count(raw: str) -> int:
+    if not raw.isdigit():
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number")
+    return int(raw)
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options accepted before and after the command; SUPPRESS keeps a later position from erasing an earlier."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print the API's JSON response body instead of a table")
+    common.add_argument("--api", metavar="URL", default=argparse.SUPPRESS,
+                        help="work through the HTTP API at URL (default: $JOBQUEUE_API_URL; unset: directly)")
+    common.add_argument("--token", default=argparse.SUPPRESS,
+                        help="the API's bearer service token (default: $JOBQUEUE_TOKEN, then $SERVICE_TOKEN)")
+    return common
+
+
+def _queue_command(sub: Any, name: str, help_text: str, common: argparse.ArgumentParser,
+                   key: str | None = None) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+    parser.add_argument("queue", help="a queue of the catalog")
+    parser.set_defaults(command=key or name)
+    return parser
+
+
+def _page(parser: argparse.ArgumentParser, end: int) -> None:
+    parser.add_argument("--start", type=_count, default=0, help="first index (default 0)")
+    parser.add_argument("--end", type=_count, default=end, help=f"last index, inclusive (default {end})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="jobqueue", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    stats = sub.add_parser("stats", help="counts of every queue (or of the QUEUEs given)", parents=[common])
+    stats.add_argument("queues", nargs="*", metavar="QUEUE")
+    stats.set_defaults(command="stats")
+
+    add = _queue_command(sub, "add", "add a job", common)
+    add.add_argument("name", help="the job's name")
+    add.add_argument("--data", type=_json_value, default=None, help="the job's data, JSON")
+    add.add_argument("--opts", type=_json_object, default={},
+                     help='BullMQ job options, JSON (e.g. \'{"delay": 5000, "priority": 1}\')')
+
+    for name, help_text in (("status", "a job's state, progress, result or failure"),
+                            ("remove", "remove a job that is not running")):
+        _queue_command(sub, name, help_text, common).add_argument("job_id", metavar="JOB_ID")
+
+    jobs = _queue_command(sub, "jobs", "list the jobs in one state", common)
+    jobs.add_argument("--state", choices=JOB_STATES, default="waiting")
+    _page(jobs, 49)
+
+    retry = _queue_command(sub, "retry", "put failed jobs back to work with fresh attempts", common)
+    retry.add_argument("--limit", type=_count, default=1000, help="at most this many, oldest first (default 1000)")
+    _queue_command(sub, "pause", "stop starting jobs (messages stay in SQS)", common)
+    _queue_command(sub, "resume", "start jobs again", common)
+    drain = _queue_command(sub, "drain", "remove every waiting job", common)
+    drain.add_argument("--delayed", action="store_true", help="also remove delayed jobs")
+    clean = _queue_command(sub, "clean", "remove jobs older than a grace period", common)
+    clean.add_argument("--grace", type=_count, required=True, metavar="MS", help="age in ms; older jobs go")
+    clean.add_argument("--limit", type=_count, default=1000, help="at most this many (default 1000)")
+    clean.add_argument("--state", choices=CLEAN_STATES, default="completed")
+
+    _dlq_commands(sub, common)
+    _schedule_commands(sub, common)
+    sub.add_parser("health", help="whether Redis and SQS answer (exit 1 if not)", parents=[common]).set_defaults(
+        command="health")
+    sub.add_parser("dev", help="run every function locally (as `make run`)", parents=[common]).set_defaults(
+        command="dev")
+    return parser
+
+
+def _dlq_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    dlq = sub.add_parser("dlq", help="a queue's dead letters: list, redrive, remove", parents=[common])
+    actions = dlq.add_subparsers(title="actions", metavar="ACTION", required=True)
+    listing = _queue_command(actions, "list", "list the queue's dead-letter records, newest first", common,
+                             "dlq list")
+    _page(listing, 99)
+    redrive = _queue_command(actions, "redrive", "send dead jobs back to the queue with fresh attempts", common,
+                             "dlq redrive")
+    redrive.add_argument("record_ids", nargs="*", metavar="RECORD_ID")
+    redrive.add_argument("--all", action="store_true", help="every dead letter of the queue")
+    _queue_command(actions, "remove", "delete a dead-letter record without redriving it", common,
+                   "dlq remove").add_argument("record_id", metavar="RECORD_ID")
+
+
+def _schedule_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    schedules = sub.add_parser("schedules", help="cron jobs: list them, or create their Scheduler schedules",
+                               parents=[common])
+    schedules.set_defaults(command="schedules list")
+    actions = schedules.add_subparsers(title="actions", metavar="ACTION")
+    actions.add_parser("list", help="cron entries, Scheduler expressions, next runs (the default)",
+                       parents=[common]).set_defaults(command="schedules list")
+    init = actions.add_parser("init", help="create or update one EventBridge Scheduler schedule per cron entry",
+                              parents=[common])
+    init.add_argument("--prune", action="store_true", help="also delete schedules no cron entry matches")
+    init.set_defaults(command="schedules init")
+
+
+# -- running ---------------------------------------------------------------------------------------------
+
+
+def _backend(args: argparse.Namespace) -> Backend:
+    url = getattr(args, "api", None) or os.environ.get("JOBQUEUE_API_URL")
+    return ApiBackend(url, api_token(getattr(args, "token", None))) if url else DirectBackend()
+
+
+def _dev() -> int:
+    import runpy
+
+    runpy.run_module("jobqueue.local.dev", run_name="__main__")
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return int(exc.code or 0)
+    if not hasattr(args, "command"):
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    if args.command == "dev":
+        return _dev()
+    command = COMMANDS[args.command]
+    try:
+        body = command.run(_backend(args), args)
+    except CommandError as exc:
+        sys.stderr.write(f"jobqueue: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("jobqueue: interrupted\n")
+        return 130
+    if getattr(args, "json", False):
+        as_json(body, sys.stdout)
+    else:
+        command.show(body, sys.stdout)
+    return command.status(body)
+

@@ -1,0 +1,37 @@
+"""`GET /health` says which dependency is down, and answers 503 while one is."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+from redis import Redis
+
+from jobqueue.api.routes import ops
+from jobqueue.api.services import services
+from tests.api.conftest import ApiClient
+from tests.conftest import Namespace
+
+CLOSED = "127.0.0.1:1"  # nothing listens on port 1: connections are refused at once
+
+
+def test_health_names_the_dependency_that_is_down(ns: Namespace, api: ApiClient,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert api.call("GET", "/health", token=None).json["status"] == "ok"
+
+    svc = services()
+    alive = svc.redis
+    monkeypatch.setattr(svc, "redis", Redis.from_url(f"redis://{CLOSED}/0", socket_connect_timeout=1))
+    answer = api.call("GET", "/health", token=None)
+    assert answer.status == 503
+    assert answer.json == {"status": "degraded", "redis": {"ok": False, "error": "ConnectionError"},
+                           "sqs": {"ok": True, "error": None}}
+
+    monkeypatch.setattr(svc, "redis", alive)
+    dead_sqs = boto3.client("sqs", endpoint_url=f"http://{CLOSED}",
+                            config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    monkeypatch.setattr(ops, "_health_sqs", lambda: dead_sqs)
+    answer = api.call("GET", "/health", token=None)
+    assert answer.status == 503
+    assert answer.json["redis"] == {"ok": True, "error": None}
+    assert answer.json["sqs"]["ok"] is False and answer.json["sqs"]["error"] == "EndpointConnectionError"

@@ -1,0 +1,184 @@
+"""The `jobqueue` command, run in-process: tables, --json and exit codes, directly and through the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from jobqueue import Queue
+from jobqueue.cli import main
+from jobqueue.keys import QueueKeys
+from jobqueue.local.http import ApiServer
+from jobqueue.settings import get_settings
+from tests.conftest import Namespace
+from tests.support.functions import LocalFunctions
+
+TOKEN = "cli-test-token-7f3a"
+DEAD = 25  # enough dead letters for `dlq redrive --all` to report progress
+
+
+@pytest.fixture(params=["direct", "api"])
+def cli(request: pytest.FixtureRequest, ns: Namespace, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The options that pick a backend: none (direct), or `--api` to the local HTTP adapter of the API function."""
+    if request.param == "direct":
+        yield []
+        return
+    monkeypatch.setenv("SERVICE_TOKEN", TOKEN)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    server = ApiServer(port=0).start()
+    try:
+        yield ["--api", server.url, "--token", TOKEN]
+    finally:
+        server.stop()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def rows(table: str) -> list[list[str]]:
+    return [line.split() for line in table.strip().splitlines()]
+
+
+def kill_jobs(ns: Namespace, count: int) -> list[str]:
+    """`count` lead-processing jobs that fail unrecoverably, through the worker and dead-letter functions."""
+    queue = Queue("lead-processing")
+    ids = queue.add_bulk([{"name": "process-lead", "data": {"leadId": i, "behavior": "unrecoverable"}}
+                          for i in range(count)])
+    dlq_wait = QueueKeys(ns.settings.prefix, "lead-processing-dlq").wait
+    LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"]).pump(
+        lambda: ns.redis.llen(dlq_wait) == count, timeout=60)
+    return ids
+
+
+def test_stats_table_and_json(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    Queue("email").add_bulk([{"name": "generic", "data": {"to": f"{i}@example.com"}} for i in range(3)])
+
+    code, out, _ = run(capsys, *cli, "stats")
+    assert code == 0
+    table = rows(out)
+    assert table[0] == ["QUEUE", "WAITING", "ACTIVE", "DELAYED", "COMPLETED", "FAILED", "TOTAL", "PAUSED"]
+    assert ["email", "3", "0", "0", "0", "0", "3"] in table
+    assert ["(all)", "3", "0", "0", "0", "0", "3"] in table
+    assert ["DEAD-LETTER", "QUEUE", "RECORDS"] in table and ["dead", "0"] in table
+
+    code, out, _ = run(capsys, *cli, "stats", "--json")
+    assert code == 0
+    body = json.loads(out)
+    email = next(q for q in body["queues"] if q["queueName"] == "email")
+    assert email == {"queueName": "email", "waiting": 3, "active": 0, "completed": 0, "failed": 0, "delayed": 0,
+                     "paused": 0, "total": 3}
+    assert body["totals"]["waiting"] == 3 and body["deadLetters"]["lead-processing-dlq"] == 0
+
+    code, out, _ = run(capsys, *cli, "--json", "stats", "email", "webhooks")
+    assert code == 0
+    assert [q["queueName"] for q in json.loads(out)["queues"]] == ["email", "webhooks"]
+
+
+def test_dlq_list_and_redrive_all_with_progress(ns: Namespace, cli: list[str],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ids = kill_jobs(ns, DEAD)
+
+    code, out, _ = run(capsys, *cli, "dlq", "list", "lead-processing", "--end", "4")
+    assert code == 0
+    table = rows(out)
+    assert table[0] == ["RECORD", "JOB", "NAME", "ATTEMPTS", "FAILED", "AT", "ERROR"]
+    assert len(table) == 6
+    assert all(row[1] in ids and row[2] == "process-lead" and row[3] == "1" for row in table[1:])
+    assert all(" ".join(row[5:]) == "lead has no address" for row in table[1:])
+
+    code, out, _ = run(capsys, *cli, "dlq", "list", "lead-processing", "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert (body["queue"], body["deadLetterQueue"]) == ("lead-processing", "lead-processing-dlq")
+    assert sorted(r["originalJobId"] for r in body["records"]) == sorted(ids)
+    assert {r["error"] for r in body["records"]} == {"lead has no address"}
+
+    code, out, err = run(capsys, *cli, "dlq", "redrive", "lead-processing", "--all")
+    assert code == 0
+    assert out == f"redrove {DEAD} dead jobs back to lead-processing\n"
+    assert err.splitlines()[-1] == f"redrive: {DEAD}/{DEAD} (100%)"
+    queue = Queue("lead-processing")
+    assert {queue.get_state(i) for i in ids} == {"waiting"}
+
+    code, out, _ = run(capsys, *cli, "dlq", "list", "lead-processing", "--json")
+    assert (code, json.loads(out)["records"]) == (0, [])
+    code, out, _ = run(capsys, *cli, "--json", "dlq", "redrive", "lead-processing", "--all")
+    assert (code, json.loads(out)) == (0, {"queue": "lead-processing", "redriven": []})
+
+
+def test_unknown_queue_job_or_record_exits_3(ns: Namespace, cli: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["stats", "no-such-queue"], ["dlq", "list", "no-such-queue"], ["status", "email", "404"],
+                 ["dlq", "remove", "email", "email-404"], ["dlq", "redrive", "email", "email-404"]):
+        code, out, err = run(capsys, *cli, *argv)
+        assert (code, out) == (3, ""), (argv, err)
+        assert err.startswith("jobqueue: ") and ("no-such-queue" in err or "404" in err), err
+
+
+def test_usage_errors_exit_2(ns: Namespace, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "dlq", "redrive", "email")[0] == 2          # neither ids nor --all
+    assert run(capsys, "add", "email", "generic", "--data", "{nope")[0] == 2
+    assert run(capsys, "clean", "email")[0] == 2                   # --grace is required
+    assert run(capsys, "frobnicate")[0] == 2
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "exit codes:" in out and "4  cannot reach Redis, AWS or the API" in out
+
+
+def test_unreachable_redis_or_api_exits_4(ns: Namespace, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--api", "http://127.0.0.1:9", "stats")
+    assert code == 4 and "cannot reach the API" in err
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
+    get_settings.cache_clear()
+    code, out, err = run(capsys, "stats")
+    assert (code, out) == (4, "") and "cannot reach Redis" in err
+    code, out, _ = run(capsys, "health", "--json")  # health reports, and says unhealthy by its exit code
+    assert code == 1
+    assert json.loads(out)["redis"]["ok"] is False and json.loads(out)["status"] == "degraded"
+
+
+def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *cli, "add", "email", "welcome", "--data", '{"to": "a@example.com"}',
+                       "--opts", '{"jobId": "welcome-a"}')
+    assert (code, out) == (0, "welcome-a\n")
+    code, out, _ = run(capsys, *cli, "status", "email", "welcome-a", "--json")
+    job: dict[str, Any] = json.loads(out)
+    assert (code, job["state"], job["data"]) == (0, "waiting", {"to": "a@example.com"})
+    code, out, _ = run(capsys, *cli, "jobs", "email")
+    assert code == 0 and rows(out)[1][:3] == ["welcome-a", "welcome", "waiting"]
+    assert run(capsys, *cli, "pause", "email")[1] == "email is paused\n"
+    assert json.loads(run(capsys, *cli, "stats", "email", "--json")[1])["queues"][0]["paused"] == 1
+    assert run(capsys, *cli, "resume", "email")[1] == "email is running\n"
+    assert run(capsys, *cli, "drain", "email")[1] == "removed 1 jobs from email\n"
+    code, _, err = run(capsys, *cli, "add", "email", "generic", "--opts", '{"attempts": 0}')
+    assert code == 1 and "attempts" in err
+
+
+def test_schedules_and_health(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(capsys, *cli, "schedules")
+    assert code == 0
+    table = rows(out)
+    assert table[0][:4] == ["QUEUE", "NAME", "PATTERN", "TZ"]
+    health = next(r for r in table if r[0] == "health-check")
+    assert health[:2] == ["health-check", "run-health-check"] and "cron(0/5" in out
+
+    monkeypatch.setenv("JOBQUEUE_SCHEDULER_TARGET_ARN", "arn:aws:lambda:us-east-1:000000000000:function:scheduler")
+    monkeypatch.setenv("JOBQUEUE_SCHEDULER_ROLE_ARN", "arn:aws:iam::000000000000:role/scheduler")
+    monkeypatch.setenv("JOBQUEUE_SCHEDULE_GROUP", ns.settings.prefix)
+    code, out, _ = run(capsys, *cli, "schedules", "init")
+    assert code == 0
+    assert sorted(r[:2] for r in rows(out)[1:]) == [["health-check.run-health-check", "created"],
+                                                    ["scheduled-messages.process-scheduled-messages", "created"]]
+    code, out, _ = run(capsys, *cli, "schedules", "init", "--prune", "--json")
+    assert code == 0 and {c["action"] for c in json.loads(out)["changes"]} == {"updated"}
+    code, out, _ = run(capsys, *cli, "health")
+    assert code == 0 and out.startswith("status: ok\n")
