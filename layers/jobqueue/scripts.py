@@ -166,7 +166,8 @@ class Scripts:
             args += [f.job_id, f.outcome, f.attempts_made, f.value, f.stacktrace, f.due_at or "",
                      "" if f.keep_count is None else f.keep_count, f.keep_age or ""]
         return [int(c) for c in self._run(
-            "moveToFinished-5.lua", [k.active, k.completed, k.failed, k.delayed, k.events], args
+            "moveToFinished-7.lua",
+            [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed")], args
         )]
 
     def restore_jobs(self, messages: Sequence[JobMessage]) -> int:

@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 
-from jobqueue.api.errors import BadRequestError, UnauthorizedError
+from jobqueue.api.errors import BadRequestError, ConflictError, UnauthorizedError
 from jobqueue.api.secrets import read_secret
 
 if TYPE_CHECKING:
@@ -144,10 +144,11 @@ class WebhookIntake:
         delivery = {"source": self.source.name, "eventId": event_id, "event": event}
         try:
             return self._accept_once(delivery=delivery)
-        except IdempotencyAlreadyInProgressError:
-            # Another delivery of this event is being enqueued right now (or crashed doing so): the derived
-            # job id makes this add a no-op if that one got there first, and completes it if it did not.
-            return self._enqueue(delivery=delivery)
+        except IdempotencyAlreadyInProgressError as exc:
+            # Another delivery of this event is being enqueued right now (or crashed doing so). Answering 202
+            # here could acknowledge a job whose SQS send then fails, so the sender is asked to retry: by then
+            # the first delivery's answer is recorded (or its in-progress record expired with its invocation).
+            raise ConflictError(f"event {event_id!r} is being accepted by another delivery; retry") from exc
 
     def _enqueue(self, delivery: dict[str, Any]) -> dict[str, str]:
         job_id = self.queue.add(self.source.job_name, delivery["event"],

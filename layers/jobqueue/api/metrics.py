@@ -3,8 +3,9 @@
 The queue metrics carry the names and labels of npm BullMQ's own `Queue.exportPrometheusMetrics()`
 (`bullmq_job_count{queue, state}` per `getJobCounts()` state, `bullmq_job_completed_total` and
 `bullmq_job_failed_total`), so dashboards and alerts built for BullMQ's exporter work unchanged. The counters
-are BullMQ's metrics hashes (`<prefix>:<queue>:metrics:completed|failed`, field `count`), which BullMQ's
-workers increment; they survive Lambda restarts and read the same from any instance. jobqueue adds
+are BullMQ's metrics hashes (`<prefix>:<queue>:metrics:completed|failed`, field `count`), which the worker's
+moveToFinished script increments as BullMQ's workers do; they survive Lambda restarts and read the same from
+any instance. jobqueue adds
 `jobqueue_queue_paused{queue}` and `jobqueue_dead_letters{queue}` (records awaiting triage per DLQ).
 """
 

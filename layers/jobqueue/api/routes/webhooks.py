@@ -22,7 +22,7 @@ router = new_router()
                 "(optionally prefixed `sha256=`) in the source's signature header (`X-GHL-Signature` for "
                 "`gohighlevel`). The same event id within the source's dedupe window yields one job; every "
                 "delivery gets the same 202 answer.",
-    responses=responses({202: ("accepted: the job is durable and will run", Accepted)}, 400, 401, 404, 413, 503),
+    responses=responses({202: ("accepted: the job is durable and will run", Accepted)}, 400, 401, 404, 409, 413, 503),
 )
 def receive_webhook(source: Annotated[str, Path(min_length=1, max_length=100)]) -> Accepted:
     event = router.current_event

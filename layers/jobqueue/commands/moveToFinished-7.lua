@@ -3,7 +3,7 @@
 
   Input:
     KEYS[1] active list     KEYS[2] completed zset     KEYS[3] failed zset     KEYS[4] delayed zset
-    KEYS[5] events stream
+    KEYS[5] events stream   KEYS[6] completed metrics hash   KEYS[7] failed metrics hash
     ARGV[1] job key prefix ("<prefix>:<queue>:")
     ARGV[2] timestamp (ms)
     ARGV[3] events stream cap
@@ -18,8 +18,12 @@
   Retention:
     after the batch, each finished set touched is trimmed to the keep count and age its jobs asked for
     (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs.
+  Metrics:
+    the `count` fields of BullMQ's metrics hashes grow by the batch's completed and failed jobs (what
+    /metrics exports as processed and failed counters), one HINCRBY per outcome per call.
 ]]
 local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local completedMetricsKey, failedMetricsKey = KEYS[6], KEYS[7]
 local jobPrefix, timestamp, maxEvents, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local GROUP = 8
 
@@ -51,7 +55,7 @@ local function trim(setKey, keepCount, keepAge)
   end
 end
 
-local codes, completed, trims = {}, {}, {}
+local codes, completed, trims, failures = {}, {}, {}, 0
 for i = 0, count - 1 do
   local at = 5 + i * GROUP
   local jobId, outcome, attempts = ARGV[at], ARGV[at + 1], ARGV[at + 2]
@@ -74,6 +78,7 @@ for i = 0, count - 1 do
         "delay", due - tonumber(timestamp))
       emit("delayed", "jobId", jobId, "delay", dueAt)
     else
+      failures = failures + 1
       redis.call("ZADD", failedKey, timestamp, jobId)
       redis.call("HSET", jobKey, "failedReason", value, "stacktrace", stacktrace, "finishedOn", timestamp,
         "atm", attempts)
@@ -87,6 +92,10 @@ for i = 0, count - 1 do
 end
 if #completed > 0 then
   redis.call("ZADD", completedKey, unpack(completed))
+  redis.call("HINCRBY", completedMetricsKey, "count", #completed / 2)
+end
+if failures > 0 then
+  redis.call("HINCRBY", failedMetricsKey, "count", failures)
 end
 for _, t in pairs(trims) do
   trim(t[1], t[2], t[3])
