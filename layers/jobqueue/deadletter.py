@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger
 from jobqueue.batch import run_batch
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
-from jobqueue.errors import MalformedMessageError
+from jobqueue.errors import UnknownQueueError
 from jobqueue.job import JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.registry import import_callable
@@ -117,7 +117,7 @@ class DeadLetterHandler:
         self.settings = settings or get_settings()
         self.catalog = catalog or default_catalog()
         if name not in self.catalog.dead_letters:
-            raise MalformedMessageError(f"{name!r} is not a dead-letter queue of the catalog")
+            raise UnknownQueueError(name, list(self.catalog.dead_letters))
         self.name = name
         self.redis = redis or redis_client(self.settings.redis_url)
         self.scripts = Scripts(self.redis, QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
