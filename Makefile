@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_DEPS := compat/node_modules/.package-lock.json
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test unit lint typecheck bench synth clean
+.PHONY: install run test lint typecheck bench bench-coldstart synth clean
 
 install: $(INSTALLED) $(NODE_DEPS)
 
@@ -34,6 +34,9 @@ test: install lint typecheck
 
 bench: install
 	$(PY) -m bench.lifecycle
+
+bench-coldstart: $(INSTALLED)
+	$(PY) -m bench.coldstart
 
 synth: $(INSTALLED)
 	$(PY) app.py
