@@ -11,6 +11,8 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct, Node
 
+from infra.functions import JobFunctions
+from infra.layer import EngineLayer
 from infra.queues import JobQueues
 from jobqueue.catalog import Catalog
 
@@ -55,9 +57,19 @@ def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
 
 
 class JobQueueStack(Stack):
-    """jobqueue for one stage; this first slice holds the SQS topology."""
+    """jobqueue for one stage: the SQS topology, the engine layer, and the worker and dead-letter functions."""
 
     def __init__(self, scope: Construct, id: str, *, settings: StageSettings, catalog: Catalog, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self.settings = settings
         self.queues = JobQueues(self, "Queues", catalog=catalog, name_prefix=settings.name_prefix)
+        self.engine = EngineLayer(self, "Engine")
+        self.functions = JobFunctions(
+            self, "Functions", catalog=catalog, queues=self.queues, layer=self.engine.layer,
+            name_prefix=settings.name_prefix,
+        )
+        # The event sources grant consumption; a worker also sends to its own queue (deferred jobs) and to its
+        # DLQ (jobs that failed for good). Dead-letter functions only consume.
+        for name, worker in self.functions.workers.items():
+            self.queues.queues[name].grant_send_messages(worker)
+            self.queues.dead_letter_queues[catalog.queues[name].dead_letter].grant_send_messages(worker)

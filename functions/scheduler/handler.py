@@ -12,4 +12,5 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context
 def lambda_handler(event: SchedulerEvent, context: LambdaContext) -> dict[str, str]:
-    return {"queue": event["queue"], "jobId": fire(event)}
+    job_id = fire(event)  # validates the event first: a malformed one fails with a message naming the field
+    return {"queue": event["queue"], "jobId": job_id}
