@@ -1,0 +1,116 @@
+"""The engine layer: the `jobqueue` package and its pinned runtime dependencies, bundled without Docker.
+
+`EngineLayer(stack, "Engine").layer` is a LayerVersion whose `python/` holds `jobqueue` and the wheels of
+pyproject.toml's `[project].dependencies`, installed by pip for Lambda's platform (manylinux2014, arm64).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import cast
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+__all__ = ["ARCHITECTURE", "ASSET_EXCLUDE", "REPO", "RUNTIME", "EngineLayer", "PipLayerBundling", "runtime_deps"]
+
+REPO = Path(__file__).resolve().parents[1]
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275.0 offers
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# The asset is the repository (so a change to the engine or to the pins changes its hash) minus what the
+# layer never ships; everything else that is fingerprinted is small.
+ASSET_EXCLUDE = [
+    "tests", ".venv", "node_modules", "cdk.out", "compat",
+    ".git", "**/__pycache__", "*.egg-info", ".hypothesis", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+    ".bench", "build",
+]
+
+_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+$")
+_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+
+
+def runtime_deps(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
+    """`[project].dependencies` of pyproject.toml; each must be an exact `name==version` pin."""
+    deps: list[str] = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    loose = [d for d in deps if not _PIN.match(d)]
+    if loose:
+        raise ValueError(f"{pyproject}: runtime dependencies must be pinned exactly (name==version): {loose}")
+    return deps
+
+
+@jsii.implements(ILocalBundling)
+class PipLayerBundling:
+    """Builds the layer in this process: `pip install --platform ... --target <out>/python`, then copies the engine.
+
+    pip installs only binary wheels for the target platform, so no Docker and no compiler is needed.
+    """
+
+    def __init__(self, *, python_version: str, architecture: str, source: Path = REPO) -> None:
+        self.python_version = python_version
+        self.platform = _PLATFORMS[architecture]
+        self.source = source
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        """jsii passes the options as one struct; they hold nothing pip needs."""
+        target = Path(output_dir) / "python"
+        subprocess.run(
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "--platform", self.platform, "--implementation", "cp", "--python-version", self.python_version,
+                "--only-binary=:all:", "--no-compile", "--target", str(target),
+                *runtime_deps(self.source / "pyproject.toml"),
+            ],
+            check=True,
+        )
+        shutil.copytree(
+            self.source / "layers" / "jobqueue",
+            target / "jobqueue",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        return True
+
+
+class EngineLayer(Construct):
+    """The `jobqueue` engine as a Lambda layer for `runtime` on `architecture` (default: what the functions run).
+
+    Exposed as `.layer`. Arch and Python version are in the bundling `environment`, so the asset hash (computed
+    from the source and the bundling options) changes with either.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        runtime: lambda_.Runtime = RUNTIME,
+        architecture: lambda_.Architecture = ARCHITECTURE,
+    ) -> None:
+        super().__init__(scope, id)
+        python_version = runtime.name.removeprefix("python")
+        arch = architecture.name
+        code = lambda_.Code.from_asset(
+            str(REPO),
+            exclude=ASSET_EXCLUDE,
+            bundling=BundlingOptions(
+                image=DockerImage.from_registry("unused"),  # never pulled: local bundling always succeeds
+                # jsii calls try_bundle(output_dir, options) positionally, unlike the kwargs its stubs declare.
+                local=cast("ILocalBundling", PipLayerBundling(python_version=python_version, architecture=arch)),
+                environment={"LAYER_PYTHON_VERSION": python_version, "LAYER_ARCHITECTURE": arch},
+            ),
+        )
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=code,
+            compatible_runtimes=[runtime],
+            compatible_architectures=[architecture],
+            description=f"jobqueue engine and its pinned dependencies ({runtime.name}, {arch})",
+        )
