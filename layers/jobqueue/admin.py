@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError
 from jobqueue.job import JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
-from jobqueue.queue import SQS_BATCH, JobInfo, Queue, job_info
+from jobqueue.queue import COUNT_STATES, SQS_BATCH, JobInfo, Queue, job_info, read_counts
 from jobqueue.scripts import Requeue, Scripts, Undo
 
 if TYPE_CHECKING:
@@ -147,20 +147,15 @@ class QueueAdmin:
         `waiting` counts prioritized jobs too (they wait, in priority order); `paused` is 1 or 0; `total` is
         what is still to run: waiting + active + delayed.
         """
-        k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        pipe.llen(k.wait)
-        pipe.zcard(k.prioritized)
-        pipe.llen(k.active)
-        pipe.zcard(k.completed)
-        pipe.zcard(k.failed)
-        pipe.zcard(k.delayed)
-        pipe.hexists(k.meta, "paused")
-        wait, prioritized, active, completed, failed, delayed, paused = pipe.execute()
-        waiting = int(wait) + int(prioritized)
-        return {"queueName": self.name, "waiting": waiting, "active": int(active), "completed": int(completed),
-                "failed": int(failed), "delayed": int(delayed), "paused": 1 if paused else 0,
-                "total": waiting + int(active) + int(delayed)}
+        read_counts(pipe, self.keys)
+        pipe.hexists(self.keys.meta, "paused")
+        *values, paused = pipe.execute()
+        counts = dict(zip(COUNT_STATES, (int(v) for v in values), strict=True))
+        waiting = counts["waiting"] + counts["prioritized"]
+        return {"queueName": self.name, "waiting": waiting, "active": counts["active"],
+                "completed": counts["completed"], "failed": counts["failed"], "delayed": counts["delayed"],
+                "paused": 1 if paused else 0, "total": waiting + counts["active"] + counts["delayed"]}
 
     def get_jobs(self, state: str, start: int = 0, end: int = 49, *, asc: bool = False) -> list[JobInfo]:
         """One page of the jobs in `state`, in BullMQ's `getJobs` order.

@@ -54,6 +54,21 @@ class JobInfo:
     failedReason: str | None
 
 
+# The states of BullMQ's `getJobCounts()`, in the order `read_counts` queues their reads.
+COUNT_STATES = ("active", "completed", "delayed", "failed", "prioritized", "waiting", "waiting-children")
+
+
+def read_counts(pipe: Any, keys: QueueKeys) -> None:
+    """Queue on `pipe` the reads BullMQ's `getJobCounts()` makes for one queue, one per COUNT_STATES entry."""
+    pipe.llen(keys.active)
+    pipe.zcard(keys.completed)
+    pipe.zcard(keys.delayed)
+    pipe.zcard(keys.failed)
+    pipe.zcard(keys.prioritized)
+    pipe.llen(keys.wait)
+    pipe.zcard(keys.waiting_children)
+
+
 def _json_or_raw(value: str | None) -> Any:
     if value is None:
         return None
@@ -203,17 +218,9 @@ class Queue:
 
     def get_job_counts(self) -> dict[str, int]:
         """Counts per state, exactly as BullMQ's `getJobCounts()` computes them."""
-        k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        pipe.llen(k.active)
-        pipe.zcard(k.completed)
-        pipe.zcard(k.delayed)
-        pipe.zcard(k.failed)
-        pipe.zcard(k.prioritized)
-        pipe.llen(k.wait)
-        pipe.zcard(k.waiting_children)
-        names = ["active", "completed", "delayed", "failed", "prioritized", "waiting", "waiting-children"]
-        return dict(zip(names, (int(v) for v in pipe.execute()), strict=True))
+        read_counts(pipe, self.keys)
+        return dict(zip(COUNT_STATES, (int(v) for v in pipe.execute()), strict=True))
 
     def get_state(self, job_id: str) -> str:
         """BullMQ's `getState`: membership in the finished and scheduled sets, then the lists."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobqueue.keys import QueueKeys
+from jobqueue.queue import COUNT_STATES, read_counts
 
 if TYPE_CHECKING:
     from jobqueue.api.services import Services
@@ -22,8 +23,7 @@ __all__ = ["CONTENT_TYPE", "render_metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # getJobCounts()'s states, in the order the pipeline reads them.
-STATES = ("active", "completed", "delayed", "failed", "prioritized", "waiting", "waiting-children")
-_PER_QUEUE = len(STATES) + 3
+_PER_QUEUE = len(COUNT_STATES) + 3
 
 
 def _label(value: str) -> str:
@@ -37,13 +37,7 @@ def render_metrics(svc: Services) -> str:
     pipe = svc.redis.pipeline(transaction=False)
     for name in queues:
         k = QueueKeys(svc.settings.prefix, name)
-        pipe.llen(k.active)
-        pipe.zcard(k.completed)
-        pipe.zcard(k.delayed)
-        pipe.zcard(k.failed)
-        pipe.zcard(k.prioritized)
-        pipe.llen(k.wait)
-        pipe.zcard(k.waiting_children)
+        read_counts(pipe, k)
         pipe.hexists(k.meta, "paused")
         pipe.hget(k.metrics("completed"), "count")
         pipe.hget(k.metrics("failed"), "count")
@@ -58,9 +52,9 @@ def render_metrics(svc: Services) -> str:
     for i, name in enumerate(queues):
         row = values[i * _PER_QUEUE:(i + 1) * _PER_QUEUE]
         q = _label(name)
-        states, is_paused, done, dead = row[:len(STATES)], row[-3], row[-2], row[-1]
+        states, is_paused, done, dead = row[:len(COUNT_STATES)], row[-3], row[-2], row[-1]
         counts += [f'bullmq_job_count{{queue="{q}", state="{state}"}} {int(n)}'
-                   for state, n in zip(STATES, states, strict=True)]
+                   for state, n in zip(COUNT_STATES, states, strict=True)]
         paused.append(f'jobqueue_queue_paused{{queue="{q}"}} {int(bool(is_paused))}')
         completed.append(f'bullmq_job_completed_total{{queue="{q}"}} {int(done or 0)}')
         failed.append(f'bullmq_job_failed_total{{queue="{q}"}} {int(dead or 0)}')
