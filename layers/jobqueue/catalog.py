@@ -153,23 +153,23 @@ class QueueConfig(_Model):
 
     def effective_concurrency(self, env: dict[str, str] | None = None) -> int:
         """Concurrency after the seed's environment override (e.g. EMAIL_WORKER_CONCURRENCY)."""
-        source = os.environ if env is None else env
-        raw = source.get(self.concurrency_env) if self.concurrency_env else None
-        if raw is None:
-            return self.concurrency
-        if not raw.isdigit() or int(raw) < 1:
-            raise CatalogError(f"queue {self.name!r}: {self.concurrency_env}={raw!r} is not a positive integer")
-        return int(raw)
+        override = self._env_override(self.concurrency_env, env)
+        return self.concurrency if override is None else override
 
     def effective_limiter(self, env: dict[str, str] | None = None) -> Limiter | None:
         """The rate limit after the seed's environment override (e.g. ENRICH_RATE_PER_SECOND)."""
-        source = os.environ if env is None else env
-        raw = source.get(self.limiter_env) if self.limiter_env else None
-        if raw is None or self.limiter is None:
+        override = self._env_override(self.limiter_env, env)
+        if override is None or self.limiter is None:
             return self.limiter
+        return self.limiter.model_copy(update={"max": override})
+
+    def _env_override(self, variable: str | None, env: dict[str, str] | None) -> int | None:
+        raw = (os.environ if env is None else env).get(variable) if variable else None
+        if raw is None:
+            return None
         if not raw.isdigit() or int(raw) < 1:
-            raise CatalogError(f"queue {self.name!r}: {self.limiter_env}={raw!r} is not a positive integer")
-        return self.limiter.model_copy(update={"max": int(raw)})
+            raise CatalogError(f"queue {self.name!r}: {variable}={raw!r} is not a positive integer")
+        return int(raw)
 
 
 class DeadLetterConfig(_Model):
