@@ -89,3 +89,10 @@ def test_user_catalog_adds_queues_and_processor_modules(tmp_path: Path) -> None:
     assert catalog.queue("reports").attempts == 2 and catalog.queue("reports").dead_letter == "reports-dlq"
     assert catalog.processors == ["myapp.jobs"]
     assert "reports-dlq" in catalog.dead_letters
+
+
+def test_bad_environment_override_names_queue_and_variable() -> None:
+    with pytest.raises(CatalogError, match=r"queue 'email': EMAIL_WORKER_CONCURRENCY='0' is not a positive integer"):
+        load_catalog().queue("email").effective_concurrency({"EMAIL_WORKER_CONCURRENCY": "0"})
+    with pytest.raises(CatalogError, match="ENRICH_RATE_PER_SECOND='fast'"):
+        load_catalog().queue("lead-enrichment").effective_limiter({"ENRICH_RATE_PER_SECOND": "fast"})
