@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError
-from jobqueue.job import JobMessage, JobOptions, resolve_options
+from jobqueue.job import DeadLetter, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
 from jobqueue.queue import COUNT_STATES, SQS_BATCH, JobInfo, Queue, job_info, read_counts
 from jobqueue.scripts import Requeue, Scripts, Undo
@@ -57,20 +57,13 @@ ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class DeadLetterInfo:
+class DeadLetterInfo(DeadLetter):
     """A dead job awaiting triage: its record in the queue's dead-letter queue (seed 000's fields).
 
     `recordId` (`<queue>-<jobId>`) is what `redrive` and `remove_dead_letter` take.
     """
 
     recordId: str
-    originalJobId: str
-    queue: str
-    name: str
-    data: Any
-    error: str
-    attemptsMade: int
-    failedAt: str
 
 
 @dataclass

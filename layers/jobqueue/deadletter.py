@@ -20,7 +20,7 @@ from jobqueue.batch import run_batch
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
 from jobqueue.errors import UnknownQueueError
-from jobqueue.job import JobMessage, parse_message
+from jobqueue.job import DeadLetter, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.registry import import_callable
 from jobqueue.scripts import DeadRecord, Scripts
@@ -36,22 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["DeadLetter", "DeadLetterHandler"]
 
 logger = Logger(service="jobqueue")
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """What is kept of a dead job: the seed-000 DLQ record's fields."""
-
-    originalJobId: str
-    queue: str
-    name: str
-    data: Any
-    error: str
-    attemptsMade: int
-    failedAt: str
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from jobqueue.errors import InvalidJobError, MalformedMessageError
 if TYPE_CHECKING:
     from jobqueue.scripts import Scripts
 
-__all__ = ["Job", "JobMessage", "JobOptions", "resolve_options"]
+__all__ = ["DeadLetter", "Job", "JobMessage", "JobOptions", "resolve_options"]
 
 # Suffixes of a queue's own keys (BullMQ's and jobqueue's): a job with such an id would overwrite them.
 RESERVED_JOB_IDS = frozenset({
@@ -156,3 +156,19 @@ def parse_message(body: str) -> JobMessage:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
         raise MalformedMessageError(f"not a jobqueue message: {problems}") from exc
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What is kept of a dead job: the seed-000 DLQ record's fields."""
+
+    originalJobId: str
+    queue: str
+    name: str
+    data: Any
+    error: str
+    attemptsMade: int
+    failedAt: str
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))

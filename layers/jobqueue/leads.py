@@ -18,7 +18,7 @@ from jobqueue.settings import get_settings
 if TYPE_CHECKING:
     from redis import Redis
 
-    from jobqueue.deadletter import DeadLetter
+    from jobqueue.job import DeadLetter
 
 __all__ = ["LeadStatus", "LeadStatusStore", "mark_permanently_failed"]
 

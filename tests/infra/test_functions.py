@@ -1,6 +1,6 @@
 """Template tests of the engine layer and the functions: a worker per queue and a function per DLQ, as in the catalog.
 
-The stack bundles the layer for real (pip for manylinux2014_aarch64, about 7 s), once for this module.
+The stack bundles the layer for real (pip for manylinux2014_aarch64, about 7 s), once per run (conftest.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.functions import MIN_EVENT_SOURCE_CONCURRENCY
 from infra.layer import EngineLayer, runtime_deps
-from infra.stack import JobQueueStack, StageSettings, cdk_json_context
-from jobqueue.catalog import load_catalog
+from infra.stack import JobQueueStack, cdk_json_context
+from tests.infra.conftest import CATALOG, PREFIX
 
-CATALOG = load_catalog()
-PREFIX = "test-"
 DEAD_LETTERS = sorted(CATALOG.dead_letters)
 COMMON_ENV = {
     "JOBQUEUE_SQS_PREFIX": PREFIX,
@@ -30,18 +28,6 @@ COMMON_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "jobqueue",
 }
 XRAY_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-
-
-@pytest.fixture(scope="module")
-def stack() -> JobQueueStack:
-    app = App(context=cdk_json_context())
-    settings = StageSettings(stage="test", name_prefix=PREFIX)
-    return JobQueueStack(app, "jobqueue-test", settings=settings, catalog=CATALOG)
-
-
-@pytest.fixture(scope="module")
-def template(stack: JobQueueStack) -> Template:
-    return Template.from_stack(stack)
 
 
 def one(template: Template, type_: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:

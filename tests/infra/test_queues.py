@@ -11,26 +11,13 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.queues import JobQueues
-from infra.stack import JobQueueStack, StageSettings, cdk_json_context
-from jobqueue.catalog import build_catalog, load_catalog
+from infra.stack import JobQueueStack, StageSettings
+from jobqueue.catalog import build_catalog
 from jobqueue.errors import CatalogError
+from tests.infra.conftest import CATALOG, PREFIX
 
-CATALOG = load_catalog()
-PREFIX = "test-"
 DAY = 24 * 3600
 DEAD_LETTERS = sorted({q.dead_letter for q in CATALOG.queues.values()})
-
-
-@pytest.fixture(scope="module")
-def stack() -> JobQueueStack:
-    app = App(context=cdk_json_context())
-    settings = StageSettings(stage="test", name_prefix=PREFIX)
-    return JobQueueStack(app, "jobqueue-test", settings=settings, catalog=CATALOG)
-
-
-@pytest.fixture(scope="module")
-def template(stack: JobQueueStack) -> Template:
-    return Template.from_stack(stack)
 
 
 def queue(template: Template, name: str) -> tuple[str, dict[str, Any]]:
