@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError
 from jobqueue.job import DeadLetter, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
-from jobqueue.queue import COUNT_STATES, SQS_BATCH, JobInfo, Queue, job_info, read_counts
+from jobqueue.queue import COUNT_STATES, SQS_BATCH, JobInfo, Queue, job_info, lane_batches, read_counts
 from jobqueue.scripts import Requeue, Scripts, Undo
 
 if TYPE_CHECKING:
@@ -358,16 +358,17 @@ class QueueAdmin:
         return resolve_options(self.config, name, {} if job_id.isdigit() else {"jobId": job_id})
 
     def _send(self, messages: list[JobMessage]) -> tuple[list[str], dict[str, str]]:
-        """One SendMessageBatch (at most 10): the ids SQS took, and the others with the reason."""
-        if not messages:
-            return [], {}
-        entries = [{"Id": str(i), "MessageBody": m.body(), "DelaySeconds": 0} for i, m in enumerate(messages)]
-        try:
-            response = self.queue.sqs.send_message_batch(QueueUrl=self.queue.urls.url(self.name), Entries=entries)
-        except (BotoCoreError, ClientError) as exc:
-            return [], {m.id: str(exc) for m in messages}
-        rejected = {messages[int(f["Id"])].id: f.get("Message", f.get("Code", "failed"))
-                    for f in response.get("Failed", [])}
+        """SendMessageBatch to each job's priority lane: the ids SQS took, and the others with the reason."""
+        rejected: dict[str, str] = {}
+        for lane, batch in lane_batches(self.config, messages):
+            entries = [{"Id": str(i), "MessageBody": m.body(), "DelaySeconds": 0} for i, m in enumerate(batch)]
+            try:
+                response = self.queue.sqs.send_message_batch(QueueUrl=self.queue.urls.url(lane), Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                rejected.update({m.id: str(exc) for m in batch})
+                continue
+            rejected.update({batch[int(f["Id"])].id: f.get("Message", f.get("Code", "failed"))
+                             for f in response.get("Failed", [])})
         return [m.id for m in messages if m.id not in rejected], rejected
 
     # -- dead letters ------------------------------------------------------------------------------------

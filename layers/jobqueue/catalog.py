@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "CronEntry",
     "DeadLetterConfig",
     "JobDefaults",
+    "Lane",
     "Limiter",
     "QueueConfig",
     "Retention",
@@ -109,6 +111,20 @@ class JobDefaults(_Model):
     backoff: Backoff | None = None
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One SQS queue of a work queue. SQS has no priorities, so a queue with `priority_lanes` has one SQS
+    queue per band: a job goes to the first lane whose `max_priority` is at least its priority (1 is the
+    highest), and every other job to the default lane (`max_priority` None), named like the queue itself.
+    All lanes of a queue share its worker function, dead-letter queue, redrive policy and timeouts; each
+    lane has its own event source with the queue's concurrency.
+    """
+
+    queue: str
+    sqs_name: str
+    max_priority: int | None = None
+
+
 class QueueConfig(_Model):
     """One work queue. Field names follow BullMQ's options where one exists."""
 
@@ -128,6 +144,14 @@ class QueueConfig(_Model):
     job_types: list[str] = Field(default_factory=list)
     batch_size: int = Field(10, ge=1, le=10)
     timeout: int = Field(60, ge=1, le=900, description="worker function timeout, seconds")
+    priority_lanes: list[Annotated[int, Field(ge=1, le=2_097_152)]] = Field(default_factory=list)
+
+    @field_validator("priority_lanes")
+    @classmethod
+    def _ascending_lanes(cls, value: list[int]) -> list[int]:
+        if value != sorted(set(value)):
+            raise ValueError(f"priority lanes must be distinct and ascending, got {value}")
+        return value
 
     @field_validator("cron")
     @classmethod
@@ -150,6 +174,15 @@ class QueueConfig(_Model):
     def max_attempts(self) -> int:
         """The most attempts any job of this queue may get: the SQS redrive policy's maxReceiveCount."""
         return max([self.attempts, *(j.attempts for j in self.jobs.values() if j.attempts)])
+
+    def lanes(self) -> list[Lane]:
+        """The SQS queues that carry this queue's jobs, highest priority first, the default lane last."""
+        return [*(Lane(self.name, f"{self.name}-p{p}", p) for p in self.priority_lanes), Lane(self.name, self.name)]
+
+    def lane_for(self, priority: int) -> Lane:
+        """The lane a job of this priority travels in (0, BullMQ's "no priority", takes the default lane)."""
+        lanes = self.lanes()
+        return next((lane for lane in lanes[:-1] if 1 <= priority <= (lane.max_priority or 0)), lanes[-1])
 
     def effective_concurrency(self, env: dict[str, str] | None = None) -> int:
         """Concurrency after the seed's environment override (e.g. EMAIL_WORKER_CONCURRENCY)."""
@@ -255,9 +288,13 @@ def build_catalog(
         except ValidationError as exc:
             raise _field_error(exc, "queue", name) from exc
     dlqs: dict[str, DeadLetterConfig] = {}
+    lane_names = {lane.sqs_name: q.name for q in built.values() for lane in q.lanes()[:-1]}
+    for lane_name, owner in lane_names.items():
+        if lane_name in built:
+            raise CatalogError(f"queue {owner!r}: priority lane {lane_name!r} has the name of a work queue")
     for name in sorted({q.dead_letter for q in built.values()} | set(dead_letters)):
-        if name in built:
-            raise CatalogError(f"dead-letter queue {name!r}: also defined as a work queue")
+        if name in built or name in lane_names:
+            raise CatalogError(f"dead-letter queue {name!r}: also the name of a work queue or priority lane")
         try:
             dlqs[name] = DeadLetterConfig.model_validate({**dead_letters.get(name, {}), "name": name})
         except ValidationError as exc:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import RedisError
 
-from jobqueue.catalog import Catalog, default_catalog
+from jobqueue.catalog import Catalog, QueueConfig, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import EnqueueError, InvalidJobError, JobQueueError, PayloadTooLargeError
 from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, resolve_options
@@ -67,6 +67,15 @@ def read_counts(pipe: Any, keys: QueueKeys) -> None:
     pipe.zcard(keys.prioritized)
     pipe.llen(keys.wait)
     pipe.zcard(keys.waiting_children)
+
+
+def lane_batches(config: QueueConfig, messages: list[JobMessage]) -> list[tuple[str, list[JobMessage]]]:
+    """SendMessageBatch-sized groups of jobs, each group bound for one priority lane."""
+    lanes: dict[str, list[JobMessage]] = {}
+    for message in messages:
+        lanes.setdefault(config.lane_for(message.opts.priority).sqs_name, []).append(message)
+    return [(lane, group[start:start + SQS_BATCH])
+            for lane, group in lanes.items() for start in range(0, len(group), SQS_BATCH)]
 
 
 def _json_or_raw(value: str | None) -> Any:
@@ -181,12 +190,11 @@ class Queue:
         return [job_id for job_id, _ in added]
 
     def _send(self, messages: list[JobMessage]) -> None:
-        """Send in batches of 10; roll back the Redis state of every job SQS did not take."""
+        """Send 10 at a time to each job's lane; roll back the Redis state of every job SQS did not take."""
         rejected: dict[str, str] = {}
         accepted: list[str] = []
-        url = self.urls.url(self.name)
-        for start in range(0, len(messages), SQS_BATCH):
-            batch = messages[start:start + SQS_BATCH]
+        for lane, batch in lane_batches(self.config, messages):
+            url = self.urls.url(lane)
             entries = [
                 {"Id": str(i), "MessageBody": m.body(),
                  "DelaySeconds": math.ceil(min(m.opts.delay, MAX_SQS_DELAY_MS) / 1000)}

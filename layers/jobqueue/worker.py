@@ -202,8 +202,8 @@ class _BatchRun:
                 worker.scripts.restore_jobs([e.message for e in self.entries.values()
                                              if e.message and e.message.id in ids])
                 worker.scripts.move_to_finished(lost, now)
-        worker.change_visibility([(e.raw["receiptHandle"], e.visibility) for e in self.entries.values()
-                                  if e.visibility is not None])
+        for lane, entries in _by_lane(worker, [e for e in self.entries.values() if e.visibility is not None]):
+            worker.change_visibility(lane, [(e.raw["receiptHandle"], e.visibility) for e in entries])
         return redeliver
 
     def _finish_of(self, entry: _Entry) -> Finish:
@@ -226,7 +226,8 @@ class _BatchRun:
         failed: set[str] = set()
         deferred = [e for e in self.entries.values() if e.action in ("defer", "paused")]
         dead = [e for e in self.entries.values() if e.dead]
-        failed |= worker.send(worker.name, [(e.raw["messageId"], worker.deferred_entry(e)) for e in deferred])
+        for lane, entries in _by_lane(worker, deferred):
+            failed |= worker.send(lane, [(e.raw["messageId"], worker.deferred_entry(e)) for e in entries])
         failed |= worker.send(worker.config.dead_letter,
                               [(e.raw["messageId"], worker.dead_entry(e)) for e in dead])
         for entry in dead:
@@ -236,8 +237,17 @@ class _BatchRun:
         return failed
 
 
+def _by_lane(worker: Worker, entries: list[_Entry]) -> list[tuple[str, list[_Entry]]]:
+    """Entries grouped by the SQS queue (priority lane) their job travels in; unreadable ones by the default."""
+    lanes: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        priority = entry.message.opts.priority if entry.message else 0
+        lanes.setdefault(worker.config.lane_for(priority).sqs_name, []).append(entry)
+    return list(lanes.items())
+
+
 class Worker:
-    """Processes SQS batches of one catalog queue.
+    """Processes SQS batches of one catalog queue (every priority lane of it).
 
     >>> worker = Worker("lead-processing")
     >>> def lambda_handler(event, context):
@@ -321,13 +331,13 @@ class Worker:
             failed |= {batch[int(f["Id"])][0] for f in response.get("Failed", [])}
         return failed
 
-    def change_visibility(self, changes: list[tuple[str, int | None]]) -> None:
+    def change_visibility(self, lane: str, changes: list[tuple[str, int | None]]) -> None:
         """Schedule redeliveries; a change that fails only delays the retry to the queue's timeout."""
         for start in range(0, len(changes), 10):
             batch = changes[start:start + 10]
             try:
                 response = self.sqs.change_message_visibility_batch(
-                    QueueUrl=self.urls.url(self.name),
+                    QueueUrl=self.urls.url(lane),
                     Entries=[{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds or 0}
                              for i, (handle, seconds) in enumerate(batch)],
                 )

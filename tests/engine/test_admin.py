@@ -59,11 +59,12 @@ def keys_of(ns: Namespace, queue: str) -> QueueKeys:
 
 
 def messages_in(ns: Namespace, queue: str) -> int:
-    """Every message SQS holds for the queue: visible, in flight, and delayed."""
+    """Every message SQS holds for the queue (all its priority lanes): visible, in flight, and delayed."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
              "ApproximateNumberOfMessagesDelayed"]
-    attributes = ns.sqs.get_queue_attributes(QueueUrl=ns.queue_urls[queue], AttributeNames=names)["Attributes"]
-    return sum(int(attributes[name]) for name in names)
+    lanes = [lane.sqs_name for lane in ns.catalog.queue(queue).lanes()] if queue in ns.catalog.queues else [queue]
+    return sum(int(ns.sqs.get_queue_attributes(QueueUrl=ns.queue_urls[lane], AttributeNames=names)["Attributes"][name])
+               for lane in lanes for name in names)
 
 
 def events_of(ns: Namespace, queue: str) -> list[dict[str, str]]:

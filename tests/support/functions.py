@@ -11,14 +11,15 @@ from tests.conftest import Namespace
 
 
 class LocalFunctions:
-    """The worker function of some queues and the dead-letter function of some DLQs, loaded once each."""
+    """The worker function of some queues (polling every lane) and the dead-letter function of some DLQs."""
 
     def __init__(self, ns: Namespace, queues: list[str], dead_letters: list[str] | None = None) -> None:
         self.ns = ns
         self.pollers: list[tuple[FunctionRunner, str]] = []
         for queue in queues:
             os.environ["QUEUE_NAME"] = queue
-            self.pollers.append((FunctionRunner("worker"), ns.queue_urls[queue]))
+            runner = FunctionRunner("worker")
+            self.pollers += [(runner, ns.queue_urls[lane.sqs_name]) for lane in ns.catalog.queue(queue).lanes()]
         for dlq in dead_letters or []:
             os.environ["DEAD_LETTER_QUEUE"] = dlq
             self.pollers.append((FunctionRunner("dead_letter"), ns.queue_urls[dlq]))

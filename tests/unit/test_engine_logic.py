@@ -74,12 +74,22 @@ def test_catalog_has_every_seed_queue() -> None:
     ('[queues.mine]\nconcurency = 2\n', "queue 'mine': field concurency: Extra inputs"),
     ('queues = 3\n', r"\[queues\] must be a table"),
     ('[queues.mine\n', "not valid TOML"),
+    ('[queues.mine]\npriority_lanes = [5, 1]\n', "queue 'mine': field priority_lanes: .*distinct and ascending"),
+    ('[queues.mine]\npriority_lanes = [0]\n', "queue 'mine': field priority_lanes.0"),
+    ('[queues.mine]\npriority_lanes = [1]\n[queues.mine-p1]\n', "priority lane 'mine-p1' has the name of a work"),
 ])
 def test_bad_catalog_fails_at_load_naming_queue_and_field(tmp_path: Path, toml: str, message: str) -> None:
     path = tmp_path / "catalog.toml"
     path.write_text(toml)
     with pytest.raises(CatalogError, match=message):
         load_catalog(str(path))
+
+
+def test_priority_lanes_route_jobs_by_band() -> None:
+    email = load_catalog().queue("email")
+    assert [(lane.sqs_name, lane.max_priority) for lane in email.lanes()] == [("email-p1", 1), ("email", None)]
+    assert [email.lane_for(p).sqs_name for p in (0, 1, 2, 5)] == ["email", "email-p1", "email", "email"]
+    assert [lane.sqs_name for lane in load_catalog().queue("search").lanes()] == ["search"]
 
 
 def test_user_catalog_adds_queues_and_processor_modules(tmp_path: Path) -> None:

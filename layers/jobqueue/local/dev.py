@@ -59,8 +59,10 @@ def run(stop: threading.Event, api_port: int | None = None, started: list[ApiSer
     threads = []
     for name, queue in catalog.queues.items():
         os.environ["QUEUE_NAME"] = name
-        threads.append(threading.Thread(target=_poll_forever, daemon=True,
-                                        args=(FunctionRunner("worker"), urls[name], queue.batch_size, stop)))
+        runner = FunctionRunner("worker")
+        threads += [threading.Thread(target=_poll_forever, daemon=True,
+                                     args=(runner, urls[lane.sqs_name], queue.batch_size, stop))
+                    for lane in queue.lanes()]
     for name in catalog.dead_letters:
         os.environ["DEAD_LETTER_QUEUE"] = name
         threads.append(threading.Thread(target=_poll_forever, daemon=True,

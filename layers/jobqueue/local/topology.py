@@ -18,7 +18,8 @@ def visibility_timeout(function_timeout: int) -> int:
 
 
 def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[str, str]:
-    """Create every DLQ, then every work queue with its redrive policy; returns queue name -> URL.
+    """Create every DLQ, then every work queue's lanes with their redrive policy; returns SQS name -> URL
+    (without `name_prefix`: the catalog's names, lanes by their `Lane.sqs_name`).
 
     CreateQueue is idempotent for equal attributes, so running it again is harmless.
     """
@@ -29,17 +30,16 @@ def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[s
             Attributes={"MessageRetentionPeriod": str(dlq.retention_days * 24 * 3600),
                         "SqsManagedSseEnabled": "true"},
         )["QueueUrl"]
-    for name, queue in catalog.queues.items():
+    for queue in catalog.queues.values():
         dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[queue.dead_letter], AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
-        urls[name] = sqs.create_queue(
-            QueueName=f"{name_prefix}{name}",
-            Attributes={
-                "VisibilityTimeout": str(visibility_timeout(queue.timeout)),
-                "MessageRetentionPeriod": str(WORK_RETENTION_S),
-                "SqsManagedSseEnabled": "true",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                             "maxReceiveCount": queue.max_attempts}),
-            },
-        )["QueueUrl"]
+        attributes = {
+            "VisibilityTimeout": str(visibility_timeout(queue.timeout)),
+            "MessageRetentionPeriod": str(WORK_RETENTION_S),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_attempts}),
+        }
+        for lane in queue.lanes():
+            urls[lane.sqs_name] = sqs.create_queue(QueueName=f"{name_prefix}{lane.sqs_name}",
+                                                   Attributes=attributes)["QueueUrl"]
     return urls
