@@ -142,7 +142,8 @@ class QueueConfig(_Model):
     jobs: dict[str, JobDefaults] = Field(default_factory=dict)
     cron: list[CronEntry] = Field(default_factory=list)
     job_types: list[str] = Field(default_factory=list)
-    batch_size: int = Field(10, ge=1, le=10)
+    batch_size: int = Field(10, ge=1, le=10_000, description="records per invocation (over 10 needs a window)")
+    batching_window: int = Field(0, ge=0, le=300, description="seconds the event source gathers a batch")
     timeout: int = Field(60, ge=1, le=900, description="worker function timeout, seconds")
     priority_lanes: list[Annotated[int, Field(ge=1, le=2_097_152)]] = Field(default_factory=list)
 
@@ -162,6 +163,13 @@ class QueueConfig(_Model):
         if repeated:
             raise ValueError(f"cron entry names must be unique, repeated: {repeated}")
         return value
+
+    @model_validator(mode="after")
+    def _window_for_large_batches(self) -> QueueConfig:
+        # Lambda refuses an SQS event source with more than 10 records per batch and no batching window.
+        if self.batch_size > 10 and self.batching_window < 1:
+            raise ValueError(f"batch_size {self.batch_size} needs batching_window of at least 1 second")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -8,6 +8,7 @@ import pytest
 
 from jobqueue.backoff import backoff_delay_ms, visibility_seconds
 from jobqueue.catalog import Backoff, load_catalog
+from jobqueue.deployment import function_specs
 from jobqueue.errors import CatalogError
 from jobqueue.job import resolve_options
 from jobqueue.keys import REMOVED_TTL_MS, QueueKeys, dead_letter_record_id, dead_letter_record_name
@@ -76,6 +77,7 @@ def test_catalog_has_every_seed_queue() -> None:
     ('[queues.mine\n', "not valid TOML"),
     ('[queues.mine]\npriority_lanes = [5, 1]\n', "queue 'mine': field priority_lanes: .*distinct and ascending"),
     ('[queues.mine]\npriority_lanes = [0]\n', "queue 'mine': field priority_lanes.0"),
+    ('[queues.mine]\nbatch_size = 100\n', "queue 'mine': .*batch_size 100 needs batching_window"),
     ('[queues.mine]\npriority_lanes = [1]\n[queues.mine-p1]\n', "priority lane 'mine-p1' has the name of a work"),
 ])
 def test_bad_catalog_fails_at_load_naming_queue_and_field(tmp_path: Path, toml: str, message: str) -> None:
@@ -90,6 +92,18 @@ def test_priority_lanes_route_jobs_by_band() -> None:
     assert [(lane.sqs_name, lane.max_priority) for lane in email.lanes()] == [("email-p1", 1), ("email", None)]
     assert [email.lane_for(p).sqs_name for p in (0, 1, 2, 5)] == ["email", "email-p1", "email", "email"]
     assert [lane.sqs_name for lane in load_catalog().queue("search").lanes()] == ["search"]
+
+
+def test_function_specs_list_every_function_and_its_event_sources() -> None:
+    specs = {spec.name: spec for spec in function_specs(load_catalog(), env={"EMAIL_WORKER_CONCURRENCY": "7"})}
+    catalog = load_catalog()
+    assert set(specs) == {*(f"worker-{q}" for q in catalog.queues), *(f"dead-letter-{d}" for d in catalog.dead_letters),
+                          "api", "scheduler"}
+    email = specs["worker-email"]
+    assert email.environment == {"QUEUE_NAME": "email"} and email.handler == "worker"
+    assert [(s.sqs_name, s.max_concurrency) for s in email.event_sources] == [("email-p1", 7), ("email", 7)]
+    assert specs["dead-letter-dead-letter"].event_sources[0].max_concurrency == 1
+    assert specs["api"].event_sources == ()
 
 
 def test_user_catalog_adds_queues_and_processor_modules(tmp_path: Path) -> None:
