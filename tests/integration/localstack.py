@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 from tests.support.ports import free_port
 
@@ -41,7 +41,7 @@ def localstack_ready(endpoint: str, timeout: float = 2) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint}/_localstack/init/ready", timeout=timeout) as response:
             return bool(json.load(response).get("completed"))
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError):  # refused, timed out, HTTP errors (URLError is an OSError), not JSON
         return False
 
 
@@ -98,17 +98,19 @@ class LocalStack:
         )
         log.close()
         deadline = time.monotonic() + timeout
+        process = self._process
         while not localstack_ready(self.endpoint):
-            if self._process.poll() is not None:
-                tail = self.log_tail()
-                self.stop()
-                raise LocalStackError(f"LocalStack exited with code {self._process.returncode}:\n{tail}")
+            if process.poll() is not None:
+                self._give_up(f"exited with code {process.returncode}")
             if time.monotonic() > deadline:
-                tail = self.log_tail()
-                self.stop()
-                raise LocalStackError(f"LocalStack not ready on {self.endpoint} within {timeout} s:\n{tail}")
+                self._give_up(f"not ready on {self.endpoint} within {timeout} s")
             time.sleep(0.2)
         return self.endpoint
+
+    def _give_up(self, problem: str) -> NoReturn:
+        tail = self.log_tail()
+        self.stop()
+        raise LocalStackError(f"LocalStack {problem}; its log ends:\n{tail}")
 
     def stop(self) -> None:
         """Stop the runtime (SIGTERM, then SIGKILL to its process group if it lingers); remove its file-system root."""
