@@ -5,9 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NODE_DEPS := compat/node_modules/.package-lock.json
+# LocalStack's community runtime, on the host under CPython 3.13 (pyenv's when there is one), in its own venv.
+PYENV_ROOT ?= $(HOME)/.pyenv
+LOCALSTACK_PYTHON ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3.13)),python3.13)
+LOCALSTACK_VENV := .localstack/venv
+LOCALSTACK_CONSTRAINTS := tests/integration/localstack-constraints.txt
+LOCALSTACK_INSTALLED := $(LOCALSTACK_VENV)/.installed
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart synth clean
+.PHONY: install run test lint typecheck bench bench-coldstart synth clean localstack localstack-up
 
 install: $(INSTALLED) $(NODE_DEPS)
 
@@ -20,6 +26,20 @@ $(INSTALLED): pyproject.toml
 $(NODE_DEPS): compat/package.json compat/package-lock.json
 	npm ci --prefix compat --no-audit --no-fund --loglevel=error
 
+# Installs LocalStack (idempotent: nothing to do once installed); the integration tests start it themselves.
+localstack: $(LOCALSTACK_INSTALLED)
+
+$(LOCALSTACK_INSTALLED): $(LOCALSTACK_CONSTRAINTS)
+	rm -rf $(LOCALSTACK_VENV)
+	$(LOCALSTACK_PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c $(LOCALSTACK_CONSTRAINTS) 'localstack-core[runtime]==2026.3.0'
+	touch $@
+
+# LocalStack on a free loopback port until Ctrl-C; it prints the AWS_ENDPOINT_URL to use.
+localstack-up: $(INSTALLED) $(LOCALSTACK_INSTALLED)
+	$(PY) -m tests.integration.localstack
+
 run: install
 	$(PY) -m jobqueue.local.dev
 
@@ -29,7 +49,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 
-test: install lint typecheck
+test: install localstack lint typecheck
 	$(PY) -m pytest
 
 bench: install
@@ -42,4 +62,4 @@ synth: $(INSTALLED)
 	$(PY) app.py
 
 clean:
-	rm -rf $(VENV) compat/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack compat/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

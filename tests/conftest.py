@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,21 +18,16 @@ from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server on a free loopback port; every AWS client of the run (and its subprocesses) uses it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
@@ -67,11 +62,13 @@ class Namespace:
     sqs: Any
 
 
-@pytest.fixture
-def ns(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
+@contextmanager
+def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> Iterator[Namespace]:
+    """A private world on the AWS endpoint in AWS_ENDPOINT_URL and the Redis at `redis_url`: its own key
+    prefix, SQS name prefix and the test catalog overlay, with the catalog's topology created; keys removed after."""
     token = uuid.uuid4().hex[:10]
     env = {
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "JOBQUEUE_PREFIX": f"test-{token}",
         "JOBQUEUE_SQS_PREFIX": f"t{token}-",
         "JOBQUEUE_CATALOG": str(ROOT / "tests" / "support" / "catalog.toml"),
@@ -84,8 +81,14 @@ def ns(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespac
     settings, catalog = get_settings(), default_catalog()
     sqs = aws_client("sqs")
     urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
-    client = redis_client(REDIS_URL)
+    client = redis_client(redis_url)
     yield Namespace(settings, catalog, urls, {**os.environ, **env}, client, sqs)
     delete_prefix(client, settings.prefix)
     get_settings.cache_clear()
     default_catalog.cache_clear()
+
+
+@pytest.fixture
+def ns(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
+    with namespace(monkeypatch) as world:
+        yield world

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from typing import cast
 
 from jobqueue import Queue
 from jobqueue.keys import QueueKeys
-from tests.conftest import ROOT, Namespace, delete_prefix
-from tests.support.functions import LocalFunctions
+from tests.conftest import Namespace, delete_prefix
+from tests.support.functions import LocalFunctions, start_worker_process, wait_for
 from tests.support.processors import attempts_of
-
-
-def start_worker_process(ns: Namespace, queue: str) -> subprocess.Popen[bytes]:
-    """The worker function in its own process, polling SQS like the local runtime does."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobqueue.local.runner", "worker", "--queue", queue, "--env", f"QUEUE_NAME={queue}"],
-        cwd=ROOT, env=ns.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_for(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_worker_killed_mid_batch_every_job_redelivered_and_completed(ns: Namespace) -> None:

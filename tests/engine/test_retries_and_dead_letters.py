@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 from itertools import pairwise
-from typing import cast
 
 from jobqueue import Queue
 from jobqueue.keys import QueueKeys
 from jobqueue.leads import LeadStatusStore
 from tests.conftest import Namespace
+from tests.support.dead_letters import DEAD_FIELDS, dlq_records
 from tests.support.functions import LocalFunctions
 from tests.support.processors import attempts_of
-
-DEAD_FIELDS = {"originalJobId", "queue", "name", "data", "error", "attemptsMade", "failedAt"}
-
-
-def dlq_records(ns: Namespace, dlq: str) -> list[dict[str, object]]:
-    keys = QueueKeys(ns.settings.prefix, dlq)
-    ids = cast("list[str]", ns.redis.lrange(keys.wait, 0, -1))
-    return [json.loads(cast("str", ns.redis.hget(keys.job(i), "data"))) for i in ids]
 
 
 def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns: Namespace) -> None:

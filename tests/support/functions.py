@@ -1,13 +1,32 @@
-"""Drive the worker and dead-letter Lambda handlers in this process, polling moto's SQS like an event source."""
+"""Drive the worker and dead-letter Lambda handlers, polling SQS like an event source: in this process, or
+in a process of their own (`python -m jobqueue.local.runner`) that a test may kill."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 from jobqueue.local.runner import FunctionRunner, poll_once
-from tests.conftest import Namespace
+from tests.conftest import ROOT, Namespace
+
+
+def start_worker_process(ns: Namespace, queue: str) -> subprocess.Popen[bytes]:
+    """The worker function in its own process, polling SQS like the local runtime does."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobqueue.local.runner", "worker", "--queue", queue, "--env", f"QUEUE_NAME={queue}"],
+        cwd=ROOT, env=ns.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    """Wait until `condition()` holds; fails the test if it does not within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"condition not reached within {timeout} s"
+        time.sleep(0.05)
 
 
 class LocalFunctions:

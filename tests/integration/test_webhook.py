@@ -1,0 +1,36 @@
+"""A signed webhook, over HTTP through the API function, becomes a job the worker function completes."""
+
+from __future__ import annotations
+
+import json
+
+from jobqueue import Queue
+from jobqueue.leads import LeadStatusStore
+from tests.conftest import ROOT
+from tests.integration.conftest import Emulator, HttpApi
+from tests.support.functions import LocalFunctions
+
+SAMPLE = json.loads((ROOT / "events" / "api-webhook-gohighlevel.json").read_text())
+
+
+def test_signed_sample_webhook_becomes_a_completed_job(emulator: Emulator, api: HttpApi) -> None:
+    signature = {"X-GHL-Signature": SAMPLE["headers"]["X-GHL-Signature"]}
+    status, accepted = api.request("POST", SAMPLE["path"], SAMPLE["body"].encode(), signature, token=False)
+    assert status == 202, accepted
+    assert accepted["queue"] == "lead-enrichment"
+    job_id = accepted["jobId"]
+
+    queue = Queue("lead-enrichment")
+    LocalFunctions(emulator.ns, ["lead-enrichment"]).pump(lambda: queue.get_state(job_id) == "completed", 20)
+
+    status, job = api.request("GET", f"/queues/lead-enrichment/jobs/{job_id}")
+    assert status == 200, job
+    contact = json.loads(SAMPLE["body"])["contactId"]
+    assert (job["state"], job["attemptsMade"]) == ("completed", 1)
+    assert job["returnvalue"] == {"contactId": contact, "email": "ada@example.com", "enriched": True}
+    status, counts = api.request("GET", "/queues/lead-enrichment")
+    assert status == 200 and (counts["completed"], counts["waiting"], counts["failed"]) == (1, 0, 0), counts
+    lead = LeadStatusStore.from_settings().get(contact)
+    assert lead is not None and lead["status"] == "SUCCEEDED"
+    # The same delivery again is the same job, not a second one.
+    assert api.request("POST", SAMPLE["path"], SAMPLE["body"].encode(), signature, token=False) == (202, accepted)
