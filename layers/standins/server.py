@@ -6,6 +6,7 @@ retry_after=2)`) or over HTTP, so a person running `make run` can watch retries 
     curl -X POST <base>/_standin/faults -d '{"path": "/v2/PropertyDetail", "status": 429, "retryAfter": 2}'
     curl -X POST <base>/_standin/faults -d '{"path": "/leads", "status": 503, "times": null}'   # until cleared
     curl -X POST <base>/_standin/faults -d '{"path": "/contacts", "delay": 15}'                # a timeout
+    curl -X POST <base>/_standin/faults -d '{"path": "/crm", "status": 500, "after": 1}'       # the 2nd request
     curl <base>/_standin/requests          # what the service received
     curl -X DELETE <base>/_standin/faults  # clear every fault
 """
@@ -62,13 +63,15 @@ class Received:
 
 @dataclass
 class Fault:
-    """Answer `status` (with Retry-After) or stall `delay` s before answering, for `times` requests (None: all)."""
+    """Answer `status` (with Retry-After) or stall `delay` s before answering, for `times` requests (None: all),
+    once `after` requests have gone through unharmed."""
 
     path: str
     status: int | None = None
     retry_after: int | None = None
     delay: float = 0.0
     times: int | None = 1
+    after: int = 0
 
 
 Route = Callable[[Request], Reply]
@@ -93,9 +96,9 @@ class StandIn:
         self.routes.append((method, re.compile(f"^{regex}$"), handler))
 
     def fail(self, path: str, *, status: int | None = None, retry_after: int | None = None, delay: float = 0.0,
-             times: int | None = 1) -> None:
+             times: int | None = 1, after: int = 0) -> None:
         with self.lock:
-            self.faults.append(Fault(path, status, retry_after, delay, times))
+            self.faults.append(Fault(path, status, retry_after, delay, times, after))
 
     def clear(self) -> None:
         with self.lock:
@@ -129,6 +132,9 @@ class StandIn:
         with self.lock:
             for fault in self.faults:
                 if path.startswith(fault.path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times <= 0:
@@ -162,7 +168,7 @@ class StandIn:
         if request.path == "/_standin/faults" and request.method == "POST":
             spec = request.json() or {}
             self.fail(str(spec["path"]), status=spec.get("status"), retry_after=spec.get("retryAfter"),
-                      delay=float(spec.get("delay", 0)), times=spec.get("times", 1))
+                      delay=float(spec.get("delay", 0)), times=spec.get("times", 1), after=int(spec.get("after", 0)))
             return Reply(201, {"armed": spec})
         if request.path == "/_standin/faults" and request.method == "DELETE":
             self.clear()
