@@ -86,7 +86,7 @@ def test_bulk_availability_of_25_leads_is_queued_and_every_lead_updated(ns: Name
 
 
 def test_bulk_availability_of_5_leads_is_answered_in_the_request(ns: Namespace, api: ApiClient) -> None:
-    ids = _leads(5, "small") + ["small-unknown"]
+    ids = [*_leads(5, "small"), "small-unknown"]
     answer = api.call("POST", "/jobs", body={"jobType": "bulk-availability-check", "data": {"leadIds": ids}})
     assert answer.status == 200, answer.text
     result = answer.json["result"]
