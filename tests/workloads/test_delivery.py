@@ -4,7 +4,7 @@ backfills, Web Push with VAPID, and signed outgoing webhooks."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
@@ -16,6 +16,9 @@ from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
 from workloads.events import EVENT_PATTERN, SOURCE, search_input_transformer
 from workloads.search_api import router
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def test_password_reset_arrives_before_a_backlog_of_generic_emails(ns: Namespace,
@@ -67,14 +70,19 @@ def test_entity_event_leads_to_its_document_in_the_search_engine(ns: Namespace,
     assert job is not None and job.name == "index_doc" and job.state == "completed"
 
 
-def test_backfill_route_enqueues_and_the_backfill_indexes_in_pages(ns: Namespace,
-                                                                   stand_ins: standins.Running) -> None:
+def _put_backfill(entity: str) -> dict[str, Any]:
+    """`PUT /search/index/{entity}` through a resolver that mounts the route as the API will."""
     app = APIGatewayRestResolver(enable_validation=True)
     app.include_router(router)
-    event = {"httpMethod": "PUT", "path": "/search/index/ticket", "resource": "/search/index/{entity}",
-             "pathParameters": {"entity": "ticket"}, "headers": {}, "requestContext": {"requestId": "r1"},
+    event = {"httpMethod": "PUT", "path": f"/search/index/{entity}", "resource": "/search/index/{entity}",
+             "pathParameters": {"entity": entity}, "headers": {}, "requestContext": {"requestId": "r1"},
              "body": None, "isBase64Encoded": False, "queryStringParameters": None}
-    answer = app.resolve(event, LocalContext("api"))
+    return app.resolve(event, cast("LambdaContext", LocalContext("api")))
+
+
+def test_backfill_route_enqueues_and_the_backfill_indexes_in_pages(ns: Namespace,
+                                                                   stand_ins: standins.Running) -> None:
+    answer = _put_backfill("ticket")
     assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"enqueued": True}
     queue = Queue("search")
     assert queue.get_job_counts()["waiting"] == 1
@@ -90,12 +98,7 @@ def test_backfill_route_enqueues_and_the_backfill_indexes_in_pages(ns: Namespace
 
 
 def test_backfill_route_refuses_a_bad_entity_name(ns: Namespace) -> None:
-    app = APIGatewayRestResolver(enable_validation=True)
-    app.include_router(router)
-    event = {"httpMethod": "PUT", "path": "/search/index/Bad!", "resource": "/search/index/{entity}",
-             "pathParameters": {"entity": "Bad!"}, "headers": {}, "requestContext": {"requestId": "r2"},
-             "body": None, "isBase64Encoded": False, "queryStringParameters": None}
-    assert app.resolve(event, LocalContext("api"))["statusCode"] == 422
+    assert _put_backfill("Bad!")["statusCode"] == 422
     assert Queue("search").get_job_counts()["waiting"] == 0
 
 
