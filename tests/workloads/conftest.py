@@ -26,6 +26,7 @@ from workloads.records import create_tables
 __all__ = ["api", "api_runner"]
 
 CATALOG = Path(__file__).with_name("catalog.toml")
+MODULES = [*ALL, "examples.processors"]
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +38,11 @@ def stand_ins() -> Iterator[standins.Running]:
 
 @cache
 def _workload_processors() -> dict[tuple[str, str | None], ProcessorFn]:
-    """The registrations the workloads modules make, captured once in an empty registry."""
+    """The registrations the workloads (and example) modules make, captured once in an empty registry."""
     saved = registry._processors
     registry._processors = {}
     try:
-        for module in ALL:
+        for module in MODULES:
             importlib.reload(sys.modules[module]) if module in sys.modules else importlib.import_module(module)
         return dict(registry._processors)
     finally:
