@@ -50,5 +50,3 @@ def test_llm_request_and_cache_warmup_call_their_services(ns: Namespace, monkeyp
             f"{llm.url}/gone"]
     finally:
         llm.stop()
-
-
