@@ -1,6 +1,6 @@
-"""Where each external service is and how to authenticate: read from the environment, validated once.
+"""Where each external service is and how to authenticate: read from the environment when a job needs it.
 
-A service NAME is configured by `NAME_API_URL` (required), `NAME_API_KEY` or `NAME_API_KEY_SECRET` (a Secrets
+A service NAME is configured by `NAME_API_URL` (required), `NAME_API_KEY` or `NAME_API_KEY_SECRET_ID` (a Secrets
 Manager id, read through Powertools' cached parameters when deployed) and `NAME_TIMEOUT` (seconds, default 10).
 """
 
@@ -45,17 +45,17 @@ def env_float(name: str, default: float) -> float:
 
 
 def secret(name: str, *, required: bool = False) -> str | None:
-    """`NAME` itself, or the Secrets Manager secret named by `NAME_SECRET` (cached by Powertools)."""
+    """`NAME` itself, or the Secrets Manager secret named by `NAME_SECRET_ID` (cached by Powertools)."""
     value = os.environ.get(name)
     if value:
         return value
-    secret_id = os.environ.get(f"{name}_SECRET")
+    secret_id = os.environ.get(f"{name}_SECRET_ID")
     if secret_id:
         from aws_lambda_powertools.utilities import parameters
 
         return str(parameters.get_secret(secret_id, max_age=300))
     if required:
-        raise ConfigurationError(f"{name} (or {name}_SECRET) is not set")
+        raise ConfigurationError(f"{name} (or {name}_SECRET_ID) is not set")
     return None
 
 

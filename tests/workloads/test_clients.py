@@ -95,6 +95,19 @@ def test_configuration_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch)
     assert "s3cret" not in repr(service_config("CRM"))
 
 
+def test_a_key_can_come_from_secrets_manager(ns: Namespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    secret_id = f"{ns.settings.prefix}/crm-key"
+    aws_client("secretsmanager").create_secret(Name=secret_id, SecretString="from-secrets-manager")
+    monkeypatch.setenv("CRM_API_URL", "https://crm.example.com")
+    monkeypatch.delenv("CRM_API_KEY", raising=False)
+    monkeypatch.setenv("CRM_API_KEY_SECRET_ID", secret_id)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    assert service_config("CRM").api_key == "from-secrets-manager"
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
 def test_tables_are_created_once_and_again_harmlessly(ns: Namespace) -> None:
     names = create_tables(aws_client("dynamodb"), ns.env["JOBQUEUE_TABLE_PREFIX"])
     assert sorted(names) == ["LEADS_TABLE", "LINES_TABLE", "SCHEDULED_MESSAGES_TABLE", "SYNC_RUNS_TABLE"]

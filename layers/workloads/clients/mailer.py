@@ -1,7 +1,7 @@
 """SMTP delivery for seed 004's email worker: STARTTLS (or implicit TLS), login, one message per job.
 
 Environment (the seed's names): `SMTP_HOST`, `SMTP_PORT` (default 587), `SMTP_USER`, `SMTP_PASS` (or
-`SMTP_PASS_SECRET`), `SMTP_SECURE` ("true": implicit TLS, usually port 465; otherwise STARTTLS is required),
+`SMTP_PASS_SECRET_ID`), `SMTP_SECURE` ("true": implicit TLS, usually port 465; otherwise STARTTLS is required),
 `MAIL_FROM`, `SMTP_TIMEOUT` (seconds), `SMTP_CA_FILE` (a CA bundle to trust besides the system's).
 """
 

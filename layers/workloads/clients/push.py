@@ -1,6 +1,6 @@
 """Web Push with VAPID (seed 004's notification worker), through pywebpush.
 
-`VAPID_PRIVATE_KEY` (or `VAPID_PRIVATE_KEY_SECRET`), `VAPID_SUBJECT` (a mailto: or https: URL), `PUSH_TIMEOUT`.
+`VAPID_PRIVATE_KEY` (or `VAPID_PRIVATE_KEY_SECRET_ID`), `VAPID_SUBJECT` (a mailto: or https: URL), `PUSH_TIMEOUT`.
 pywebpush (and its HTTP stack) is imported on the first send only: other workers never load it.
 """
 

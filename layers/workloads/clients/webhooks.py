@@ -1,7 +1,7 @@
 """Outgoing webhook delivery (seed 003's `webhooks` queue): the body signed with HMAC-SHA256.
 
 Receivers verify `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of "<X-Webhook-Timestamp>.<body>">` with the
-shared secret (`WEBHOOK_SIGNING_SECRET` or `WEBHOOK_SIGNING_SECRET_SECRET`), reject stale timestamps, and
+shared secret (`WEBHOOK_SIGNING_SECRET` or `WEBHOOK_SIGNING_SECRET_SECRET_ID`), reject stale timestamps, and
 dedupe on `X-Webhook-Id` (the same on every retry of one delivery).
 """
 
