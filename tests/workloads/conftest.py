@@ -7,7 +7,6 @@ import importlib
 import sys
 import uuid
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -36,9 +35,11 @@ def stand_ins() -> Iterator[standins.Running]:
     standins.stop_all()
 
 
-@cache
-def _workload_processors() -> dict[tuple[str, str | None], ProcessorFn]:
-    """The registrations the workloads (and example) modules make, captured once in an empty registry."""
+def _capture_registrations() -> dict[tuple[str, str | None], ProcessorFn]:
+    """Import the workloads (and example) modules into an empty registry and keep what they register.
+
+    Done when this conftest is imported, before any test module of this directory imports them, so that their
+    decorators never touch the registry the engine and API tests use."""
     saved = registry._processors
     registry._processors = {}
     try:
@@ -47,6 +48,9 @@ def _workload_processors() -> dict[tuple[str, str | None], ProcessorFn]:
         return dict(registry._processors)
     finally:
         registry._processors = saved
+
+
+WORKLOAD_PROCESSORS = _capture_registrations()
 
 
 @pytest.fixture
@@ -60,7 +64,7 @@ def ns(ns: Namespace, stand_ins: standins.Running, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     default_catalog.cache_clear()
-    monkeypatch.setattr(registry, "_processors", dict(_workload_processors()))
+    monkeypatch.setattr(registry, "_processors", dict(WORKLOAD_PROCESSORS))
     for service in (*stand_ins.http.values(), stand_ins.push):
         service.clear()
     settings, catalog = get_settings(), default_catalog()
