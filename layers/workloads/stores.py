@@ -126,8 +126,6 @@ def _item(raw: dict[str, Any]) -> dict[str, Any]:
 class LeadStore(_Table):
     """Leads by id: contact data, `status`, `enrichment`, `availability`, `failure` (seed 000's DLQ fields)."""
 
-    FINAL = ("SUCCEEDED", "FAILED_FINAL", "PERMANENTLY_FAILED")
-
     def __init__(self, client: Any = None, name: str | None = None) -> None:
         super().__init__("leads", client, name)
 
@@ -156,7 +154,7 @@ class LeadStore(_Table):
 
 
 class ScheduledMessageStore(_Table):
-    """Messages due at `dueAt` (ms): PENDING -> QUEUED (claimed by one tick) -> SENT."""
+    """Messages due at `dueAt` (ms): PENDING -> QUEUED (claimed by one tick) -> SENT, or FAILED if refused."""
 
     def __init__(self, client: Any = None, name: str | None = None) -> None:
         super().__init__("scheduled_messages", client, name)

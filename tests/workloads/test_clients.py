@@ -141,3 +141,4 @@ def test_a_late_duplicate_does_not_reopen_a_finished_lead(ns: Namespace) -> None
     assert not leads.set_status("L1", "PROCESSING")
     lead = leads.get("L1")
     assert lead is not None and lead["status"] == "SUCCEEDED" and lead["email"] == "l1@example.com"
+    assert [found["leadId"] for found in leads.by_status("SUCCEEDED")] == ["L1"]

@@ -53,6 +53,17 @@ def test_due_message_is_sent_exactly_once_when_ticks_overlap(ns: Namespace, stan
     assert (store.get("m-later") or {}).get("status") == "PENDING"
 
 
+def test_a_refused_scheduled_message_is_failed_not_handed_over_again(ns: Namespace) -> None:
+    store = ScheduledMessageStore()
+    store.schedule("m-bad", line_id="line-1", to="+15550009999", body="", due_at=now_ms() - 1000)
+    assert hand_over_due_messages(_tick(ns, "tick-a"))["queued"] == 1
+    queue = Queue("message-processing")
+    LocalFunctions(ns, ["message-processing"]).pump(lambda: queue.get_state("scheduled-m-bad") == "failed", 20)
+    message = store.get("m-bad")
+    assert message is not None and message["status"] == "FAILED" and "HTTP 400" in message["error"]
+    assert store.due(now_ms() + 3_600_000, status="QUEUED") == []
+
+
 def _leads(count: int, prefix: str) -> list[str]:
     store = LeadStore()
     ids = [f"{prefix}-{i}" for i in range(count)]

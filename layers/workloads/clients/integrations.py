@@ -106,8 +106,7 @@ _CLIENTS: dict[str, tuple[str, type[_Paged]]] = {
 class SourceClient:
     """Pages through one source from a cursor (None: the start), so a retried sync resumes where it stopped."""
 
-    def __init__(self, source: Source, impl: _Paged) -> None:
-        self.source = source
+    def __init__(self, impl: _Paged) -> None:
         self.impl = impl
 
     def pages(self, cursor: str | None, settings: dict[str, Any]) -> Iterator[Page]:
@@ -123,4 +122,4 @@ def source_client(source: Source) -> SourceClient:
     """`HUBSPOT_API_URL`/`_API_KEY`, `SALESFORCE_API_URL`/`_API_KEY`, `SHEETS_API_URL`/`_API_KEY` (bearer)."""
     prefix, impl = _CLIENTS[source]
     config = service_config(prefix)
-    return SourceClient(source, impl(JsonService(config, {"Authorization": f"Bearer {config.api_key or ''}"})))
+    return SourceClient(impl(JsonService(config, {"Authorization": f"Bearer {config.api_key or ''}"})))

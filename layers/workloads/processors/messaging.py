@@ -81,7 +81,12 @@ def send_message(job: Job) -> dict[str, Any]:
         raise UnrecoverableError(f"scheduled message {request.message_id} does not exist")
     if message.get("status") == "SENT":
         return {"messageId": request.message_id, "skipped": "already sent"}
-    provider_id = messaging.send_message(message["lineId"], message["to"], message["body"], request.message_id)
+    try:
+        provider_id = messaging.send_message(message["lineId"], message["to"], message["body"], request.message_id)
+    except UnrecoverableError as exc:
+        # Refused for good: FAILED, so no later tick hands it over again.
+        store.update(request.message_id, {"status": "FAILED", "error": str(exc)[:500]})
+        raise
     store.mark_sent(request.message_id, provider_id)
     return {"messageId": request.message_id, "providerId": provider_id}
 
