@@ -20,7 +20,10 @@ from workloads.stores import LeadStatus, LeadStore
 if TYPE_CHECKING:
     from jobqueue.job import DeadLetter, Job
 
-__all__ = ["enrich_contact", "full_address", "mark_enrichment_failed", "mark_permanently_failed", "process_lead"]
+__all__ = [
+    "InvalidAddressError", "enrich_contact", "full_address", "mark_enrichment_failed", "mark_permanently_failed",
+    "process_lead",
+]
 
 logger = Logger(service="workloads")
 _STREET = re.compile(r"^\s*\d+[A-Za-z]?\s+\S+")
@@ -58,19 +61,31 @@ class ContactEvent(BaseModel):
         return self.contact_id or self.id
 
 
+class InvalidAddressError(UnrecoverableError):
+    """The lead's address is missing or cannot be looked up: its data must change before a retry can help."""
+
+
 def full_address(contact: Contact | dict[str, Any]) -> str:
-    """"<street>, <city>, <state> <zip>" for a property lookup; UnrecoverableError naming what is missing."""
+    """The address as a property lookup takes it ("street, city, state zip"); UnrecoverableError naming the gap."""
     fields = contact if isinstance(contact, dict) else contact.model_dump(by_alias=True)
     street = (fields.get("address1") or fields.get("address") or "").strip()
     city, state = (fields.get("city") or "").strip(), (fields.get("state") or "").strip()
     postal = (fields.get("postalCode") or "").strip()
     if not street:
-        raise UnrecoverableError("no street address (address1 is empty)")
+        raise InvalidAddressError("no street address (address1 is empty)")
     if not _STREET.match(street):
-        raise UnrecoverableError(f"invalid street address {street!r}: expected a house number and a street")
+        raise InvalidAddressError(f"invalid street address {street!r}: expected a house number and a street")
     if not (postal or (city and state)):
-        raise UnrecoverableError(f"address {street!r} has neither a postal code nor a city and state")
+        raise InvalidAddressError(f"address {street!r} has neither a postal code nor a city and state")
     return ", ".join(p for p in (street, city, f"{state} {postal}".strip()) if p)
+
+
+def _property_of(lead: dict[str, Any]) -> dict[str, Any]:
+    """Seed 000 enriches what it can: a lead whose address finds no property still goes to the CRM."""
+    try:
+        return RealEstateApi.from_env().property_detail(full_address(lead)).fields()
+    except (InvalidAddressError, PropertyNotFoundError) as exc:
+        return {"found": False, "reason": str(exc)}
 
 
 @processor("lead-processing")
@@ -85,10 +100,7 @@ def process_lead(job: Job) -> dict[str, Any]:
     leads.set_status(lead_id, "PROCESSING", jobId=job.id, attempt=job.attempt)
     enrichment = lead.get("enrichment")
     if enrichment is None and (lead.get("address1") or lead.get("address")):
-        try:
-            enrichment = RealEstateApi.from_env().property_detail(full_address(lead)).fields()
-        except (PropertyNotFoundError, UnrecoverableError) as exc:
-            enrichment = {"found": False, "reason": str(exc)}  # the lead still goes to the CRM
+        enrichment = _property_of(lead)
         leads.update(lead_id, {"enrichment": enrichment})
         job.update_progress(50)
     fields = {k: v for k, v in lead.items() if k not in ("status", "failure", "jobId", "attempt")}
