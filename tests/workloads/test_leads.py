@@ -115,3 +115,20 @@ def test_invalid_address_fails_at_once(ns: Namespace, stand_ins: standins.Runnin
     assert lead is not None and lead["status"] == "FAILED_FINAL"
     assert reason in lead["failure"]["error"]
     assert stand_ins.http["realestate"].requests_to(REAL_ESTATE) == []
+
+
+def test_processed_lead_is_synced_to_the_crm_even_when_its_property_is_unknown(
+        ns: Namespace, stand_ins: standins.Running) -> None:
+    leads = LeadStore()
+    leads.put({"leadId": "77", "email": "a@example.com", "address1": "1 Nowhere Rd", "city": "Elko", "state": "NV"})
+    leads.put({"leadId": "78", "email": "b@example.com"})  # no address: nothing to look up
+    queue = Queue("lead-processing")
+    for lead_id in ("77", "78"):
+        queue.add("process-lead", {"leadId": lead_id})
+
+    LocalFunctions(ns, ["lead-processing"]).pump(lambda: _status("77") == _status("78") == "SUCCEEDED", 20)
+    synced = stand_ins.http["crm"].state["leads"]
+    assert synced["77"]["enrichment"] == {"found": False, "reason": "RealEstateAPI: no property at "
+                                                                    "'1 Nowhere Rd, Elko, NV'"}
+    assert synced["78"]["enrichment"] is None and synced["78"]["email"] == "b@example.com"
+    assert (LeadStore().get("77") or {})["crmId"] == "crm-77"
