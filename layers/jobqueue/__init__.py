@@ -30,6 +30,7 @@ _EXPORTS = {
     "JobNotFoundError": "jobqueue.errors",
     "JobQueueError": "jobqueue.errors",
     "PayloadTooLargeError": "jobqueue.errors",
+    "RetryAfterError": "jobqueue.errors",
     "UnrecoverableError": "jobqueue.errors",
     "Job": "jobqueue.job",
     "JobOptions": "jobqueue.job",
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         JobNotFoundError,
         JobQueueError,
         PayloadTooLargeError,
+        RetryAfterError,
         UnrecoverableError,
     )
     from jobqueue.job import Job, JobOptions
@@ -80,6 +82,7 @@ __all__ = [
     "Queue",
     "QueueAdmin",
     "QueueConfig",
+    "RetryAfterError",
     "UnrecoverableError",
     "__version__",
     "load_catalog",

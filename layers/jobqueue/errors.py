@@ -12,6 +12,7 @@ __all__ = [
     "JobQueueError",
     "MalformedMessageError",
     "PayloadTooLargeError",
+    "RetryAfterError",
     "ScriptError",
     "UnknownQueueError",
     "UnrecoverableError",
@@ -67,6 +68,19 @@ class UnrecoverableError(JobQueueError):
 
     >>> raise UnrecoverableError("lead has no address")
     """
+
+
+class RetryAfterError(JobQueueError):
+    """Raise from a processor to retry no sooner than `delay_ms` (a service's Retry-After); the attempt counts.
+
+    The retry waits the longer of this delay and the job's backoff.
+
+    >>> raise RetryAfterError("rate limited by RealEstateAPI", delay_ms=2000)
+    """
+
+    def __init__(self, message: str, *, delay_ms: int) -> None:
+        super().__init__(message)
+        self.delay_ms = max(0, delay_ms)
 
 
 class JobNotFoundError(JobQueueError):

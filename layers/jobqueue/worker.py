@@ -29,7 +29,7 @@ from jobqueue.backoff import backoff_delay_ms, visibility_seconds
 from jobqueue.batch import run_batch
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
-from jobqueue.errors import JobQueueError, MalformedMessageError, UnrecoverableError
+from jobqueue.errors import JobQueueError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.registry import Registry, registry
@@ -173,8 +173,9 @@ class _BatchRun:
             entry.value = str(exc) or type(exc).__name__
             entry.stacktrace = json.dumps(["".join(traceback.format_exception(exc))])
             unrecoverable = isinstance(exc, UnrecoverableError)
+            asked_ms = exc.delay_ms if isinstance(exc, RetryAfterError) else 0
         if not unrecoverable and entry.attempt < message.opts.attempts:
-            delay = backoff_delay_ms(message.opts.backoff, entry.attempt)
+            delay = max(backoff_delay_ms(message.opts.backoff, entry.attempt), asked_ms)
             entry.outcome, entry.visibility = "retry", visibility_seconds(delay)
             entry.due_at = worker.now_ms() + entry.visibility * 1000
             worker.log_event("retrying", entry)
