@@ -12,13 +12,14 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from jobqueue.catalog import Catalog
+from jobqueue.deployment import dead_letter_timeout
 from jobqueue.errors import CatalogError
-from jobqueue.local.topology import visibility_timeout
+from jobqueue.local.topology import WORK_RETENTION_S, visibility_timeout
 
 __all__ = ["WORK_RETENTION", "JobQueues"]
 
-# SQS's default, stated explicitly; every DLQ must keep messages longer (see _check_retention).
-WORK_RETENTION = Duration.days(4)
+# SQS's default, stated explicitly (as the local runtime does); every DLQ must keep messages longer.
+WORK_RETENTION = Duration.seconds(WORK_RETENTION_S)
 
 
 class JobQueues(Construct):
@@ -36,8 +37,6 @@ class JobQueues(Construct):
         self.lanes: dict[str, list[sqs.Queue]] = {}
         for name, config in catalog.dead_letters.items():
             _check_retention(name, config.retention_days)
-            # The dead-letter function runs the sources' on_dead hooks, so it gets their longest timeout.
-            timeout = max((q.timeout for q in catalog.sources_of(name)), default=60)
             self.dead_letter_queues[name] = sqs.Queue(
                 self,
                 name,
@@ -45,7 +44,7 @@ class JobQueues(Construct):
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
                 retention_period=Duration.days(config.retention_days),
-                visibility_timeout=Duration.seconds(visibility_timeout(timeout)),
+                visibility_timeout=Duration.seconds(visibility_timeout(dead_letter_timeout(catalog, name))),
             )
         for name, queue in catalog.queues.items():
             self.lanes[name] = [
