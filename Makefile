@@ -14,7 +14,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: install run test lint typecheck bench bench-coldstart synth deploy destroy clean
 
-install: $(INSTALLED) $(NODE_DEPS)
+install: $(INSTALLED) $(NODE_DEPS) $(CDK)
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

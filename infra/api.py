@@ -56,7 +56,7 @@ def _shape(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     if branches:
         # anyOf, not oneOf: top-level shapes may overlap where the full schemas do not.
         return {"anyOf": [_shape(document, b) for b in branches]}
-    shape = {key: schema[key] for key in ("type", "required") if key in schema}
+    shape: dict[str, Any] = {key: schema[key] for key in ("type", "required") if key in schema}
     return shape or {"type": "object"}
 
 

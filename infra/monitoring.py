@@ -35,18 +35,15 @@ class Monitoring(Construct):
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=name)
-        self.alarms: list[cloudwatch.Alarm] = []
         self._action = actions.SnsAction(self.topic)
 
-    def _alarm(self, id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> cloudwatch.Alarm:
-        alarm = metric.create_alarm(
-            self, id, threshold=threshold, evaluation_periods=1,
+    def _alarm(self, id: str, metric: cloudwatch.Metric, threshold: float, description: str) -> None:
+        alarm = cloudwatch.Alarm(
+            self, id, metric=metric, threshold=threshold, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description,
         )
         alarm.add_alarm_action(self._action)
-        self.alarms.append(alarm)
-        return alarm
 
     def watch_queue(
         self, name: str, *, lanes: list[sqs.IQueue], dead_letter: sqs.IQueue, worker: lambda_.IFunction
