@@ -67,3 +67,27 @@ def test_stage_settings_come_from_context() -> None:
 def test_bad_context_is_refused_by_name(context: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=f"invalid stage settings: .*{message}"):
         StageSettings.from_context(App(context=context).node)
+
+
+def acknowledgements(stack: JobQueueStack) -> dict[str, dict[str, str]]:
+    """Construct path -> {rule: reason} of every cdk-nag acknowledgement in the stack."""
+    found: dict[str, dict[str, str]] = {}
+    for construct in stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == "aws:cdk:acknowledged-rules":
+                found.setdefault(construct.node.path, {}).update(
+                    {rule: reason for rule, reason in entry.data.items() if "AwsSolutions-" in rule})
+    return {path: rules for path, rules in found.items() if rules}
+
+
+def test_every_acknowledgement_is_scoped_to_one_construct_and_gives_a_reason(stack: JobQueueStack) -> None:
+    """Never a stack-wide waiver: each names the construct it excuses (the tests beside each construct check
+    the reason's claim: Resource '*' only for X-Ray and ENIs, the cache port open to the functions only, ...)."""
+    found = acknowledgements(stack)
+    assert stack.node.path not in found
+    rules = {rule.removeprefix("Annotation::").split("[")[0] for rules in found.values() for rule in rules}
+    assert rules == {"AwsSolutions-IAM5", "AwsSolutions-IAM4", "AwsSolutions-SMG4", "AwsSolutions-AEC5",
+                     "AwsSolutions-APIG3", "AwsSolutions-APIG4", "AwsSolutions-COG4", "AwsSolutions-SQS3"}
+    for path, reasons in found.items():
+        assert path.startswith(f"{stack.node.path}/"), path
+        assert all(len(reason) >= 60 for reason in reasons.values()), (path, reasons)
