@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -56,24 +57,11 @@ class JobQueueStack(Stack):
             },
         )
         self.monitoring = Monitoring(self, "Monitoring", name=name, alarm_email=settings.alarm_email)
-        by_handler = {h: [(s, self.functions.functions[n]) for n, s in self.functions.specs.items() if s.handler == h]
-                      for h in ("worker", "dead_letter", "api", "scheduler")}
         for function in self.functions.functions.values():
             self.cache.auth_token.grant_read(function)  # every function keeps job state in Redis
-        # The event sources grant consumption. A worker also sends to its own lanes (deferred jobs, long-delay
-        # hops) and to its DLQ (jobs that failed for good); dead-letter functions only consume.
-        for spec, worker in by_handler["worker"]:
-            queue = catalog.queues[spec.environment["QUEUE_NAME"]]
-            for lane in self.queues.lanes[queue.name]:
-                lane.grant_send_messages(worker)
-            dead_letter = self.queues.dead_letter_queues[queue.dead_letter]
-            dead_letter.grant_send_messages(worker)
-            self.monitoring.watch_queue(queue.name, lanes=list(self.queues.lanes[queue.name]),
-                                        dead_letter=dead_letter, worker=worker)
-        for dlq_name, dlq in self.queues.dead_letter_queues.items():
-            self.monitoring.watch_dead_letter_queue(dlq_name, dlq)
-        [(_, api_function)] = by_handler["api"]
-        [(_, scheduler_function)] = by_handler["scheduler"]
+        self._wire_workers(catalog)
+        [api_function] = self._functions_of("api")
+        [scheduler_function] = self._functions_of("scheduler")
         for lanes in self.queues.lanes.values():  # the API adds jobs to, and redrives into, any queue
             for lane in lanes:
                 lane.grant_send_messages(api_function)
@@ -87,7 +75,27 @@ class JobQueueStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "AlarmTopic", value=self.monitoring.topic.topic_arn)
 
-    def _api_secrets(self, catalog: Catalog, api_function: Any) -> None:
+    def _functions_of(self, handler: str) -> list[lambda_.Function]:
+        specs = self.functions.specs.items()
+        return [self.functions.functions[name] for name, spec in specs if spec.handler == handler]
+
+    def _wire_workers(self, catalog: Catalog) -> None:
+        """Grants and alarms of each worker. The event sources grant consumption; a worker also sends to its own
+        lanes (deferred jobs, long-delay hops) and to its DLQ (jobs that failed for good). Dead-letter functions
+        only consume."""
+        for name, spec in self.functions.specs.items():
+            if spec.handler != "worker":
+                continue
+            worker, queue = self.functions.functions[name], catalog.queues[spec.environment["QUEUE_NAME"]]
+            lanes, dead_letter = self.queues.lanes[queue.name], self.queues.dead_letter_queues[queue.dead_letter]
+            for lane in lanes:
+                lane.grant_send_messages(worker)
+            dead_letter.grant_send_messages(worker)
+            self.monitoring.watch_queue(queue.name, lanes=list(lanes), dead_letter=dead_letter, worker=worker)
+        for dlq_name, dlq in self.queues.dead_letter_queues.items():
+            self.monitoring.watch_dead_letter_queue(dlq_name, dlq)
+
+    def _api_secrets(self, catalog: Catalog, api_function: lambda_.Function) -> None:
         """The service token (unless IAM guards management) and one secret per webhook source, read only by the
         API: `<NAME>_SECRET_ID` is where `jobqueue.api.secrets.read_secret(NAME)` looks when deployed."""
         descriptions = {f"Webhook-{s.name}": (s.secret, f"HMAC secret of webhook source {s.name}: set it to the "
