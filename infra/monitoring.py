@@ -7,6 +7,7 @@ address to it); `.dashboard` shows every queue's backlog and its worker.
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -81,3 +82,15 @@ class Monitoring(Construct):
         """Any message in a DLQ is a job that failed for good: alarm on the first."""
         self._alarm(f"{name}-NotEmpty", queue.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic="Maximum"), 1, f"jobqueue {name}: jobs failed for good")
+
+    def watch_api(self, api: apigw.RestApi) -> None:
+        """The API's row: requests and errors by class, and latency."""
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API: requests", width=12,
+                left=[api.metric_count(period=PERIOD), api.metric_client_error(period=PERIOD),
+                      api.metric_server_error(period=PERIOD)],
+            ),
+            cloudwatch.GraphWidget(title="API: latency (ms)", width=12,
+                                   left=[api.metric_latency(period=PERIOD, statistic="p99")]),
+        )

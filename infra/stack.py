@@ -70,6 +70,7 @@ class JobQueueStack(Stack):
                 lane.grant_send_messages(scheduler_function)
         self._api_secrets(catalog, api_function)
         self.api = JobQueueApi(self, "Api", handler=api_function, iam_management=settings.iam_management, name=name)
+        self.monitoring.watch_api(self.api.api)
         self.schedules = Schedules(self, "Schedules", catalog=catalog, target=scheduler_function, group_name=name,
                                    name_prefix=settings.name_prefix)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)

@@ -112,6 +112,7 @@ def test_cloudwatch_may_use_the_topic_key_and_one_dashboard_exists(template: Tem
     _, dashboard = one(template, "AWS::CloudWatch::Dashboard", {})
     body = json.dumps(dashboard["DashboardBody"])
     assert all(f"{name}: waiting" in body for name in CATALOG.queues)
+    assert "API: requests" in body and "5XXError" in body
     template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
