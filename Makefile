@@ -11,11 +11,16 @@ LOCALSTACK_PYTHON ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin
 LOCALSTACK_VENV := .localstack/venv
 LOCALSTACK_CONSTRAINTS := tests/integration/localstack-constraints.txt
 LOCALSTACK_INSTALLED := $(LOCALSTACK_VENV)/.installed
+# The CDK CLI (npm aws-cdk, v2 line) lives in infra/cli, never global. CDK_ARGS passes context: CDK_ARGS="-c stage=prod".
+CDK := infra/cli/node_modules/.bin/cdk
+CDK_FLAGS := --no-notices --no-version-reporting
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart synth clean localstack localstack-up
+.PHONY: install run test lint typecheck bench bench-coldstart synth deploy destroy clean localstack localstack-up
 
-install: $(INSTALLED) $(NODE_DEPS)
+install: $(INSTALLED) $(NODE_DEPS) $(CDK)
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +63,18 @@ bench: install
 bench-coldstart: $(INSTALLED)
 	$(PY) -m bench.coldstart
 
-synth: $(INSTALLED)
-	$(PY) app.py
+$(CDK): infra/cli/package.json infra/cli/package-lock.json
+	npm ci --prefix infra/cli --no-audit --no-fund --loglevel=error
+
+# Writes the templates to cdk.out/; needs no AWS credentials and no Docker (the layer is bundled with pip).
+synth: $(INSTALLED) $(CDK)
+	$(CDK) synth --quiet $(CDK_FLAGS) $(CDK_ARGS)
+
+deploy: $(INSTALLED) $(CDK)
+	$(CDK) deploy $(CDK_FLAGS) $(CDK_ARGS)
+
+destroy: $(INSTALLED) $(CDK)
+	$(CDK) destroy $(CDK_FLAGS) $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) .localstack compat/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack compat/node_modules infra/cli/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
-"""The Lambda functions that consume the queues: a worker per catalog queue, a dead-letter function per DLQ.
+"""The Lambda functions: exactly `jobqueue.deployment.function_specs(catalog)`, as the local runtime runs them.
 
-`JobFunctions(stack, "Functions", catalog=..., queues=job_queues, layer=engine.layer).workers["email"]` runs
-`functions/worker/handler.py` with QUEUE_NAME=email, fed by the `email` queue's SQS event source.
+`JobFunctions(stack, "Functions", specs=function_specs(catalog), queues=job_queues, ...).functions["worker-email"]`
+runs `functions/worker/handler.py` with QUEUE_NAME=email, fed by one SQS event source per lane of `email`.
 """
 
 from __future__ import annotations
@@ -10,33 +10,50 @@ from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from constructs import Construct
 
 from infra.layer import ARCHITECTURE, REPO, RUNTIME
+from infra.network import Network
 from infra.queues import JobQueues
-from jobqueue.catalog import Catalog
+from jobqueue.deployment import FunctionSpec
 
-__all__ = ["LOG_RETENTION", "MIN_EVENT_SOURCE_CONCURRENCY", "XRAY_WILDCARD_REASON", "JobFunctions"]
+__all__ = [
+    "ENI_ACTIONS",
+    "LOG_RETENTION",
+    "MIN_EVENT_SOURCE_CONCURRENCY",
+    "RESOURCE_STAR_REASON",
+    "JobFunctions",
+]
 
 # SQS event sources accept a MaximumConcurrency of 2 or more; concurrency 1 is the function's reserved concurrency.
 MIN_EVENT_SOURCE_CONCURRENCY = 2
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 HANDLER = "handler.lambda_handler"
-XRAY_WILDCARD_REASON = (
-    "Resource '*' only for xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing): these X-Ray "
-    "actions support no resource-level permissions; every other statement names its queue or log group"
+# What a function in a VPC needs to attach its network interfaces (AWSLambdaVPCAccessExecutionRole's actions).
+ENI_ACTIONS = [
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:UnassignPrivateIpAddresses",
+]
+RESOURCE_STAR_REASON = (
+    "Resource '*' only for xray:PutTraceSegments/PutTelemetryRecords (active tracing) and for the EC2 network "
+    "interface actions a function in a VPC needs: neither supports resource-level permissions; every other "
+    "statement names its queue, secret or log group"
 )
 
 
 class JobFunctions(Construct):
-    """Workers (`.workers[queue]`) and dead-letter functions (`.dead_letter_functions[dlq]`) with their event sources.
+    """One function per spec (`.functions[spec.name]`, `.specs[spec.name]`) with its SQS event sources.
 
-    Each function runs `RUNTIME` on `ARCHITECTURE` with the engine layer, X-Ray tracing and a log group of its
-    own; its role may write only to that log group (the event source adds SQS consumption; the stack grants
-    the rest). Concurrency follows the catalog: the event source's MaximumConcurrency, or for a concurrency
-    of 1, which event sources cannot express, a reserved concurrency of 1.
+    Each runs `RUNTIME` on `ARCHITECTURE` with the engine layer, X-Ray tracing, a log group of its own and the
+    stage's `environment`, in the network's private subnets. Its role may write only to that log group and
+    manage its network interfaces (the event sources add SQS consumption; the stack grants the rest).
+    Concurrency follows the spec: the event sources' MaximumConcurrency, or for a concurrency of 1, which
+    event sources cannot express, a reserved concurrency of 1.
     """
 
     def __init__(
@@ -44,74 +61,36 @@ class JobFunctions(Construct):
         scope: Construct,
         id: str,
         *,
-        catalog: Catalog,
+        specs: list[FunctionSpec],
         queues: JobQueues,
         layer: lambda_.ILayerVersion,
-        name_prefix: str = "",
-        log_level: str = "INFO",
-        service_name: str = "jobqueue",
-        metrics_namespace: str = "jobqueue",
+        network: Network,
+        environment: dict[str, str],
     ) -> None:
         super().__init__(scope, id)
-        self._layer = layer
-        self._environment = {
-            "JOBQUEUE_SQS_PREFIX": name_prefix,
-            "POWERTOOLS_SERVICE_NAME": service_name,
-            "POWERTOOLS_LOG_LEVEL": log_level,
-            "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
+        self.specs = {spec.name: spec for spec in specs}
+        self._queues, self._layer, self._network, self._environment = queues, layer, network, environment
+        code = {
+            handler: lambda_.Code.from_asset(str(REPO / "functions" / handler), exclude=["__pycache__"])
+            for handler in sorted({spec.handler for spec in specs})
         }
-        self.workers: dict[str, lambda_.Function] = {}
-        self.dead_letter_functions: dict[str, lambda_.Function] = {}
-        worker_code = lambda_.Code.from_asset(str(REPO / "functions" / "worker"), exclude=["__pycache__"])
-        dead_letter_code = lambda_.Code.from_asset(str(REPO / "functions" / "dead_letter"), exclude=["__pycache__"])
-        for name, config in catalog.queues.items():
-            self.workers[name] = self._function(
-                f"Worker-{name}",
-                code=worker_code,
-                environment={"QUEUE_NAME": name},
-                timeout=config.timeout,
-                concurrency=config.effective_concurrency(),
-                batch_size=config.batch_size,
-                queue=queues.queues[name],
-                description=f"jobqueue worker of queue {name}",
-            )
-        for name, dlq in catalog.dead_letters.items():
-            # Runs the sources' on_dead hooks, so it gets their longest timeout (JobQueues sizes the DLQ for it).
-            timeout = max((q.timeout for q in catalog.sources_of(name)), default=60)
-            self.dead_letter_functions[name] = self._function(
-                f"DeadLetter-{name}",
-                code=dead_letter_code,
-                environment={"DEAD_LETTER_QUEUE": name},
-                timeout=timeout,
-                concurrency=dlq.concurrency,
-                batch_size=10,
-                queue=queues.dead_letter_queues[name],
-                description=f"jobqueue dead-letter function of queue {name}",
-            )
+        self.functions = {
+            spec.name: self._function(spec, code[spec.handler]) for spec in specs
+        }
 
-    def _function(
-        self,
-        id: str,
-        *,
-        code: lambda_.Code,
-        environment: dict[str, str],
-        timeout: int,
-        concurrency: int,
-        batch_size: int,
-        queue: sqs.IQueue,
-        description: str,
-    ) -> lambda_.Function:
-        """One function, its log group and role, and its SQS event source."""
-        scope = Construct(self, id)
+    def _function(self, spec: FunctionSpec, code: lambda_.Code) -> lambda_.Function:
+        """One function, its log group and role, and its SQS event sources."""
+        scope = Construct(self, spec.name)
         log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION)
         role = iam.Role(
             scope,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{description}: writes its own log group only, plus what the stack grants",
+            description=f"{spec.description}: writes its own log group only, plus what the stack grants",
         )
         log_group.grant_write(role)
-        reserve_one = concurrency < MIN_EVENT_SOURCE_CONCURRENCY
+        role.add_to_principal_policy(iam.PolicyStatement(actions=ENI_ACTIONS, resources=["*"]))
+        reserve_one = any(s.max_concurrency < MIN_EVENT_SOURCE_CONCURRENCY for s in spec.event_sources)
         function = lambda_.Function(
             scope,
             "Function",
@@ -120,24 +99,29 @@ class JobFunctions(Construct):
             handler=HANDLER,
             code=code,
             layers=[self._layer],
-            environment={**environment, **self._environment},
-            timeout=Duration.seconds(timeout),
+            environment={**spec.environment, **self._environment},
+            timeout=Duration.seconds(spec.timeout),
+            memory_size=256,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,
             reserved_concurrent_executions=1 if reserve_one else None,
-            description=description,
+            vpc=self._network.vpc,
+            vpc_subnets=self._network.subnets,
+            security_groups=[self._network.functions_security_group],
+            description=spec.description,
         )
-        # Tracing.ACTIVE put X-Ray's PutTraceSegments/PutTelemetryRecords on Resource "*" into the role's policy.
         Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
-            Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=XRAY_WILDCARD_REASON)
+            Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=RESOURCE_STAR_REASON)
         )
-        function.add_event_source(
-            SqsEventSource(
-                queue,
-                batch_size=batch_size,
-                report_batch_item_failures=True,
-                max_concurrency=None if reserve_one else concurrency,
+        for source in spec.event_sources:
+            function.add_event_source(
+                SqsEventSource(
+                    self._queues.by_sqs_name[source.sqs_name],
+                    batch_size=source.batch_size,
+                    max_batching_window=Duration.seconds(source.batching_window) if source.batching_window else None,
+                    report_batch_item_failures=True,
+                    max_concurrency=None if reserve_one else source.max_concurrency,
+                )
             )
-        )
         return function

@@ -2,74 +2,116 @@
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack
-from constructs import Construct, Node
+from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
 
+from infra.api import JobQueueApi
+from infra.cache import Cache
 from infra.functions import JobFunctions
 from infra.layer import EngineLayer
+from infra.monitoring import Monitoring
+from infra.network import Network
 from infra.queues import JobQueues
+from infra.schedules import Schedules
+from infra.settings import StageSettings
+from jobqueue.api.secrets import SERVICE_TOKEN
 from jobqueue.catalog import Catalog
+from jobqueue.deployment import function_specs
 
-__all__ = ["CDK_JSON", "JobQueueStack", "StageSettings", "cdk_json_context"]
+__all__ = ["JobQueueStack"]
 
-CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
-
-_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,19}$")
-
-
-@dataclass(frozen=True)
-class StageSettings:
-    """What differs between deployments: the stage name and the prefix of every SQS queue name.
-
-    The prefix is what the functions get as JOBQUEUE_SQS_PREFIX, so runtime and infrastructure agree on names.
-    """
-
-    stage: str = "dev"
-    name_prefix: str = ""
-
-    def __post_init__(self) -> None:
-        if not _STAGE.match(self.stage):
-            raise ValueError(f"stage {self.stage!r}: expected lowercase letters, digits and '-', at most 20")
-        if not _PREFIX.match(self.name_prefix):
-            raise ValueError(f"name_prefix {self.name_prefix!r}: expected [A-Za-z0-9_-], at most 19 characters")
-
-    @classmethod
-    def from_context(cls, node: Node) -> StageSettings:
-        """Read `cdk synth -c stage=prod -c name_prefix=prod-`; unset keys keep their defaults."""
-        raw = {key: node.try_get_context(key) for key in ("stage", "name_prefix")}
-        return cls(**{key: str(value) for key, value in raw.items() if value is not None})
-
-
-def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
-    """cdk.json's context (the feature flags), so `python app.py` and tests synthesize as `cdk synth` does.
-
-    Under the CDK CLI the same values arrive twice; context given on the command line still wins.
-    """
-    context: dict[str, Any] = json.loads(path.read_text())["context"]
-    return context
+SERVICE_NAME = "jobqueue"
+SHARED_SECRET_REASON = (
+    "A secret shared with a party outside AWS (the API's callers, a webhook sender): rotating it needs that "
+    "party to change too, so it is rotated by hand (put-secret-value); the API re-reads it within 5 minutes"
+)
 
 
 class JobQueueStack(Stack):
-    """jobqueue for one stage: the SQS topology, the engine layer, and the worker and dead-letter functions."""
+    """jobqueue for one stage: network, cache, SQS topology, engine layer, functions, API, schedules, alarms."""
 
     def __init__(self, scope: Construct, id: str, *, settings: StageSettings, catalog: Catalog, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self.settings = settings
+        name = f"{SERVICE_NAME}-{settings.stage}"
+        self.network = Network(self, "Network", vpc_id=settings.vpc_id, nat_gateways=settings.nat_gateways)
         self.queues = JobQueues(self, "Queues", catalog=catalog, name_prefix=settings.name_prefix)
+        self.cache = Cache(self, "Cache", network=self.network, name=name, serverless=settings.cache == "serverless",
+                           node_type=settings.cache_node_type)
         self.engine = EngineLayer(self, "Engine")
         self.functions = JobFunctions(
-            self, "Functions", catalog=catalog, queues=self.queues, layer=self.engine.layer,
-            name_prefix=settings.name_prefix,
+            self, "Functions", specs=function_specs(catalog), queues=self.queues, layer=self.engine.layer,
+            network=self.network,
+            environment={
+                "JOBQUEUE_SQS_PREFIX": settings.name_prefix,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_LOG_LEVEL": settings.log_level,
+                "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+                "REDIS_HOST": self.cache.host,
+                "REDIS_PORT": self.cache.port,
+                "REDIS_AUTH_SECRET_ID": self.cache.auth_token.secret_arn,
+            },
         )
-        # The event sources grant consumption; a worker also sends to its own queue (deferred jobs) and to its
-        # DLQ (jobs that failed for good). Dead-letter functions only consume.
-        for name, worker in self.functions.workers.items():
-            self.queues.queues[name].grant_send_messages(worker)
-            self.queues.dead_letter_queues[catalog.queues[name].dead_letter].grant_send_messages(worker)
+        self.monitoring = Monitoring(self, "Monitoring", name=name, alarm_email=settings.alarm_email)
+        for function in self.functions.functions.values():
+            self.cache.auth_token.grant_read(function)  # every function keeps job state in Redis
+        self._wire_workers(catalog)
+        [api_function] = self._functions_of("api")
+        [scheduler_function] = self._functions_of("scheduler")
+        for lanes in self.queues.lanes.values():  # the API adds jobs to, and redrives into, any queue
+            for lane in lanes:
+                lane.grant_send_messages(api_function)
+        for queue in (q for q in catalog.queues.values() if q.cron):  # schedules add jobs to their queues only
+            for lane in self.queues.lanes[queue.name]:
+                lane.grant_send_messages(scheduler_function)
+        self._api_secrets(catalog, api_function)
+        self.api = JobQueueApi(self, "Api", handler=api_function, iam_management=settings.iam_management, name=name)
+        self.monitoring.watch_api(self.api.api)
+        self.schedules = Schedules(self, "Schedules", catalog=catalog, target=scheduler_function, group_name=name,
+                                   name_prefix=settings.name_prefix)
+        CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        CfnOutput(self, "AlarmTopic", value=self.monitoring.topic.topic_arn)
+
+    def _functions_of(self, handler: str) -> list[lambda_.Function]:
+        specs = self.functions.specs.items()
+        return [self.functions.functions[name] for name, spec in specs if spec.handler == handler]
+
+    def _wire_workers(self, catalog: Catalog) -> None:
+        """Grants and alarms of each worker. The event sources grant consumption; a worker also sends to its own
+        lanes (deferred jobs, long-delay hops) and to its DLQ (jobs that failed for good). Dead-letter functions
+        only consume."""
+        for name, spec in self.functions.specs.items():
+            if spec.handler != "worker":
+                continue
+            worker, queue = self.functions.functions[name], catalog.queues[spec.environment["QUEUE_NAME"]]
+            lanes, dead_letter = self.queues.lanes[queue.name], self.queues.dead_letter_queues[queue.dead_letter]
+            for lane in lanes:
+                lane.grant_send_messages(worker)
+            dead_letter.grant_send_messages(worker)
+            self.monitoring.watch_queue(queue.name, lanes=list(lanes), dead_letter=dead_letter, worker=worker)
+        for dlq_name, dlq in self.queues.dead_letter_queues.items():
+            self.monitoring.watch_dead_letter_queue(dlq_name, dlq)
+
+    def _api_secrets(self, catalog: Catalog, api_function: lambda_.Function) -> None:
+        """The service token (unless IAM guards management) and one secret per webhook source, read only by the
+        API: `<NAME>_SECRET_ID` is where `jobqueue.api.secrets.read_secret(NAME)` looks when deployed."""
+        descriptions = {f"Webhook-{s.name}": (s.secret, f"HMAC secret of webhook source {s.name}: set it to the "
+                                                         "sender's signing secret") for s in catalog.webhooks.values()}
+        if self.settings.iam_management:
+            api_function.add_environment("JOBQUEUE_MANAGEMENT_AUTH", "iam")
+        else:
+            descriptions["ServiceToken"] = (SERVICE_TOKEN, "bearer token of the management API")
+        for id, (variable, description) in descriptions.items():
+            secret = secretsmanager.Secret(
+                self, id, description=f"{self.stack_name}: {description}",
+                generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48,
+                                                                            exclude_punctuation=True),
+            )
+            Validations.of(secret).acknowledge(Acknowledgment(id="AwsSolutions-SMG4", reason=SHARED_SECRET_REASON))
+            secret.grant_read(api_function)
+            api_function.add_environment(f"{variable}_SECRET_ID", secret.secret_arn)
+            CfnOutput(self, f"{id}Secret", value=secret.secret_arn)

@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 
     from jobqueue.catalog import Catalog
 
-__all__ = ["API_TIMEOUT_S", "SCHEDULER_TIMEOUT_S", "EventSource", "FunctionSpec", "function_specs"]
+__all__ = [
+    "API_TIMEOUT_S",
+    "SCHEDULER_TIMEOUT_S",
+    "EventSource",
+    "FunctionSpec",
+    "dead_letter_timeout",
+    "function_specs",
+]
 
 Handler = Literal["worker", "dead_letter", "api", "scheduler"]
 API_TIMEOUT_S = 29
@@ -49,6 +56,11 @@ class FunctionSpec:
     event_sources: tuple[EventSource, ...] = ()
 
 
+def dead_letter_timeout(catalog: Catalog, name: str) -> int:
+    """The dead-letter function of `name` runs its sources' on_dead hooks, so it gets their longest timeout."""
+    return max((q.timeout for q in catalog.sources_of(name)), default=60)
+
+
 def function_specs(catalog: Catalog, env: Mapping[str, str] | None = None) -> list[FunctionSpec]:
     """A worker per queue (fed by each of its lanes), a dead-letter function per DLQ, the API, the scheduler.
 
@@ -64,11 +76,9 @@ def function_specs(catalog: Catalog, env: Mapping[str, str] | None = None) -> li
                                 for lane in queue.lanes()),
         ))
     for name, dlq in catalog.dead_letters.items():
-        # Runs the sources' on_dead hooks, so it gets their longest timeout.
-        timeout = max((q.timeout for q in catalog.sources_of(name)), default=60)
         specs.append(FunctionSpec(
             name=f"dead-letter-{name}", handler="dead_letter", description=f"jobqueue dead-letter function of {name}",
-            timeout=timeout, environment={"DEAD_LETTER_QUEUE": name},
+            timeout=dead_letter_timeout(catalog, name), environment={"DEAD_LETTER_QUEUE": name},
             event_sources=(EventSource(name, 10, 0, dlq.concurrency),),
         ))
     specs.append(FunctionSpec(name="api", handler="api", description="jobqueue API and webhook intake",

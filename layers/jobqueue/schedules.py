@@ -33,12 +33,14 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEDULED_TIME",
     "ScheduleChange",
+    "ScheduleDefinition",
     "ScheduleInfo",
     "SchedulerEvent",
     "fire",
     "initialize",
     "list_schedules",
     "next_runs",
+    "schedule_definitions",
     "schedule_job_id",
     "schedule_name",
     "to_scheduler_expression",
@@ -171,10 +173,37 @@ def fire(
 # -- deploying -------------------------------------------------------------------------------------------
 
 
-def _target(queue: str, entry: CronEntry, target_arn: str, role_arn: str, *, retry_policy: dict[str, int] | None,
+class ScheduleDefinition(TypedDict):
+    """One cron entry as a Scheduler schedule: what the CDK app deploys and what `initialize` creates alike."""
+
+    Name: str
+    ScheduleExpression: str
+    ScheduleExpressionTimezone: str
+    Description: str
+    Input: str
+    queue: str
+    entry: str
+
+
+def schedule_definitions(catalog: Catalog, name_prefix: str = "") -> list[ScheduleDefinition]:
+    """Every cron entry's schedule name, expression, time zone and target Input (flexible window is always off)."""
+    return [
+        ScheduleDefinition(
+            Name=schedule_name(queue, entry, name_prefix),
+            ScheduleExpression=to_scheduler_expression(entry.pattern),
+            ScheduleExpressionTimezone=entry.tz,
+            Description=f"jobqueue: {queue} / {entry.name} ({entry.pattern})",
+            Input=json.dumps({"queue": queue, "name": entry.name, "data": entry.data, "scheduledTime": SCHEDULED_TIME}),
+            queue=queue,
+            entry=entry.name,
+        )
+        for queue, entry in _entries(catalog)
+    ]
+
+
+def _target(definition: ScheduleDefinition, target_arn: str, role_arn: str, *, retry_policy: dict[str, int] | None,
             dead_letter_arn: str | None) -> dict[str, Any]:
-    event = {"queue": queue, "name": entry.name, "data": entry.data, "scheduledTime": SCHEDULED_TIME}
-    target: dict[str, Any] = {"Arn": target_arn, "RoleArn": role_arn, "Input": json.dumps(event)}
+    target: dict[str, Any] = {"Arn": target_arn, "RoleArn": role_arn, "Input": definition["Input"]}
     if retry_policy is not None:
         target["RetryPolicy"] = retry_policy
     if dead_letter_arn is not None:
@@ -226,21 +255,20 @@ def initialize(
     _ensure_group(scheduler, group)
     existing = _existing(scheduler, group, name_prefix)
     changes: list[ScheduleChange] = []
-    for queue, entry in _entries(catalog):
-        name = schedule_name(queue, entry, name_prefix)
-        expression = to_scheduler_expression(entry.pattern)
+    for definition in schedule_definitions(catalog, name_prefix):
+        name, expression = definition["Name"], definition["ScheduleExpression"]
+        tz = definition["ScheduleExpressionTimezone"]
         request = {
-            "Name": name, "GroupName": group, "ScheduleExpression": expression,
-            "ScheduleExpressionTimezone": entry.tz, "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
-            "Description": f"jobqueue: {queue} / {entry.name} ({entry.pattern})",
-            "Target": _target(queue, entry, target_arn, role_arn, retry_policy=retry_policy,
+            "Name": name, "GroupName": group, "ScheduleExpression": expression, "ScheduleExpressionTimezone": tz,
+            "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED", "Description": definition["Description"],
+            "Target": _target(definition, target_arn, role_arn, retry_policy=retry_policy,
                               dead_letter_arn=dead_letter_arn),
         }
         action: Literal["created", "updated"] = "updated" if name in existing else "created"
         (scheduler.update_schedule if action == "updated" else scheduler.create_schedule)(**request)
         existing.discard(name)
-        changes.append(ScheduleChange(schedule=name, queue=queue, name=entry.name, expression=expression,
-                                      tz=entry.tz, action=action))
+        changes.append(ScheduleChange(schedule=name, queue=definition["queue"], name=definition["entry"],
+                                      expression=expression, tz=tz, action=action))
     for stale in sorted(existing) if prune else []:
         scheduler.delete_schedule(Name=stale, GroupName=group)
         changes.append(ScheduleChange(schedule=stale, queue="", name="", expression="", tz="", action="deleted"))

@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from jobqueue.errors import CatalogError
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "deployed_redis_url", "get_settings"]
+
+
+def deployed_redis_url(env: Mapping[str, str]) -> str | None:
+    """The `rediss://` URL of the deployed cache, or None when REDIS_HOST is not set (local runs use REDIS_URL).
+
+    The CDK app gives each function REDIS_HOST, REDIS_PORT and REDIS_AUTH_SECRET_ID (the AUTH token's secret),
+    never the token itself; it is read once, at cold start, through Powertools' `get_secret`.
+    """
+    host = env.get("REDIS_HOST")
+    if not host:
+        return None
+    if env.get("REDIS_URL"):
+        raise CatalogError("invalid environment settings: set REDIS_URL or REDIS_HOST, not both")
+    port = env.get("REDIS_PORT", "6379")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise CatalogError(f"invalid environment settings: REDIS_PORT {port!r} is not a TCP port")
+    secret_id = env.get("REDIS_AUTH_SECRET_ID")
+    if not secret_id:
+        return f"rediss://{host}:{port}/0"
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        token = parameters.get_secret(secret_id)
+    except Exception as exc:  # never the value: the variable that named the secret and the error's class
+        raise CatalogError(f"REDIS_AUTH_SECRET_ID: the Redis AUTH token cannot be read ({type(exc).__name__})") from exc
+    if isinstance(token, bytes):
+        token = token.decode()
+    if not isinstance(token, str) or not token:
+        raise CatalogError("REDIS_AUTH_SECRET_ID: the Redis AUTH token's secret is empty")
+    return f"rediss://:{quote(token, safe='')}@{host}:{port}/0"
 
 
 class Settings(BaseModel):
@@ -19,7 +51,9 @@ class Settings(BaseModel):
     runtime and the CLI configure the engine the same way.
     """
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="REDIS_URL")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", repr=False, description="REDIS_URL, or built from REDIS_HOST (deployed_redis_url)"
+    )
     prefix: str = Field("bull", min_length=1, description="JOBQUEUE_PREFIX: BullMQ's key prefix")
     sqs_name_prefix: str = Field("", description="JOBQUEUE_SQS_PREFIX: prepended to every SQS queue name")
     catalog_path: str | None = Field(None, description="JOBQUEUE_CATALOG: TOML file extending the catalog")
@@ -43,7 +77,7 @@ class Settings(BaseModel):
     def from_env(cls) -> Settings:
         env = os.environ
         raw: dict[str, object] = {
-            "redis_url": env.get("REDIS_URL"),
+            "redis_url": deployed_redis_url(env) or env.get("REDIS_URL"),
             "prefix": env.get("JOBQUEUE_PREFIX"),
             "sqs_name_prefix": env.get("JOBQUEUE_SQS_PREFIX"),
             "catalog_path": env.get("JOBQUEUE_CATALOG"),

@@ -1,4 +1,4 @@
-"""Template tests of the engine layer and the functions: a worker per queue and a function per DLQ, as in the catalog.
+"""Template tests of the engine layer and the functions: exactly `function_specs(catalog)`, lanes included.
 
 The stack bundles the layer for real (pip for manylinux2014_aarch64, about 7 s), once per run (conftest.py).
 """
@@ -15,100 +15,78 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
-from infra.functions import MIN_EVENT_SOURCE_CONCURRENCY
+from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
 from infra.layer import EngineLayer, runtime_deps
-from infra.stack import JobQueueStack, cdk_json_context
+from infra.settings import cdk_json_context
+from infra.stack import JobQueueStack
+from jobqueue.deployment import function_specs
 from tests.infra.conftest import CATALOG, PREFIX
+from tests.infra.helpers import (
+    actions,
+    actions_on,
+    event_sources,
+    function,
+    function_by_description,
+    job_functions,
+    queue,
+    queue_name_of,
+    resources,
+    statements,
+)
 
+SPECS = function_specs(CATALOG)
 DEAD_LETTERS = sorted(CATALOG.dead_letters)
-COMMON_ENV = {
-    "JOBQUEUE_SQS_PREFIX": PREFIX,
-    "POWERTOOLS_SERVICE_NAME": "jobqueue",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_METRICS_NAMESPACE": "jobqueue",
-}
 XRAY_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+STAGE_ENV = {"JOBQUEUE_SQS_PREFIX", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
+             "REDIS_HOST", "REDIS_PORT", "REDIS_AUTH_SECRET_ID"}
 
 
-def one(template: Template, type_: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The logical id and properties of the only resource of `type_` whose properties match `props`."""
-    found = template.find_resources(type_, {"Properties": props})
-    assert len(found) == 1, f"{len(found)} {type_} matching {props}"
-    [(logical_id, resource)] = found.items()
-    return logical_id, resource["Properties"]
+def arn(template: Template, name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [queue(template, name)[0], "Arn"]}
 
 
-def function(template: Template, variable: str, name: str) -> tuple[str, dict[str, Any]]:
-    return one(template, "AWS::Lambda::Function", {"Environment": {"Variables": {variable: name}}})
+def assert_concurrency(function_props: dict[str, Any], mappings: list[dict[str, Any]], concurrency: int) -> None:
+    for mapping in mappings:
+        if concurrency < MIN_EVENT_SOURCE_CONCURRENCY:
+            assert function_props["ReservedConcurrentExecutions"] == 1
+            assert "ScalingConfig" not in mapping
+        else:
+            assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+            assert "ReservedConcurrentExecutions" not in function_props
 
 
-def event_source(template: Template, function_id: str) -> dict[str, Any]:
-    return one(template, "AWS::Lambda::EventSourceMapping", {"FunctionName": {"Ref": function_id}})[1]
-
-
-def queue_id(template: Template, name: str) -> str:
-    return one(template, "AWS::SQS::Queue", {"QueueName": PREFIX + name})[0]
-
-
-def statements(template: Template, function_props: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every statement of the policies attached to the function's role."""
-    role_id = function_props["Role"]["Fn::GetAtt"][0]
-    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
-    return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-
-
-def actions_on(statements: list[dict[str, Any]], resource: Any) -> set[str]:
-    found: set[str] = set()
-    for statement in statements:
-        if statement["Resource"] == resource:
-            found |= set([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-    return found
-
-
-def assert_concurrency(function_props: dict[str, Any], mapping: dict[str, Any], concurrency: int) -> None:
-    if concurrency < MIN_EVENT_SOURCE_CONCURRENCY:
-        assert function_props["ReservedConcurrentExecutions"] == 1
-        assert "ScalingConfig" not in mapping
-    else:
-        assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
-        assert "ReservedConcurrentExecutions" not in function_props
-
-
-def test_one_function_and_event_source_per_queue_and_dead_letter_queue(template: Template) -> None:
-    count = len(CATALOG.queues) + len(DEAD_LETTERS)
-    template.resource_count_is("AWS::Lambda::Function", count)
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", count)
+def test_one_function_per_spec_and_one_event_source_per_spec_source(template: Template) -> None:
+    functions = job_functions(template)
+    assert len(functions) == len(SPECS)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", sum(len(s.event_sources) for s in SPECS))
     template.resource_count_is("AWS::Lambda::LayerVersion", 1)
-    functions = template.find_resources("AWS::Lambda::Function").values()
-    names = {
-        (k, v) for f in functions for k, v in f["Properties"]["Environment"]["Variables"].items()
-        if k in ("QUEUE_NAME", "DEAD_LETTER_QUEUE")
-    }
-    assert names == {("QUEUE_NAME", q) for q in CATALOG.queues} | {("DEAD_LETTER_QUEUE", d) for d in DEAD_LETTERS}
+    assert {f["Description"] for f in functions.values()} == {s.description for s in SPECS}
 
 
-@pytest.mark.parametrize("name", sorted(CATALOG.queues))
-def test_worker(template: Template, name: str) -> None:
-    config = CATALOG.queues[name]
-    function_id, props = function(template, "QUEUE_NAME", name)
-    assert props["Environment"]["Variables"] == {"QUEUE_NAME": name, **COMMON_ENV}
-    assert props["Timeout"] == config.timeout
-    mapping = event_source(template, function_id)
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id(template, name), "Arn"]}
-    assert mapping["BatchSize"] == config.batch_size
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert_concurrency(props, mapping, config.effective_concurrency())
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_function_matches_its_spec(template: Template, spec: Any) -> None:
+    """Environment, timeout, code and every event source (queue, batch, window, concurrency) as the spec says."""
+    function_id, props = function_by_description(template, spec.description)
+    variables = props["Environment"]["Variables"]
+    assert {k: variables[k] for k in spec.environment} == spec.environment
+    assert set(variables) >= STAGE_ENV
+    assert variables["JOBQUEUE_SQS_PREFIX"] == PREFIX
+    assert props["Timeout"] == spec.timeout
+    mappings = event_sources(template, function_id)
+    assert len(mappings) == len(spec.event_sources)
+    by_queue = {queue_name_of(template, m["EventSourceArn"]): m for m in mappings}
+    for source in spec.event_sources:
+        mapping = by_queue[source.sqs_name]
+        assert mapping["BatchSize"] == source.batch_size
+        assert mapping.get("MaximumBatchingWindowInSeconds", 0) == source.batching_window
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert_concurrency(props, [mapping], source.max_concurrency)
 
 
-@pytest.mark.parametrize("name", DEAD_LETTERS)
-def test_dead_letter_function(template: Template, name: str) -> None:
-    function_id, props = function(template, "DEAD_LETTER_QUEUE", name)
-    assert props["Environment"]["Variables"] == {"DEAD_LETTER_QUEUE": name, **COMMON_ENV}
-    assert props["Timeout"] == max(q.timeout for q in CATALOG.sources_of(name))
-    mapping = event_source(template, function_id)
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id(template, name), "Arn"]}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert_concurrency(props, mapping, CATALOG.dead_letters[name].concurrency)
+def test_email_worker_consumes_both_lanes(template: Template) -> None:
+    function_id, _ = function(template, "QUEUE_NAME", "email")
+    sources = {queue_name_of(template, m["EventSourceArn"]) for m in event_sources(template, function_id)}
+    assert sources == {"email-p1", "email"}
 
 
 @pytest.mark.parametrize(
@@ -127,20 +105,22 @@ def test_seed_concurrency(
     template: Template, variable: str, name: str, reserved: int | None, maximum: int | None
 ) -> None:
     function_id, props = function(template, variable, name)
-    mapping = event_source(template, function_id)
     assert props.get("ReservedConcurrentExecutions") == reserved
-    assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == maximum
+    for mapping in event_sources(template, function_id):
+        assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == maximum
 
 
-def test_every_function_runs_python_on_arm64_traced_with_the_layer(template: Template) -> None:
+def test_every_function_runs_python_on_arm64_traced_with_the_layer_in_private_subnets(template: Template) -> None:
     [layer_id] = template.find_resources("AWS::Lambda::LayerVersion")
-    for props in (f["Properties"] for f in template.find_resources("AWS::Lambda::Function").values()):
+    for props in job_functions(template).values():
         assert props["Runtime"] == "python3.14"
         assert props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Layers"] == [{"Ref": layer_id}]
         assert props["Handler"] == "handler.lambda_handler"
         assert "LogGroup" in props["LoggingConfig"]
+        assert len(props["VpcConfig"]["SubnetIds"]) == 2 and len(props["VpcConfig"]["SecurityGroupIds"]) == 1
+        assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "jobqueue"
     template.has_resource_properties(
         "AWS::Lambda::LayerVersion", {"CompatibleRuntimes": ["python3.14"], "CompatibleArchitectures": ["arm64"]}
     )
@@ -156,50 +136,74 @@ def test_queues_hide_messages_six_times_longer_than_their_function_runs(template
     queues = template.find_resources("AWS::SQS::Queue")
     functions = template.find_resources("AWS::Lambda::Function")
     for mapping in template.find_resources("AWS::Lambda::EventSourceMapping").values():
-        queue = queues[mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
-        function_ = functions[mapping["Properties"]["FunctionName"]["Ref"]]["Properties"]
-        assert queue["VisibilityTimeout"] >= 6 * function_["Timeout"]
+        queue_props = queues[mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+        function_props = functions[mapping["Properties"]["FunctionName"]["Ref"]]["Properties"]
+        assert queue_props["VisibilityTimeout"] >= 6 * function_props["Timeout"]
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG.queues))
-def test_worker_consumes_its_queue_and_sends_only_to_it_and_its_dlq(template: Template, name: str) -> None:
-    own, dlq = queue_id(template, name), queue_id(template, CATALOG.queues[name].dead_letter)
+def test_worker_consumes_its_lanes_and_sends_only_to_them_and_its_dlq(template: Template, name: str) -> None:
+    config = CATALOG.queues[name]
+    lanes = [arn(template, lane.sqs_name) for lane in config.lanes()]
+    dlq = arn(template, config.dead_letter)
     found = statements(template, function(template, "QUEUE_NAME", name)[1])
-    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= actions_on(
-        found, {"Fn::GetAtt": [own, "Arn"]}
-    )
-    assert "sqs:SendMessage" in actions_on(found, {"Fn::GetAtt": [dlq, "Arn"]})
-    assert "sqs:ReceiveMessage" not in actions_on(found, {"Fn::GetAtt": [dlq, "Arn"]})
-    sqs_resources = {str(s["Resource"]) for s in found if any(a.startswith("sqs:") for a in s["Action"])}
-    assert sqs_resources == {str({"Fn::GetAtt": [own, "Arn"]}), str({"Fn::GetAtt": [dlq, "Arn"]})}
+    for lane in lanes:
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                "sqs:SendMessage"} <= actions_on(found, lane)
+    assert "sqs:SendMessage" in actions_on(found, dlq)
+    assert "sqs:ReceiveMessage" not in actions_on(found, dlq)
+    sqs_resources = {str(r) for s in found if any(a.startswith("sqs:") for a in actions(s)) for r in resources(s)}
+    assert sqs_resources == {str(r) for r in [*lanes, dlq]}
 
 
 @pytest.mark.parametrize("name", DEAD_LETTERS)
 def test_dead_letter_function_only_consumes_its_queue(template: Template, name: str) -> None:
     found = statements(template, function(template, "DEAD_LETTER_QUEUE", name)[1])
-    sqs_actions = {a for s in found for a in s["Action"] if a.startswith("sqs:")}
+    sqs_actions = {a for s in found for a in actions(s) if a.startswith("sqs:")}
     assert "sqs:SendMessage" not in sqs_actions
-    assert "sqs:ReceiveMessage" in actions_on(found, {"Fn::GetAtt": [queue_id(template, name), "Arn"]})
+    assert "sqs:ReceiveMessage" in actions_on(found, arn(template, name))
 
 
-def test_no_wildcard_actions_and_resource_star_only_for_xray(template: Template) -> None:
-    """What the IAM5 acknowledgement claims: the only `Resource: *` is X-Ray's, which has no resource ARNs."""
+def test_api_may_send_to_every_lane_and_scheduler_only_to_cron_queues(template: Template) -> None:
+    api = statements(template, function_by_description(template, "jobqueue API and webhook intake")[1])
+    scheduler = statements(template, function_by_description(
+        template, "jobqueue scheduler target: turns schedule ticks into jobs")[1])
+    for config in CATALOG.queues.values():
+        for lane in config.lanes():
+            assert "sqs:SendMessage" in actions_on(api, arn(template, lane.sqs_name))
+            assert ("sqs:SendMessage" in actions_on(scheduler, arn(template, lane.sqs_name))) == bool(config.cron)
+    assert not any(a.startswith("sqs:Receive") for s in [*api, *scheduler] for a in actions(s))
+
+
+def test_every_function_reads_the_redis_token_and_only_the_api_reads_the_api_secrets(template: Template) -> None:
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    [token_id] = [i for i, s in secrets.items() if s["Properties"]["Description"].endswith("Redis AUTH token")]
+    api_id, api_props = function_by_description(template, "jobqueue API and webhook intake")
+    for function_id, props in job_functions(template).items():
+        found = statements(template, props)
+        readable = {r["Ref"] for s in found if "secretsmanager:GetSecretValue" in actions(s) for r in resources(s)}
+        assert token_id in readable
+        assert readable == ({token_id} if function_id != api_id else set(secrets))
+        assert props["Environment"]["Variables"]["REDIS_AUTH_SECRET_ID"] == {"Ref": token_id}
+    api_env = api_props["Environment"]["Variables"]
+    assert api_env["SERVICE_TOKEN_SECRET_ID"]["Ref"] in secrets
+    for source in CATALOG.webhooks.values():
+        assert api_env[f"{source.secret}_SECRET_ID"]["Ref"] in secrets
+
+
+def test_no_wildcard_actions_and_resource_star_only_where_no_resource_arns_exist(template: Template) -> None:
+    """What the IAM5 acknowledgements claim: `Resource: *` only for X-Ray and network-interface actions."""
+    allowed_star = {*XRAY_ACTIONS, *ENI_ACTIONS}
     for policy in template.find_resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-            assert not any("*" in a for a in actions), statement
+            assert not any("*" in a for a in actions(statement)), statement
             if statement["Resource"] == "*":
-                assert sorted(actions) == XRAY_ACTIONS, statement
+                assert set(actions(statement)) <= allowed_star, statement
             else:
-                assert "*" not in str(statement["Resource"]), statement
-    for role in template.find_resources("AWS::IAM::Role").values():
-        assert "ManagedPolicyArns" not in role["Properties"]
-
-
-def test_aws_solutions_checks_find_nothing(stack: JobQueueStack) -> None:
-    report = AwsSolutionsChecks().validate_scope(stack)
-    findings = [f"{v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in report.violations]
-    assert findings == []
+                assert "*" not in str(resources(statement)), statement
+    roles = template.find_resources("AWS::IAM::Role")
+    for props in job_functions(template).values():
+        assert "ManagedPolicyArns" not in roles[props["Role"]["Fn::GetAtt"][0]]["Properties"]
 
 
 def test_aws_solutions_checks_do_flag_a_bare_traced_function() -> None:

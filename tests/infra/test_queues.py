@@ -1,8 +1,6 @@
-"""Template tests of the SQS topology: the synthesized queues match the catalog the runtime reads."""
+"""Template tests of the SQS topology: the synthesized queues (lanes included) match the catalog the runtime reads."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
@@ -11,28 +9,30 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.queues import JobQueues
-from infra.stack import JobQueueStack, StageSettings
 from jobqueue.catalog import build_catalog
 from jobqueue.errors import CatalogError
 from tests.infra.conftest import CATALOG, PREFIX
+from tests.infra.helpers import queue
 
 DAY = 24 * 3600
 DEAD_LETTERS = sorted({q.dead_letter for q in CATALOG.queues.values()})
+LANES = [(q.name, lane.sqs_name) for q in CATALOG.queues.values() for lane in q.lanes()]
+SCHEDULES_DLQ = "schedules-dlq"
 
 
-def queue(template: Template, name: str) -> tuple[str, dict[str, Any]]:
-    """The logical id and properties of the queue named `<PREFIX><name>` (there must be exactly one)."""
-    found = template.find_resources("AWS::SQS::Queue", {"Properties": {"QueueName": PREFIX + name}})
-    assert len(found) == 1, f"{len(found)} queues named {PREFIX + name}"
-    [(logical_id, resource)] = found.items()
-    return logical_id, resource["Properties"]
-
-
-def test_one_queue_per_catalog_queue_and_one_per_dead_letter_name(template: Template) -> None:
+def test_one_queue_per_lane_and_one_per_dead_letter_name(template: Template) -> None:
     assert sorted(CATALOG.dead_letters) == DEAD_LETTERS  # every DLQ has a source queue
-    template.resource_count_is("AWS::SQS::Queue", len(CATALOG.queues) + len(DEAD_LETTERS))
+    assert len(LANES) > len(CATALOG.queues)  # the catalog has priority lanes (email-p1)
+    template.resource_count_is("AWS::SQS::Queue", len(LANES) + len(DEAD_LETTERS) + 1)
     names = {r["Properties"]["QueueName"] for r in template.find_resources("AWS::SQS::Queue").values()}
-    assert names == {PREFIX + n for n in [*CATALOG.queues, *DEAD_LETTERS]}
+    assert names == {PREFIX + n for n in [*(sqs_name for _, sqs_name in LANES), *DEAD_LETTERS, SCHEDULES_DLQ]}
+
+
+def test_email_has_a_priority_lane_with_the_same_dead_letter_queue(template: Template) -> None:
+    _, lane = queue(template, "email-p1")
+    _, default = queue(template, "email")
+    assert lane["RedrivePolicy"] == default["RedrivePolicy"]
+    assert lane["VisibilityTimeout"] == default["VisibilityTimeout"]
 
 
 @pytest.mark.parametrize(
@@ -58,11 +58,11 @@ def test_seed_queues_redrive_after_their_most_attempts(
     }
 
 
-@pytest.mark.parametrize("name", sorted(CATALOG.queues))
-def test_work_queue(template: Template, name: str) -> None:
+@pytest.mark.parametrize(("name", "sqs_name"), LANES)
+def test_work_queue_lane(template: Template, name: str, sqs_name: str) -> None:
     config = CATALOG.queues[name]
     dlq_id, dlq = queue(template, config.dead_letter)
-    _, props = queue(template, name)
+    _, props = queue(template, sqs_name)
     assert props["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
         "maxReceiveCount": config.max_attempts,
@@ -91,7 +91,7 @@ def test_every_queue_denies_requests_without_tls(template: Template) -> None:
         "Principal": {"AWS": "*"},
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
-    for name in [*CATALOG.queues, *DEAD_LETTERS]:
+    for name in [*(sqs_name for _, sqs_name in LANES), *DEAD_LETTERS, SCHEDULES_DLQ]:
         logical_id, _ = queue(template, name)
         template.has_resource_properties(
             "AWS::SQS::QueuePolicy",
@@ -106,13 +106,6 @@ def test_every_queue_denies_requests_without_tls(template: Template) -> None:
         )
 
 
-def test_aws_solutions_checks_find_nothing(stack: JobQueueStack) -> None:
-    report = AwsSolutionsChecks().validate_scope(stack)
-    findings = [f"{v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in report.violations]
-    assert findings == []
-    assert report.success
-
-
 def test_aws_solutions_checks_do_flag_a_bare_queue() -> None:
     """The check above is not vacuous: a queue with neither DLQ nor TLS policy is reported."""
     stack = Stack(App(), "bare")
@@ -125,11 +118,3 @@ def test_a_dead_letter_queue_must_outlive_its_sources() -> None:
     catalog = build_catalog({"jobs": {}}, {"jobs-dlq": {"retention_days": 4}})
     with pytest.raises(CatalogError, match="'jobs-dlq': field retention_days: 4"):
         JobQueues(Stack(App(), "short"), "Queues", catalog=catalog)
-
-
-def test_stage_settings_come_from_context() -> None:
-    assert StageSettings.from_context(App().node) == StageSettings(stage="dev", name_prefix="")
-    app = App(context={"stage": "prod", "name_prefix": "prod-"})
-    assert StageSettings.from_context(app.node) == StageSettings(stage="prod", name_prefix="prod-")
-    with pytest.raises(ValueError, match="stage 'Prod!'"):
-        StageSettings(stage="Prod!")

@@ -4,12 +4,16 @@ Deny by default: every request that is not to a public route (``PUBLIC_ROUTES``)
 ``Authorization: Bearer <service token>``, checked before routing or request validation, so an
 unauthenticated caller learns nothing (not even whether a route exists or what its body looks like).
 The token comes from `jobqueue.api.secrets` (``SERVICE_TOKEN``) and is compared in constant time.
+Deployed with ``-c managementAuth=iam`` (``JOBQUEUE_MANAGEMENT_AUTH=iam``), API Gateway has already checked the
+caller's SigV4 signature and IAM policy (the ``Authorization`` header then holds the signature, not a token):
+a request is authorized when API Gateway names the IAM caller in its request context.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import os
 import re
 from http import HTTPStatus
 from typing import Any
@@ -71,7 +75,11 @@ def header(event: dict[str, Any], name: str) -> str | None:
 
 
 def authorized(event: dict[str, Any]) -> bool:
-    """True when the request carries the service token as a bearer token (and one is configured)."""
+    """True when the request carries the service token as a bearer token (and one is configured), or, under
+    IAM management auth, when API Gateway authenticated an IAM caller."""
+    if os.environ.get("JOBQUEUE_MANAGEMENT_AUTH") == "iam":
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        return bool(identity.get("userArn"))
     expected = read_secret(SERVICE_TOKEN)
     header_value = header(event, "authorization")
     if not expected or not header_value:

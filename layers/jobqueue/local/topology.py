@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from jobqueue.catalog import Catalog
+from jobqueue.deployment import dead_letter_timeout
 
-__all__ = ["create_topology", "visibility_timeout"]
+__all__ = ["WORK_RETENTION_S", "create_topology", "visibility_timeout"]
 
 WORK_RETENTION_S = 4 * 24 * 3600
 
@@ -28,6 +29,7 @@ def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[s
         urls[name] = sqs.create_queue(
             QueueName=f"{name_prefix}{name}",
             Attributes={"MessageRetentionPeriod": str(dlq.retention_days * 24 * 3600),
+                        "VisibilityTimeout": str(visibility_timeout(dead_letter_timeout(catalog, name))),
                         "SqsManagedSseEnabled": "true"},
         )["QueueUrl"]
     for queue in catalog.queues.values():
