@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_DEPS := compat/node_modules/.package-lock.json
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart synth clean
+.PHONY: install run test lint typecheck bench bench-coldstart bench-local synth clean
 
 install: $(INSTALLED) $(NODE_DEPS)
 
@@ -20,8 +20,14 @@ $(INSTALLED): pyproject.toml
 $(NODE_DEPS): compat/package.json compat/package-lock.json
 	npm ci --prefix compat --no-audit --no-fund --loglevel=error
 
-run: install
-	$(PY) -m jobqueue.local.dev
+# Local-only defaults (README): the API's service token, the GoHighLevel webhook secret, the example processors.
+# REDIS_URL reaches `jobqueue dev` only when you set it; otherwise it starts a throwaway redis-server.
+LOCAL_ENV := SERVICE_TOKEN="$${SERVICE_TOKEN-local-dev-token}" \
+	GHL_WEBHOOK_SECRET="$${GHL_WEBHOOK_SECRET-local-dev-webhook-secret}" \
+	JOBQUEUE_PROCESSORS="$${JOBQUEUE_PROCESSORS-examples.processors}"
+
+run: $(INSTALLED)
+	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(LOCAL_ENV) $(PY) -m jobqueue.local.dev
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -37,6 +43,9 @@ bench: install
 
 bench-coldstart: $(INSTALLED)
 	$(PY) -m bench.coldstart
+
+bench-local: $(INSTALLED)
+	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.local_throughput
 
 synth: $(INSTALLED)
 	$(PY) app.py

@@ -121,7 +121,8 @@ class EventSourcePoller:
                 window_ends = time.monotonic() + self.source.batching_window
             elif time.monotonic() >= window_ends:
                 break
-        return batch
+        # A record seen twice (its visibility ran out while the window was open) goes once, with its newest handle.
+        return list({m["MessageId"]: m for m in batch}.values())
 
     def _give_back(self, messages: list[dict[str, Any]]) -> None:
         """Received while stopping: visible again at once, for the next run."""

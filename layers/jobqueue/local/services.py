@@ -3,6 +3,7 @@ throwaway `redis-server` (no persistence, stopped on exit)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -32,6 +33,7 @@ class EmbeddedMoto:
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the runtime's own logs
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint = ""
 

@@ -1,0 +1,1 @@
+"""Example processor modules, loaded by `make run` through JOBQUEUE_PROCESSORS."""
