@@ -1,4 +1,4 @@
-"""`jobqueue invoke FUNCTION EVENT.json`: every sample event in events/ through its function, like `sam local invoke`."""
+"""`jobqueue invoke FUNCTION EVENT.json`: every sample event in events/ through its function."""
 
 from __future__ import annotations
 
