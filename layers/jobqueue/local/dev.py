@@ -30,6 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from jobqueue.catalog import default_catalog
 from jobqueue.connection import aws_client, redis_client
@@ -118,8 +119,14 @@ class LocalRuntime:
         urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
         group = os.environ.get("JOBQUEUE_SCHEDULE_GROUP", "default")
         prefix = os.environ.get("JOBQUEUE_SCHEDULE_PREFIX", "")
-        initialize(aws_client("scheduler"), catalog, target_arn=os.environ["JOBQUEUE_SCHEDULER_TARGET_ARN"],
-                   role_arn=os.environ["JOBQUEUE_SCHEDULER_ROLE_ARN"], group=group, name_prefix=prefix)
+        try:
+            initialize(aws_client("scheduler"), catalog, target_arn=os.environ["JOBQUEUE_SCHEDULER_TARGET_ARN"],
+                       role_arn=os.environ["JOBQUEUE_SCHEDULER_ROLE_ARN"], group=group, name_prefix=prefix)
+            scheduler_api = True
+        except (BotoCoreError, ClientError) as exc:
+            logger.error("the endpoint's Scheduler API refused the schedules; cron jobs will not fire here",
+                         extra={"error": str(exc)})
+            scheduler_api = False
         stage_env = dict(os.environ)
         redis = redis_client(settings.redis_url)
         for spec in function_specs(catalog):
@@ -134,7 +141,9 @@ class LocalRuntime:
         self.api = ApiServer(port=self.api_port, runner=self.pools["api"])  # binds now: a busy port fails early
         for poller in self.pollers:
             poller.start()
-        self.ticker = SchedulerTicker(aws_client("scheduler"), self._invoke_target, group=group, prefix=prefix).start()
+        if scheduler_api:
+            self.ticker = SchedulerTicker(aws_client("scheduler"), self._invoke_target, group=group,
+                                          prefix=prefix).start()
         self.api.start()
         logger.info("jobqueue is running", extra={
             "api": self.api.url, "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],

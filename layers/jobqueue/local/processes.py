@@ -194,6 +194,8 @@ class FunctionPool:
     def _replace(self, environment: _Environment) -> None:
         """A dead or timed-out environment goes; a fresh one is started in the background, kept warm."""
         self._discard(environment)
+        if self._closed:
+            return
         logger.warning("function process lost; restarting it", extra={
             "function": self.spec.name, "pid": environment.process.pid, "exitCode": environment.process.returncode})
         threading.Thread(target=self._warm, name=f"restart-{self.spec.name}", daemon=True).start()
