@@ -94,6 +94,7 @@ class LocalRuntime:
         self.ticker: SchedulerTicker | None = None
         self._moto: EmbeddedMoto | None = None
         self._redis: EmbeddedRedis | None = None
+        self._environ_before = dict(os.environ)
 
     def start(self) -> LocalRuntime:
         try:
@@ -138,13 +139,12 @@ class LocalRuntime:
                 self.pollers.append(EventSourcePoller(
                     sqs, urls[source.sqs_name], source, pool.invoke, function=spec.name, concurrency=limit,
                     paused=paused, wait_seconds=self.poll_wait_seconds))
-        self.api = ApiServer(port=self.api_port, runner=self.pools["api"])  # binds now: a busy port fails early
+        self.api = ApiServer(port=self.api_port, runner=self.pools["api"]).start()  # a busy port fails here
         for poller in self.pollers:
             poller.start()
         if scheduler_api:
             self.ticker = SchedulerTicker(aws_client("scheduler"), self._invoke_target, group=group,
                                           prefix=prefix).start()
-        self.api.start()
         logger.info("jobqueue is running", extra={
             "api": self.api.url, "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
             "redis": settings.redis_url.split("@")[-1], "functions": len(self.pools),
@@ -175,6 +175,11 @@ class LocalRuntime:
             self._redis.stop()
         if self._moto is not None:
             self._moto.stop()
+        os.environ.clear()  # the endpoints and defaults set here pointed at what just stopped
+        os.environ.update(self._environ_before)
+        get_settings.cache_clear()
+        default_catalog.cache_clear()
+        aws_client.cache_clear()
 
 
 def run(stop: threading.Event, api_port: int | None = None, started: list[ApiServer] | None = None) -> None:
