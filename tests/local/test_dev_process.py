@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -115,12 +116,17 @@ def test_make_run_turns_a_signed_webhook_into_a_completed_job(dev: tuple[subproc
     wait_for(completed, 120, "the job completing")
     status, job = request("GET", f"{url}/queues/lead-enrichment/jobs/{accepted['jobId']}", headers=auth)
     assert (status, job["state"], job["returnvalue"]["contactId"]) == (200, "completed", "c-42")
-    stats = subprocess.run([sys.executable, "-m", "jobqueue.cli", "--api", url, "--token", TOKEN, "--json",
-                            "stats", "lead-enrichment"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                           check=False)
-    assert stats.returncode == 0, stats.stderr
-    [queue] = json.loads(stats.stdout)["queues"]
-    assert (queue["queueName"], queue["completed"], queue["failed"]) == ("lead-enrichment", 1, 0)
+    # `jobqueue stats` through the API, and directly with the `export` line the runtime printed for other shells.
+    [export] = [line for line in log.read_text().splitlines() if line.startswith("export ")]
+    shell = dict(pair.split("=", 1) for pair in shlex.split(export)[1:])
+    assert {"AWS_ENDPOINT_URL", "REDIS_URL"} <= set(shell)
+    for how, extra_env in ((["--api", url, "--token", TOKEN], {}), ([], shell)):
+        stats = subprocess.run([sys.executable, "-m", "jobqueue.cli", *how, "--json", "stats", "lead-enrichment"],
+                               cwd=ROOT, env={**os.environ, **extra_env}, capture_output=True, text=True,
+                               timeout=120, check=False)
+        assert stats.returncode == 0, stats.stderr
+        [queue] = json.loads(stats.stdout)["queues"]
+        assert (queue["queueName"], queue["completed"], queue["failed"]) == ("lead-enrichment", 1, 0)
 
     processes = children(process.pid)
     assert len(processes) >= 3  # redis-server, the API's and the worker's function processes

@@ -24,6 +24,7 @@ process, the embedded Redis and moto.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -150,6 +151,14 @@ class LocalRuntime:
             "redis": settings.redis_url.split("@")[-1], "functions": len(self.pools),
             "eventSources": len(self.pollers), "maxConcurrency": self.max_concurrency})
 
+    def shell_environment(self) -> str:
+        """An `export` line that points another shell's `jobqueue` (direct mode) and `redis-cli` at this runtime."""
+        names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX"]
+        names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
+        names += ["REDIS_URL"] if self._redis else []  # a URL the user set may hold a password
+        values = {name: os.environ[name] for name in names if os.environ.get(name)}
+        return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
     def _invoke_target(self, arn: str, event: dict[str, Any]) -> Any:
         """A Scheduler target: a function of this runtime, by its ARN's name."""
         name = arn.rsplit(":", 1)[-1]
@@ -203,6 +212,8 @@ def main() -> int:
     except (JobQueueError, OSError) as exc:
         sys.stderr.write(f"jobqueue dev: {exc}\n")
         return 1
+    sys.stderr.write(f"jobqueue dev: running; Ctrl-C stops it. For the CLI in another shell:\n"
+                     f"{runtime.shell_environment()}\n")
     try:
         while not stop.wait(0.5):
             pass
