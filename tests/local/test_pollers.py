@@ -14,6 +14,7 @@ from jobqueue.connection import aws_client
 from jobqueue.deployment import EventSource
 from jobqueue.local.pollers import EventSourcePoller
 from jobqueue.local.processes import InvokeError
+from jobqueue.local.runner import failed_ids
 
 Event = dict[str, Any]
 
@@ -220,3 +221,19 @@ def test_a_paused_source_receives_nothing_until_resumed(queue: str) -> None:
     finally:
         running.stop(5)
     assert not running.is_paused.is_set()
+
+
+@pytest.mark.parametrize(("response", "failed"), [
+    (None, set()),
+    ({}, set()),
+    ({"batchItemFailures": None}, set()),
+    ({"batchItemFailures": [{"itemIdentifier": "b"}]}, {"b"}),
+    ({"batchItemFailures": [{"itemIdentifier": ""}]}, None),
+    ({"batchItemFailures": [{"itemIdentifier": None}]}, None),
+    ({"batchItemFailures": [{"id": "b"}]}, None),
+    ({"batchItemFailures": [{"itemIdentifier": "z"}]}, None),
+    ({"batchItemFailures": {"itemIdentifier": "b"}}, None),
+    ("ok", None),
+])
+def test_partial_batch_responses_are_read_by_lambdas_rules(response: Any, failed: set[str] | None) -> None:
+    assert failed_ids([{"MessageId": "a"}, {"MessageId": "b"}], response) == failed

@@ -90,14 +90,20 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 def failed_ids(messages: list[dict[str, Any]], response: Any) -> set[str] | None:
-    """The message ids a partial batch response reports failed; None when the response fails the whole batch
-    (Lambda's rule: an itemIdentifier that is empty or not in the batch makes every record a failure)."""
-    if not isinstance(response, dict):
+    """The message ids a partial batch response reports failed; None when the response fails the whole batch.
+
+    Lambda's rules: no response, or no or an empty `batchItemFailures`, is complete success; a response that is
+    not an object, or an itemIdentifier that is missing, empty or not in the batch, fails every record."""
+    if response is None:
         return set()
+    if not isinstance(response, dict):
+        return None
     failures = response.get("batchItemFailures") or []
-    batch = {m["MessageId"] for m in messages}
-    ids = {f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures}
-    return None if not ids <= batch else {i for i in ids if i}
+    if not isinstance(failures, list):
+        return None
+    batch = {str(m["MessageId"]) for m in messages}
+    ids = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
+    return {i for i in ids if i in batch} if all(i in batch for i in ids) else None
 
 
 def settle(sqs: Any, queue_url: str, messages: list[dict[str, Any]], failed: set[str] | None) -> int:
