@@ -223,6 +223,36 @@ def test_a_paused_source_receives_nothing_until_resumed(queue: str) -> None:
     assert not running.is_paused.is_set()
 
 
+class FlakySqs:
+    """An SQS client whose first ReceiveMessage calls fail, as an endpoint that is briefly down."""
+
+    def __init__(self, failures: int) -> None:
+        self.client, self.failures = aws_client("sqs"), failures
+        self.meta = self.client.meta
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("endpoint unavailable")
+        return self.client.receive_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_failing_receive_is_retried_without_losing_concurrency(queue: str) -> None:
+    send(queue, 3)
+    recorder = Recorder()
+    source = EventSource("test", 1, 0, 1)
+    running = EventSourcePoller(FlakySqs(failures=2), queue, source, recorder, function="test", concurrency=1,
+                                wait_seconds=1).start()
+    try:
+        recorder.wait_for(lambda: len(recorder.bodies()) == 3)
+    finally:
+        running.stop(5)
+    assert sorted(recorder.bodies()) == ["m0", "m1", "m2"]
+
+
 @pytest.mark.parametrize(("response", "failed"), [
     (None, set()),
     ({}, set()),

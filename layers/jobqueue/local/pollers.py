@@ -69,13 +69,12 @@ class EventSourcePoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._hold_while_paused() or not self._slots.acquire(timeout=1):
+                continue
             try:
-                if self._hold_while_paused():
-                    continue
-                if not self._slots.acquire(timeout=1):
-                    continue
                 messages = self._gather()
             except Exception:
+                self._slots.release()
                 if not self._stop.is_set():
                     logger.exception("event source poll failed", extra={"eventSource": self.source.sqs_name})
                     self._stop.wait(1)
