@@ -18,7 +18,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart synth deploy destroy clean localstack localstack-up
+.PHONY: install run test lint typecheck bench bench-coldstart bench-local synth deploy destroy clean localstack localstack-up
 
 install: $(INSTALLED) $(NODE_DEPS) $(CDK)
 
@@ -45,8 +45,14 @@ $(LOCALSTACK_INSTALLED): $(LOCALSTACK_CONSTRAINTS)
 localstack-up: $(INSTALLED) $(LOCALSTACK_INSTALLED)
 	$(PY) -m tests.integration.localstack
 
-run: install
-	$(PY) -m jobqueue.local.dev
+# Local-only defaults (README): the API's service token, the GoHighLevel webhook secret, the example processors.
+# REDIS_URL reaches `jobqueue dev` only when you set it; otherwise it starts a throwaway redis-server.
+LOCAL_ENV := SERVICE_TOKEN="$${SERVICE_TOKEN-local-dev-token}" \
+	GHL_WEBHOOK_SECRET="$${GHL_WEBHOOK_SECRET-local-dev-webhook-secret}" \
+	JOBQUEUE_PROCESSORS="$${JOBQUEUE_PROCESSORS-examples.walkthrough}"
+
+run: $(INSTALLED)
+	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(LOCAL_ENV) $(PY) -m jobqueue.local.dev
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -62,6 +68,9 @@ bench: install
 
 bench-coldstart: $(INSTALLED)
 	$(PY) -m bench.coldstart
+
+bench-local: $(INSTALLED)
+	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.local_throughput
 
 $(CDK): infra/cli/package.json infra/cli/package-lock.json
 	npm ci --prefix infra/cli --no-audit --no-fund --loglevel=error

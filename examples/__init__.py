@@ -1,1 +1,2 @@
-"""Runnable examples of users' own processor modules (not part of the deployed layer)."""
+"""Example processor modules of users' own (not part of the deployed layer): `processors` for seed 003's
+generic queues, `walkthrough` for the README's `make run` walkthrough."""

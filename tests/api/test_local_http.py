@@ -45,7 +45,7 @@ def fetch(method: str, url: str, body: bytes | None = None,
 
 def test_requests_become_rest_proxy_events_and_responses_become_http() -> None:
     recorder = Recorder()
-    server = ApiServer(port=0, runner=recorder)  # type: ignore[arg-type]
+    server = ApiServer(port=0, runner=recorder)
     server.start()
     try:
         status, headers, body = fetch(

@@ -253,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
         command="health")
     sub.add_parser("dev", help="run every function locally (as `make run`)", parents=[common]).set_defaults(
         command="dev")
+    invoke = sub.add_parser("invoke", help="invoke a function once with an event file and print its response",
+                            description="Invoke a function once, like `sam local invoke`.", parents=[common])
+    invoke.add_argument("function", metavar="FUNCTION",
+                        help="a function (worker-<queue>, dead-letter-<dlq>, api, scheduler) or a handler directory")
+    invoke.add_argument("event", metavar="EVENT.json", help="the event, a JSON file ('-': stdin)")
+    invoke.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the function (repeatable)")
+    invoke.set_defaults(command="invoke")
     return parser
 
 
@@ -292,10 +300,21 @@ def _backend(args: argparse.Namespace) -> Backend:
 
 
 def _dev() -> int:
-    import runpy
+    from jobqueue.local.dev import main as dev
 
-    runpy.run_module("jobqueue.local.dev", run_name="__main__")
-    return ExitCode.OK
+    return dev()
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from jobqueue.local.invoke import InvokeUsageError, invoke, parse_env, read_event
+
+    try:
+        ok, response = invoke(args.function, read_event(args.event), parse_env(args.env))
+    except InvokeUsageError as exc:
+        sys.stderr.write(f"jobqueue: {exc}\n")
+        return ExitCode.USAGE
+    sys.stdout.write(json.dumps(response) + "\n")
+    return ExitCode.OK if ok else ExitCode.FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     if args.command == "dev":
         return _dev()
+    if args.command == "invoke":
+        return _invoke(args)
     command = COMMANDS[args.command]
     try:
         body = command.run(_backend(args), args)

@@ -1,96 +1,228 @@
-"""`make run`: every worker and dead-letter function of the catalog, polling SQS on this machine, and the
-API function behind http://127.0.0.1:3000 (JOBQUEUE_API_PORT; 0 picks a free port).
+"""`jobqueue dev` (`make run`): the whole system on one machine, running the real Lambda handlers.
 
-The AWS endpoint is AWS_ENDPOINT_URL (LocalStack, a moto server) or, when unset, a moto server embedded
-in this process; Redis is REDIS_URL. The catalog's topology is created first. Ctrl-C stops everything.
+It creates the catalog's SQS topology and Scheduler schedules on the AWS endpoint, then runs exactly the
+functions `jobqueue.deployment.function_specs` lists (what the CDK app deploys), each in processes of its own:
+
+- the API function behind http://127.0.0.1:3000 (JOBQUEUE_API_PORT; 0 picks a free port);
+- one SQS event source mapping per event source of a worker or dead-letter function (`pollers`);
+- a Scheduler ticker firing the group's schedules into the scheduler function (`ticker`).
+
+Where things are:
+
+| variable | default | meaning |
+|---|---|---|
+| AWS_ENDPOINT_URL | a moto server embedded in this process (MOTO_PORT, default a free port) | SQS and Scheduler |
+| REDIS_URL | a `redis-server` from PATH on a free port, no persistence, stopped on exit | job state |
+| JOBQUEUE_LOCAL_MAX_CONCURRENCY | 2 | cap on each event source's MaximumConcurrency here (processes) |
+| JOBQUEUE_SCHEDULE_GROUP, JOBQUEUE_SCHEDULE_PREFIX | default, none | which schedules are upserted and fired |
+
+Each function's processes get this process's environment (the stage-wide settings) plus the function's own
+from its FunctionSpec. SIGINT (Ctrl-C) and SIGTERM stop everything: pollers, ticker, API, every function
+process, the embedded Redis and moto.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
+import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from jobqueue.catalog import default_catalog
-from jobqueue.connection import aws_client
+from jobqueue.connection import aws_client, redis_client
+from jobqueue.deployment import function_specs
+from jobqueue.errors import JobQueueError
+from jobqueue.keys import QueueKeys
 from jobqueue.local.http import DEFAULT_PORT, ApiServer
-from jobqueue.local.runner import FunctionRunner, poll_once
+from jobqueue.local.pollers import EventSourcePoller
+from jobqueue.local.processes import FunctionPool, InvokeError
+from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis
+from jobqueue.local.ticker import SchedulerTicker
 from jobqueue.local.topology import create_topology
+from jobqueue.schedules import initialize
 from jobqueue.settings import get_settings
 
-__all__ = ["run"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from redis import Redis
+
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "LocalRuntime", "main", "run"]
 
 logger = Logger(service="jobqueue-local")
 
-
-def _embedded_moto() -> Any:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(os.environ.get("MOTO_PORT", "5000")), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
-    return server
+DEFAULT_MAX_CONCURRENCY = 2
+"""Locally each event source runs at most this many invocations at once (Lambda's smallest MaximumConcurrency),
+so 17 queues do not start hundreds of processes. JOBQUEUE_LOCAL_MAX_CONCURRENCY raises it."""
+LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
+LOCAL_SCHEDULER_ROLE = "arn:aws:iam::000000000000:role/jobqueue-local-scheduler"
 
 
-def _poll_forever(runner: FunctionRunner, url: str, batch_size: int, stop: threading.Event) -> None:
-    sqs = aws_client("sqs")
-    while not stop.is_set():
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise JobQueueError(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
+def _pause_flag(redis: Redis, meta_key: str) -> Callable[[], bool]:
+    """Whether a queue is paused: BullMQ's `paused` field in its meta hash (jobqueue.admin pause/resume)."""
+    return lambda: bool(redis.hexists(meta_key, "paused"))
+
+
+def _never() -> bool:
+    """A dead-letter queue has no pause flag."""
+    return False
+
+
+class LocalRuntime:
+    """Everything `jobqueue dev` runs; `start()` brings it up, `stop()` takes it all down again."""
+
+    def __init__(self, api_port: int | None = None, poll_wait_seconds: int = 5) -> None:
+        self.api_port = int(os.environ.get("JOBQUEUE_API_PORT", DEFAULT_PORT)) if api_port is None else api_port
+        self.max_concurrency = _positive("JOBQUEUE_LOCAL_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY)
+        self.poll_wait_seconds = poll_wait_seconds
+        self.pools: dict[str, FunctionPool] = {}
+        self.pollers: list[EventSourcePoller] = []
+        self.api: ApiServer | None = None
+        self.ticker: SchedulerTicker | None = None
+        self._moto: EmbeddedMoto | None = None
+        self._redis: EmbeddedRedis | None = None
+        self._environ_before = dict(os.environ)
+
+    def start(self) -> LocalRuntime:
         try:
-            poll_once(sqs, url, runner, batch_size, wait_seconds=1)
-        except Exception:
-            logger.exception("poller error", extra={"function": runner.function, "queue": url})
-            stop.wait(1)
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if not os.environ.get("AWS_ENDPOINT_URL"):
+            self._moto = EmbeddedMoto(int(os.environ.get("MOTO_PORT", "0"))).start()
+        if not os.environ.get("REDIS_URL"):
+            self._redis = EmbeddedRedis().start()
+            os.environ["REDIS_URL"] = self._redis.url
+        os.environ.setdefault("JOBQUEUE_SCHEDULER_TARGET_ARN", f"{LOCAL_ARN}scheduler")
+        os.environ.setdefault("JOBQUEUE_SCHEDULER_ROLE_ARN", LOCAL_SCHEDULER_ROLE)
+        get_settings.cache_clear()
+        default_catalog.cache_clear()
+        aws_client.cache_clear()
+        settings, catalog = get_settings(), default_catalog()
+        sqs = aws_client("sqs")
+        urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
+        group = os.environ.get("JOBQUEUE_SCHEDULE_GROUP", "default")
+        prefix = os.environ.get("JOBQUEUE_SCHEDULE_PREFIX", "")
+        try:
+            initialize(aws_client("scheduler"), catalog, target_arn=os.environ["JOBQUEUE_SCHEDULER_TARGET_ARN"],
+                       role_arn=os.environ["JOBQUEUE_SCHEDULER_ROLE_ARN"], group=group, name_prefix=prefix)
+            scheduler_api = True
+        except (BotoCoreError, ClientError) as exc:
+            logger.error("the endpoint's Scheduler API refused the schedules; cron jobs will not fire here",
+                         extra={"error": str(exc)})
+            scheduler_api = False
+        stage_env = dict(os.environ)
+        redis = redis_client(settings.redis_url)
+        for spec in function_specs(catalog):
+            limits = [min(source.max_concurrency, self.max_concurrency) for source in spec.event_sources]
+            self.pools[spec.name] = pool = FunctionPool(spec, stage_env, size=max(1, sum(limits)))
+            queue = spec.environment.get("QUEUE_NAME")
+            paused = _pause_flag(redis, QueueKeys(settings.prefix, queue).meta) if queue else _never
+            for source, limit in zip(spec.event_sources, limits, strict=True):
+                self.pollers.append(EventSourcePoller(
+                    sqs, urls[source.sqs_name], source, pool.invoke, function=spec.name, concurrency=limit,
+                    paused=paused, wait_seconds=self.poll_wait_seconds))
+        self.api = ApiServer(port=self.api_port, runner=self.pools["api"]).start()  # a busy port fails here
+        for poller in self.pollers:
+            poller.start()
+        if scheduler_api:
+            self.ticker = SchedulerTicker(aws_client("scheduler"), self._invoke_target, group=group,
+                                          prefix=prefix).start()
+        logger.info("jobqueue is running", extra={
+            "api": self.api.url, "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
+            "redis": settings.redis_url.split("@")[-1], "functions": len(self.pools),
+            "eventSources": len(self.pollers), "maxConcurrency": self.max_concurrency})
+
+    def shell_environment(self) -> str:
+        """An `export` line that points another shell's `jobqueue` (direct mode) and `redis-cli` at this runtime."""
+        names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX"]
+        names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
+        names += ["REDIS_URL"] if self._redis else []  # a URL the user set may hold a password
+        values = {name: os.environ[name] for name in names if os.environ.get(name)}
+        return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+    def _invoke_target(self, arn: str, event: dict[str, Any]) -> Any:
+        """A Scheduler target: a function of this runtime, by its ARN's name."""
+        name = arn.rsplit(":", 1)[-1]
+        pool = self.pools.get(name)
+        if not arn.startswith("arn:aws:lambda:") or pool is None:
+            raise InvokeError("init", f"schedule target {arn!r} is not a function of this runtime "
+                                      f"({sorted(self.pools)})")
+        return pool.invoke(event)
+
+    def stop(self) -> None:
+        """Stop receiving and serving first, then the function processes, then the embedded services."""
+        for poller in self.pollers:
+            poller.stop()
+        if self.ticker is not None:
+            self.ticker.stop()
+        if self.api is not None:
+            self.api.stop()
+        for poller in self.pollers:
+            poller.stop(timeout=self.poll_wait_seconds + 5)
+        for pool in self.pools.values():
+            pool.close()
+        if self._redis is not None:
+            self._redis.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        os.environ.clear()  # the endpoints and defaults set here pointed at what just stopped
+        os.environ.update(self._environ_before)
+        get_settings.cache_clear()
+        default_catalog.cache_clear()
+        aws_client.cache_clear()
 
 
 def run(stop: threading.Event, api_port: int | None = None, started: list[ApiServer] | None = None) -> None:
-    """Create the topology, serve the API and poll every queue until `stop` is set.
+    """Run everything until `stop` is set; the running API server is appended to `started`."""
+    runtime = LocalRuntime(api_port).start()
+    try:
+        if started is not None and runtime.api is not None:
+            started.append(runtime.api)
+        stop.wait()
+    finally:
+        runtime.stop()
 
-    `api_port` defaults to JOBQUEUE_API_PORT or 3000; the running API server is appended to `started`.
-    """
-    server = None if os.environ.get("AWS_ENDPOINT_URL") else _embedded_moto()
-    settings, catalog = get_settings(), default_catalog()
-    urls = create_topology(aws_client("sqs"), catalog, settings.sqs_name_prefix)
-    threads = []
-    for name, queue in catalog.queues.items():
-        os.environ["QUEUE_NAME"] = name
-        runner = FunctionRunner("worker")
-        threads += [threading.Thread(target=_poll_forever, daemon=True,
-                                     args=(runner, urls[lane.sqs_name], queue.batch_size, stop))
-                    for lane in queue.lanes()]
-    for name in catalog.dead_letters:
-        os.environ["DEAD_LETTER_QUEUE"] = name
-        threads.append(threading.Thread(target=_poll_forever, daemon=True,
-                                        args=(FunctionRunner("dead_letter"), urls[name], 10, stop)))
-    port = int(os.environ.get("JOBQUEUE_API_PORT", DEFAULT_PORT)) if api_port is None else api_port
-    api = ApiServer(port=port)  # binds now: a busy port fails before anything runs
-    for thread in threads:
-        thread.start()
-    api.start()
-    if started is not None:
-        started.append(api)
-    logger.info("jobqueue is running", extra={"aws_endpoint": os.environ["AWS_ENDPOINT_URL"], "api": api.url,
-                                               "redis": settings.redis_url.split("@")[-1], "queues": len(urls)})
-    stop.wait()
-    api.stop()
-    for thread in threads:
-        thread.join(5)
-    if server is not None:
-        server.stop()
+
+def main() -> int:
+    """Run until SIGINT or SIGTERM; exit 0 after a clean stop, 1 when the runtime cannot start."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        runtime = LocalRuntime().start()
+    except (JobQueueError, OSError) as exc:
+        sys.stderr.write(f"jobqueue dev: {exc}\n")
+        return 1
+    sys.stderr.write(f"jobqueue dev: running; Ctrl-C stops it. For the CLI in another shell:\n"
+                     f"{runtime.shell_environment()}\n")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        logger.info("stopping")
+        runtime.stop()
+    logger.info("stopped")
+    return 0
 
 
 if __name__ == "__main__":
-    stopping = threading.Event()
-    try:
-        runner = threading.Thread(target=run, args=(stopping,))
-        runner.start()
-        while runner.is_alive():
-            runner.join(0.5)
-    except KeyboardInterrupt:
-        stopping.set()
-        runner.join(10)
+    sys.exit(main())

@@ -20,20 +20,26 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aws_lambda_powertools import Logger
 
 from jobqueue.local.runner import FunctionRunner
 
-__all__ = ["DEFAULT_PORT", "ApiServer", "RouteTable", "proxy_event"]
+__all__ = ["DEFAULT_PORT", "ApiServer", "Invoker", "RouteTable", "proxy_event"]
 
 logger = Logger(service="jobqueue-local")
 
 DEFAULT_PORT = 3000
 STAGE = "local"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
+
+
+class Invoker(Protocol):
+    """What serves the API function: a `FunctionRunner` in this process, or a `FunctionPool` of processes."""
+
+    def invoke(self, event: dict[str, Any]) -> Any: ...
 
 
 class RouteTable:
@@ -181,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    runner: FunctionRunner
+    runner: Invoker
     routes: RouteTable
     invoke_lock: threading.Lock
 
@@ -194,7 +200,7 @@ class ApiServer:
     'http://127.0.0.1:54321'
     """
 
-    def __init__(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1", runner: FunctionRunner | None = None) -> None:
+    def __init__(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1", runner: Invoker | None = None) -> None:
         self._httpd = _Server((host, port), _Handler)
         self._httpd.runner = runner or FunctionRunner("api")
         self._httpd.routes = RouteTable.from_api()

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import signal
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from aws_lambda_powertools import Logger
 
 from jobqueue.connection import aws_client
 
-__all__ = ["FunctionRunner", "LocalContext", "poll_once", "sqs_event"]
+__all__ = ["FunctionRunner", "LocalContext", "failed_ids", "poll_once", "settle", "sqs_event"]
 
 logger = Logger(service="jobqueue-local")
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
@@ -39,13 +40,17 @@ class LocalContext:
     memory_limit_in_mb: int = 512
     aws_request_id: str = ""
     invoked_function_arn: str = ""
+    deadline: float | None = None
+    """`time.monotonic()` when the invocation times out; None: a minute from any moment."""
 
     def __post_init__(self) -> None:
         self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        if self.deadline is None:
+            return 60_000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 class FunctionRunner:
@@ -61,8 +66,8 @@ class FunctionRunner:
         spec.loader.exec_module(self.module)
         self.handler = getattr(self.module, handler)
 
-    def invoke(self, event: dict[str, Any]) -> Any:
-        return self.handler(event, LocalContext(self.function))
+    def invoke(self, event: dict[str, Any], context: LocalContext | None = None) -> Any:
+        return self.handler(event, context or LocalContext(self.function))
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -84,6 +89,38 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
+def failed_ids(messages: list[dict[str, Any]], response: Any) -> set[str] | None:
+    """The message ids a partial batch response reports failed; None when the response fails the whole batch.
+
+    Lambda's rules: no response, or no or an empty `batchItemFailures`, is complete success; a response that is
+    not an object, or an itemIdentifier that is missing, empty or not in the batch, fails every record."""
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    failures = response.get("batchItemFailures") or []
+    if not isinstance(failures, list):
+        return None
+    batch = {str(m["MessageId"]) for m in messages}
+    ids = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
+    return {i for i in ids if i in batch} if all(i in batch for i in ids) else None
+
+
+def settle(sqs: Any, queue_url: str, messages: list[dict[str, Any]], failed: set[str] | None) -> int:
+    """Delete what succeeded (10 per call), leave the failures for SQS to redeliver; returns how many failed.
+
+    `failed` None means the whole batch failed (the handler raised, timed out or crashed): nothing is deleted.
+    """
+    if failed is None:
+        return len(messages)
+    done = [m for m in messages if m["MessageId"] not in failed]
+    for start in range(0, len(done), 10):
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
+        ])
+    return len(messages) - len(done)
+
+
 def poll_once(sqs: Any, queue_url: str, runner: FunctionRunner, batch_size: int = 10, wait_seconds: int = 1) -> int:
     """One receive-invoke-delete cycle; returns how many messages the handler was given."""
     response = sqs.receive_message(
@@ -96,16 +133,11 @@ def poll_once(sqs: Any, queue_url: str, runner: FunctionRunner, batch_size: int 
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     event = sqs_event(messages, arn, sqs.meta.region_name)
     try:
-        result = runner.invoke(event) or {}
+        result = runner.invoke(event)
     except Exception:
         logger.exception("handler raised; the whole batch returns to the queue", extra={"queue": queue_url})
         return len(messages)
-    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-    done = [m for m in messages if m["MessageId"] not in failed]
-    for start in range(0, len(done), 10):
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
-        ])
+    settle(sqs, queue_url, messages, failed_ids(messages, result))
     return len(messages)
 
 

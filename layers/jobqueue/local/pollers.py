@@ -1,0 +1,151 @@
+"""An SQS event source mapping on this machine: long-poll, gather a batch, invoke, settle.
+
+As Lambda's mapping does: a batch is gathered until it holds `batch_size` records or `batching_window` seconds
+have passed since its first record (no window: what one ReceiveMessage of up to 10 returns); at most
+`concurrency` invocations run at once; records the response reports in `batchItemFailures` are left for SQS,
+the others deleted; a function error, timeout or crash leaves the whole batch to reappear after its
+visibility timeout. While `paused()` holds (the queue's BullMQ pause flag), the mapping receives nothing, as a
+disabled mapping would, and it resumes when the flag is cleared.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from jobqueue.deployment import EventSource
+from jobqueue.local.processes import InvokeError
+from jobqueue.local.runner import failed_ids, settle, sqs_event
+
+__all__ = ["PAUSE_CHECK_S", "EventSourcePoller"]
+
+logger = Logger(service="jobqueue-local")
+
+PAUSE_CHECK_S = 1.0
+"""How often a paused mapping looks whether its queue was resumed."""
+
+Invoke = Callable[[dict[str, Any]], Any]
+
+
+class EventSourcePoller:
+    """One event source mapping: a receiving thread, and a thread per running invocation.
+
+    `wait_seconds` is each ReceiveMessage's long poll (at most 20); it also bounds how long a mapping takes to
+    notice a pause or `stop()`.
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, source: EventSource, invoke: Invoke, *, function: str,
+                 concurrency: int, paused: Callable[[], bool] = lambda: False, wait_seconds: int = 5) -> None:
+        if concurrency < 1:
+            raise ValueError(f"event source {source.sqs_name}: concurrency must be at least 1, got {concurrency}")
+        if not 0 <= wait_seconds <= 20:
+            raise ValueError(f"event source {source.sqs_name}: wait_seconds must be 0..20, got {wait_seconds}")
+        self.sqs, self.url, self.source, self.function = sqs, queue_url, source, function
+        self.concurrency = concurrency
+        self._invoke, self._paused, self._wait = invoke, paused, wait_seconds
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._stop = threading.Event()
+        self._arn = ""
+        self._thread = threading.Thread(target=self._run, name=f"poller-{source.sqs_name}", daemon=True)
+        self.is_paused = threading.Event()
+        """Set while the mapping stands still because its queue is paused."""
+
+    def start(self) -> EventSourcePoller:
+        self._arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 0) -> None:
+        """Stop receiving; waits up to `timeout` s for the receiving thread (running invocations are not waited)."""
+        self._stop.set()
+        if timeout and self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._hold_while_paused() or not self._slots.acquire(timeout=1):
+                continue
+            try:
+                messages = self._gather()
+            except Exception:
+                self._slots.release()
+                if not self._stop.is_set():
+                    logger.exception("event source poll failed", extra={"eventSource": self.source.sqs_name})
+                    self._stop.wait(1)
+                continue
+            if not messages:
+                self._slots.release()
+            elif self._stop.is_set():
+                self._give_back(messages)
+                self._slots.release()
+            else:
+                threading.Thread(target=self._deliver, args=(messages,), daemon=True,
+                                 name=f"invoke-{self.source.sqs_name}").start()
+
+    def _hold_while_paused(self) -> bool:
+        """True (after a short wait) while the queue is paused."""
+        try:
+            paused = self._paused()
+        except Exception:  # whether it is paused cannot be read: the worker itself still honours the flag
+            logger.exception("pause flag unreadable", extra={"eventSource": self.source.sqs_name})
+            paused = False
+        if paused != self.is_paused.is_set():
+            (self.is_paused.set if paused else self.is_paused.clear)()
+            logger.info("event source " + ("disabled: queue paused" if paused else "enabled: queue resumed"),
+                        extra={"eventSource": self.source.sqs_name, "function": self.function})
+        if paused:
+            self._stop.wait(PAUSE_CHECK_S)
+        return paused
+
+    def _gather(self) -> list[dict[str, Any]]:
+        """Up to batch_size records: one receive without a window, else until full or the window closes."""
+        batch: list[dict[str, Any]] = []
+        window_ends: float | None = None
+        while len(batch) < self.source.batch_size and not self._stop.is_set():
+            wait = self._wait if window_ends is None else max(0, math.ceil(window_ends - time.monotonic()))
+            received = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
+                WaitTimeSeconds=wait, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            batch += received
+            if not batch or not self.source.batching_window:
+                break
+            if window_ends is None:
+                window_ends = time.monotonic() + self.source.batching_window
+            elif time.monotonic() >= window_ends:
+                break
+        # A record seen twice (its visibility ran out while the window was open) goes once, with its newest handle.
+        return list({m["MessageId"]: m for m in batch}.values())
+
+    def _give_back(self, messages: list[dict[str, Any]]) -> None:
+        """Received while stopping: visible again at once, for the next run."""
+        for start in range(0, len(messages), 10):
+            self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages[start:start + 10])])
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        started = time.monotonic()
+        outcome, failed = "ok", None
+        try:
+            response = self._invoke(sqs_event(messages, self._arn, self.sqs.meta.region_name))
+            failed = failed_ids(messages, response)
+            if failed is None:
+                outcome = "invalid batchItemFailures: the whole batch is retried"
+            count = settle(self.sqs, self.url, messages, failed)
+        except InvokeError as exc:
+            outcome, count = exc.kind, len(messages)
+        except Exception:
+            logger.exception("settling a batch failed", extra={"eventSource": self.source.sqs_name})
+            outcome, count = "settle-error", len(messages)
+        finally:
+            self._slots.release()
+        logger.info("invocation", extra={
+            "function": self.function, "eventSource": self.source.sqs_name, "batchSize": len(messages),
+            "durationMs": round((time.monotonic() - started) * 1000), "failures": count, "outcome": outcome})

@@ -1,0 +1,95 @@
+"""The AWS endpoint and the Redis the local runtime uses when none is given: an embedded moto server and a
+throwaway `redis-server` (no persistence, stopped on exit)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any
+
+from jobqueue.errors import JobQueueError
+
+__all__ = ["EmbeddedMoto", "EmbeddedRedis", "LocalServiceError", "free_port"]
+
+
+class LocalServiceError(JobQueueError):
+    """A service the local runtime needs cannot be started."""
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedMoto:
+    """moto's server in this process on `port` (0: a free one); sets AWS_ENDPOINT_URL and dummy credentials."""
+
+    def __init__(self, port: int = 0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the runtime's own logs
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.endpoint = ""
+
+    def start(self) -> EmbeddedMoto:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
+                            ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_REGION", "us-east-1")):
+            os.environ.setdefault(name, value)
+        os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+class EmbeddedRedis:
+    """`redis-server` from PATH on a free loopback port, without persistence; `url` once started."""
+
+    def __init__(self, binary: str = "redis-server") -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise LocalServiceError(
+                f"REDIS_URL is not set and there is no {binary!r} on PATH to start one: install Redis "
+                "(e.g. `apt-get install redis-server`, `brew install redis`) or set REDIS_URL")
+        self._binary = path
+        self._process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 10) -> EmbeddedRedis:
+        from redis import Redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        port = free_port()
+        self._process = subprocess.Popen(
+            [self._binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, start_new_session=True)
+        self.url = f"redis://127.0.0.1:{port}/0"
+        client: Any = Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return self
+            except RedisConnectionError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise LocalServiceError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()

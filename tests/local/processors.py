@@ -1,0 +1,25 @@
+"""Processors for the local runtime's tests, loaded in function processes through JOBQUEUE_PROCESSORS."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from jobqueue import Job, processor
+from jobqueue.connection import redis_client
+from jobqueue.keys import app_key
+from jobqueue.settings import get_settings
+
+
+def pid_key(job_id: str) -> str:
+    return app_key(get_settings().prefix, f"pids:{job_id}")
+
+
+@processor("lead-processing", "hold")
+def hold(job: Job) -> dict[str, Any]:
+    """Records which process runs each attempt; the first one then holds on (until its process is killed)."""
+    redis_client(get_settings().redis_url).rpush(pid_key(job.id), os.getpid())
+    if job.attempt == 1:
+        time.sleep(float(job.data.get("hold", 60)) if isinstance(job.data, dict) else 60)
+    return {"attempt": job.attempt, "pid": os.getpid()}
