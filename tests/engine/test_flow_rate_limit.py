@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from jobqueue import Queue
-from jobqueue.keys import QueueKeys
 from jobqueue.job import JobMessage
+from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import LocalContext
 from jobqueue.worker import Worker
 from tests.conftest import Namespace

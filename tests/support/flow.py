@@ -32,7 +32,8 @@ def flow_namespace(ns: Namespace, monkeypatch: pytest.MonkeyPatch, **env: str) -
         "dead_letters": {q.dead_letter: catalog.dead_letters[q.dead_letter] for q in flow_queues.values()},
     })
     urls = {**ns.queue_urls, **create_topology(ns.sqs, only_flow, ns.settings.sqs_name_prefix)}
-    return replace(ns, settings=get_settings(), catalog=catalog, queue_urls=urls, env={**ns.env, "JOBQUEUE_CATALOG": str(FLOW_CATALOG), **env})
+    return replace(ns, settings=get_settings(), catalog=catalog, queue_urls=urls,
+                   env={**ns.env, "JOBQUEUE_CATALOG": str(FLOW_CATALOG), **env})
 
 
 def worker_function(queue: str) -> FunctionRunner:
