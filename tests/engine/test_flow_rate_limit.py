@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -15,6 +15,9 @@ from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.flow import Consumers, dlq_depth, flow_namespace
 from tests.support.flow_processors import starts
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 QUEUE = "flow-limited"
 
@@ -55,7 +58,7 @@ def test_a_job_over_the_limit_with_no_time_to_wait_is_deferred_without_an_attemp
     url = ns.queue_urls[QUEUE]
     messages = ns.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     assert len(messages) == 2
-    answer = Worker(QUEUE).handle({"Records": [_record(m) for m in messages]}, _NoTimeLeft("worker"))
+    answer = Worker(QUEUE).handle({"Records": [_record(m) for m in messages]}, cast("LambdaContext", _NoTimeLeft("worker")))
     assert answer == {"batchItemFailures": []}  # both deliveries are done with: one ran, one was re-sent
     assert starts(QUEUE) == [first]
     assert producer.get_state(second) == "waiting" and producer.get_job_counts()["waiting"] == 1

@@ -24,7 +24,7 @@ def starts_key(queue: str) -> str:
 
 def starts(queue: str) -> list[str]:
     """Ids of the jobs the processor started, in the order it started them (repeats included)."""
-    return list(redis_client(get_settings().redis_url).lrange(starts_key(queue), 0, -1))
+    return [str(x) for x in redis_client(get_settings().redis_url).lrange(starts_key(queue), 0, -1)]
 
 
 def spans(queue: str) -> list[dict[str, Any]]:
