@@ -58,7 +58,8 @@ def test_a_job_over_the_limit_with_no_time_to_wait_is_deferred_without_an_attemp
     url = ns.queue_urls[QUEUE]
     messages = ns.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     assert len(messages) == 2
-    answer = Worker(QUEUE).handle({"Records": [_record(m) for m in messages]}, cast("LambdaContext", _NoTimeLeft("worker")))
+    no_time = cast("LambdaContext", _NoTimeLeft("worker"))
+    answer = Worker(QUEUE).handle({"Records": [_record(m) for m in messages]}, no_time)
     assert answer == {"batchItemFailures": []}  # both deliveries are done with: one ran, one was re-sent
     assert starts(QUEUE) == [first]
     assert producer.get_state(second) == "waiting" and producer.get_job_counts()["waiting"] == 1
