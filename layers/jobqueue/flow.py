@@ -10,7 +10,7 @@ across every instance of a queue's worker function:
 - **concurrency**: at most `concurrency` invocations of the queue's worker run jobs at once, whatever the
   number of lanes and event sources feeding it (Lambda runs a batch's records one after another).
 - **leases**: a started job is leased for the function's timeout; another delivery of it meanwhile is a
-  duplicate (not run), one after the lease has expired is a stall (run again).
+  duplicate (deferred until the lease ends), one after the lease has expired is a stall (run again).
 
 A refused delivery waits inside the invocation while that is short (a limited or busy batch sleeps and asks
 again, for the whole remainder of the batch in one call), else it is deferred: re-sent with DelaySeconds as a
@@ -49,10 +49,11 @@ def gates_for(config: QueueConfig, concurrency: int, limit_max: int | None, limi
                  limit_max=limit_max, limit_duration=limit_duration)
 
 
-def defer_seconds(action: str, retry_after_ms: int = 0) -> int:
-    """DelaySeconds of a copy deferred for `action` (yield, limited, busy); never 0, so it cannot spin."""
-    if action == "limited":
-        return max(1, math.ceil(retry_after_ms / 1000))
+def defer_seconds(action: str, wait_ms: int = 0) -> int:
+    """DelaySeconds of a copy deferred for `action` (yield, busy; limited and running wait `wait_ms`: until the
+    rate limit allows a start, until the running job's lease ends); never 0, so it cannot spin."""
+    if action in ("limited", "running"):
+        return max(1, math.ceil(wait_ms / 1000) + (action == "running"))
     return YIELD_DEFER_SECONDS if action == "yield" else BUSY_DEFER_SECONDS
 
 

@@ -84,9 +84,11 @@ class _Entry:
     defer_for: int = 0  # seconds a deferred copy waits (besides the job's own delay)
 
 
-# Deliveries re-sent as copies that count no attempt: a delay hop, a paused queue, a priority yield, and a rate
-# limit or a busy queue that could not be waited for in the invocation.
-_DEFERRALS = ("defer", "paused", "yield", "limited", "busy")
+# Deliveries re-sent as copies that count no attempt: a delay hop, a paused queue, a priority yield, a rate
+# limit or a busy queue that could not be waited for in the invocation, and a duplicate of a running job (its
+# copy comes back after the lease, to find the job finished and be dropped, or stalled and run it; a receive
+# that counted instead could exhaust the message and redrive it to the DLQ).
+_DEFERRALS = ("defer", "paused", "yield", "limited", "busy", "running")
 # Deliveries that wait in the invocation, asking moveToActive again, until they start or the budget runs out.
 _WAITS = ("wait-limit", "wait-slot")
 _REFUSED = {StartCode.PAUSED: "paused", StartCode.YIELD: "yield", StartCode.LIMITED: "wait-limit",
@@ -156,8 +158,8 @@ class _BatchRun:
                 self.worker.log_event("dropped", entry)
             elif code in _REFUSED:
                 entry.action = _REFUSED[code]
-                if entry.action == "yield":
-                    entry.defer_for = defer_seconds(entry.action)
+                if entry.action in ("yield", "running"):
+                    entry.defer_for = defer_seconds(entry.action, self.gates.lease_ms)
 
     def _delivery(self, entry: _Entry) -> Delivery:
         message = entry.message
@@ -200,11 +202,6 @@ class _BatchRun:
             raise MalformedMessageError(entry.error)
         if entry.action in _WAITS:
             self._wait_turn(entry)
-        if entry.action == "running":
-            # Another delivery of this job runs it now: come back once its lease has run out, to find it
-            # finished (and be dropped) or stalled (and run).
-            entry.visibility = self.gates.lease_ms // 1000 + 1
-            raise RetryLater(f"job {entry.message.id if entry.message else ''} is running in another delivery")
         if entry.action != "run" or entry.message is None:
             return
         message, worker = entry.message, self.worker
