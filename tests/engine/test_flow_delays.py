@@ -59,7 +59,7 @@ def test_long_delays_hop_through_sqs_with_an_injected_clock(ns: Namespace, monke
     due_ms = producer.get_job(job_id).timestamp + delay_s * 1000  # type: ignore[union-attr]
     now = due_ms / 1000 - delay_s
     runner = worker_function(QUEUE)
-    runner.module.worker = Worker(QUEUE, sqs=sqs, clock=lambda: now)
+    runner.module.__dict__["worker"] = Worker(QUEUE, sqs=sqs, clock=lambda: now)  # the handler's worker
     hops = 0
     while not starts(QUEUE):
         assert producer.get_state(job_id) == "delayed" and producer.get_job_counts()["delayed"] == 1
