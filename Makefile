@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_DEPS := compat/node_modules/.package-lock.json
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart synth clean
+.PHONY: install run test lint typecheck bench bench-coldstart bench-flow synth clean
 
 install: $(INSTALLED) $(NODE_DEPS)
 
@@ -37,6 +37,9 @@ bench: install
 
 bench-coldstart: $(INSTALLED)
 	$(PY) -m bench.coldstart
+
+bench-flow: $(INSTALLED)
+	$(PY) -m bench.flow
 
 synth: $(INSTALLED)
 	$(PY) app.py

@@ -74,12 +74,16 @@ local function higherWaiting(priority)
   return bestWaiting and bestWaiting < priority
 end
 
--- The rate limit: a start is allowed while fewer than `max` starts happened in the last `duration` ms.
-local recent, granted, retryAfter = nil, 0, 0
+-- The rate limit: a start is allowed while fewer than `max` starts happened in the last `duration` ms. Only
+-- the oldest `count` of the last `max` starts can block this batch: they are read once, whatever `max` is.
+local oldest, oldestAt, granted, retryAfter = nil, 0, 0, 0
 local function startAllowed()
   if not limitMax then return true end
-  if recent == nil then recent = redis.call("LRANGE", limiterKey, 0, limitMax - 1) end
-  local blocking = recent[limitMax - granted]  -- the oldest start still inside the window, if it is full
+  if oldest == nil then
+    oldestAt = math.max(0, limitMax - count)
+    oldest = redis.call("LRANGE", limiterKey, oldestAt, limitMax - 1)
+  end
+  local blocking = oldest[limitMax - granted - oldestAt]  -- the start that leaves the window last, if it is full
   if granted >= limitMax or (blocking and tonumber(blocking) > now - limitDuration) then
     local freeAt = granted >= limitMax and now + limitDuration or tonumber(blocking) + limitDuration
     if retryAfter == 0 then retryAfter = math.max(1, freeAt - now) end
