@@ -142,7 +142,7 @@ def priority(redis_url: str, client: Redis) -> dict[str, Any]:
 
 
 def cost(redis_url: str, client: Redis, meter: Meter, jobs: int, repeats: int) -> dict[str, Any]:
-    configs = {
+    configs: dict[str, dict[str, Any]] = {
         "plain": {},
         "limit": {"limiter": {"max": 1000, "duration": 10}},
         "limit+priority": {"limiter": {"max": 1000, "duration": 10}, "jobs": {"bench": {"priority": 5}}},
