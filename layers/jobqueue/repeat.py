@@ -14,7 +14,7 @@ know, is a clear error naming the field instead of a failed deployment; and it k
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import islice, takewhile
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -137,5 +137,5 @@ class Repeat(BaseModel):
             first = self.start_date or now
             skipped = max(0, (after - first) // step + 1) if after >= first else 0
             runs = (first + step * (skipped + i) for i in range(count + 1))
-        upcoming = (run for run in runs if self.end_date is None or run <= self.end_date)
-        return list(islice(upcoming, count))
+        end = self.end_date
+        return list(islice(takewhile(lambda run: end is None or run <= end, runs), count))
