@@ -129,9 +129,9 @@ class _BatchRun:
             elif entry.attempt > message.opts.attempts:
                 entry.action, entry.outcome, entry.dead = "exhausted", "failed", True
                 entry.value = f"attempts exhausted: delivery {entry.attempt} of {message.opts.attempts}"
-        self._activate([e for e in self.entries.values() if e.action in ("run", "defer", "exhausted")], now)
+        self._activate([e for e in self.entries.values() if e.action in ("run", "defer", "exhausted")])
 
-    def _activate(self, entries: list[_Entry], now: int) -> None:
+    def _activate(self, entries: list[_Entry]) -> None:
         """Start the jobs to run; drop deliveries of removed or finished jobs; mark what must wait or defer."""
         if not entries:
             return
@@ -185,7 +185,7 @@ class _BatchRun:
             time.sleep(pause)
             for other in waiting:
                 other.action = "run"
-            self._activate(waiting, self.worker.now_ms())
+            self._activate(waiting)
 
     @staticmethod
     def _expected(entry: _Entry) -> str:
