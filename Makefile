@@ -18,7 +18,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart bench-local synth deploy destroy clean localstack localstack-up
+.PHONY: install run test lint typecheck bench bench-coldstart bench-local bench-flow synth deploy destroy clean localstack localstack-up
 
 install: $(INSTALLED) $(NODE_DEPS) $(CDK)
 
@@ -71,6 +71,9 @@ bench-coldstart: $(INSTALLED)
 
 bench-local: $(INSTALLED)
 	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.local_throughput
+
+bench-flow: $(INSTALLED)
+	$(PY) -m bench.flow
 
 $(CDK): infra/cli/package.json infra/cli/package-lock.json
 	npm ci --prefix infra/cli --no-audit --no-fund --loglevel=error

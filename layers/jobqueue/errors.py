@@ -13,6 +13,8 @@ __all__ = [
     "MalformedMessageError",
     "PayloadTooLargeError",
     "RetryAfterError",
+    "ScheduleConflictError",
+    "ScheduleNotFoundError",
     "ScriptError",
     "UnknownQueueError",
     "UnrecoverableError",
@@ -96,3 +98,11 @@ class InvalidArgumentError(JobQueueError):
 
     Nothing was changed; the message names the argument and what is accepted.
     """
+
+
+class ScheduleConflictError(JobQueueError):
+    """A schedule with that name exists already, or it is the catalog's and cannot be changed at run time."""
+
+
+class ScheduleNotFoundError(JobQueueError):
+    """No repeatable job with that name, in the catalog or added at run time."""

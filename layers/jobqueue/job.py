@@ -20,6 +20,7 @@ __all__ = ["DeadLetter", "Job", "JobMessage", "JobOptions", "resolve_options"]
 RESERVED_JOB_IDS = frozenset({
     "id", "wait", "paused", "active", "delayed", "prioritized", "pc", "completed", "failed", "waiting-children",
     "events", "meta", "marker", "stalled", "stalled-check", "limiter", "repeat", "de", "removed",
+    "leases", "slots",
 })
 # Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
 MAX_SQS_DELAY_MS = 900_000
@@ -102,6 +103,7 @@ class JobMessage(BaseModel):
         0, ge=0, alias="attemptsOffset",
         description="attempts made before this message was sent (a deferred job travels in a new message)",
     )
+    yields: int = Field(0, ge=0, description="times the job was deferred for higher-priority jobs (jobqueue.flow)")
 
     def body(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_defaults=False)

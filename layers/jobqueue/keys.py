@@ -89,6 +89,24 @@ class QueueKeys:
         return self._key(f"metrics:{kind}")
 
     @property
+    def limiter(self) -> str:
+        """The rate limiter: a list of the latest start times (ms), newest first, at most `max` long."""
+        return self._key("limiter")
+
+    @property
+    def leases(self) -> str:
+        """jobqueue's own: running jobs' leases, a sorted set of job ids scored by when the lease expires (ms).
+
+        A delivery of a job that is active under an unexpired lease is a duplicate; after expiry, a stall.
+        """
+        return self._key("leases")
+
+    @property
+    def slots(self) -> str:
+        """jobqueue's own: the queue's global concurrency, one member per running invocation, scored by expiry."""
+        return self._key("slots")
+
+    @property
     def removed(self) -> str:
         """jobqueue's own: tombstones of removed jobs whose SQS message may still arrive.
 

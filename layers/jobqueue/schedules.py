@@ -1,8 +1,12 @@
-"""Repeatable (cron) jobs: the catalog's cron entries as EventBridge Scheduler schedules, and their firing.
+"""Repeatable jobs: the catalog's cron entries, and schedules added at run time, as EventBridge Scheduler
+schedules; and their firing.
 
-Deployed, one Scheduler schedule per cron entry invokes the scheduler Lambda with
+Deployed, one Scheduler schedule per repeatable job invokes the scheduler Lambda with
 `{"queue", "name", "data", "scheduledTime"}`; `fire` adds the job under an id made of the entry and the
-scheduled time, so a retried or duplicated invocation of the same tick adds one job, not two.
+scheduled time, so a retried or duplicated invocation of the same tick adds one job, not two. Schedules added
+at run time (`add_schedule`, `POST /schedules`) live in the same group with the same names and target; their
+Input also carries their repeat options (`"repeat"`, which marks them as run-time ones) and `"limit"`, which
+`fire` enforces by counting the ticks in Redis.
 
 >>> [(s["queue"], s["expression"]) for s in list_schedules(load_catalog())][:1]  # doctest: +SKIP
 [('scheduled-messages', 'cron(* * ? * * *)')]
@@ -13,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
@@ -22,8 +28,10 @@ from botocore.exceptions import ClientError
 
 from jobqueue.catalog import Catalog, CronEntry
 from jobqueue.cron import next_times, parse_cron, time_zone, to_scheduler_expression
-from jobqueue.errors import CatalogError, InvalidJobError
+from jobqueue.errors import CatalogError, InvalidJobError, ScheduleConflictError, ScheduleNotFoundError
+from jobqueue.keys import app_key
 from jobqueue.queue import Queue
+from jobqueue.repeat import Repeat
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -36,10 +44,14 @@ __all__ = [
     "ScheduleDefinition",
     "ScheduleInfo",
     "SchedulerEvent",
+    "SchedulerTarget",
+    "add_schedule",
     "fire",
     "initialize",
     "list_schedules",
     "next_runs",
+    "remove_schedule",
+    "runtime_schedules",
     "schedule_definitions",
     "schedule_job_id",
     "schedule_name",
@@ -61,17 +73,40 @@ class SchedulerEvent(TypedDict):
     name: str
     data: NotRequired[Any]
     scheduledTime: NotRequired[str]
+    limit: NotRequired[int]
+    repeat: NotRequired[dict[str, Any]]
 
 
 class ScheduleInfo(TypedDict):
-    """One cron entry as `GET /schedules` and `jobqueue schedules` show it."""
+    """One repeatable job as `GET /schedules` and `jobqueue schedules` show it (run-time ones with their options)."""
 
     queue: str
     name: str
-    pattern: str
+    pattern: NotRequired[str]
+    every: NotRequired[int]
     tz: str
     expression: str
     nextRuns: list[str]
+    limit: NotRequired[int]
+    startDate: NotRequired[str]
+    endDate: NotRequired[str]
+    source: NotRequired[Literal["api"]]
+
+
+@dataclass(frozen=True)
+class SchedulerTarget:
+    """Where schedules deliver their ticks and where jobqueue keeps them (what `initialize` and `add_schedule` need).
+
+    `retry_policy` is Scheduler's `{"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}`; `dead_letter_arn` an SQS
+    queue for ticks that could not be delivered.
+    """
+
+    target_arn: str
+    role_arn: str
+    group: str = "default"
+    name_prefix: str = ""
+    retry_policy: dict[str, int] | None = None
+    dead_letter_arn: str | None = None
 
 
 class ScheduleChange(TypedDict):
@@ -94,7 +129,7 @@ def _slug(text: str, limit: int) -> str:
     return f"{safe[:limit - 9]}-{digest}"
 
 
-def schedule_name(queue: str, entry: CronEntry, prefix: str = "") -> str:
+def schedule_name(queue: str, entry: CronEntry | Repeat, prefix: str = "") -> str:
     """The Scheduler schedule of a cron entry: `<prefix><queue>.<name>` ('.' never occurs in a queue name)."""
     return _slug(f"{prefix}{queue}.{entry.name}", _SCHEDULE_NAME_MAX)
 
@@ -108,9 +143,9 @@ def schedule_job_id(name: str, scheduled_time: datetime) -> str:
     return f"repeat-{_slug(name, 80)}-{scheduled_time.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
-def _entries(catalog: Catalog) -> list[tuple[str, CronEntry]]:
+def _entries(catalog: Catalog) -> list[Repeat]:
     """Every cron entry with its queue (the catalog has checked patterns, time zones and unique names)."""
-    return [(queue.name, entry) for queue in catalog.queues.values() for entry in queue.cron]
+    return [Repeat.of(queue.name, entry) for queue in catalog.queues.values() for entry in queue.cron]
 
 
 def next_runs(entry: CronEntry, count: int = 3, now: datetime | None = None) -> list[datetime]:
@@ -124,14 +159,22 @@ def next_runs(entry: CronEntry, count: int = 3, now: datetime | None = None) -> 
     return list(islice(next_times(spec, time_zone(entry.tz), now or datetime.now(UTC)), count))
 
 
-def list_schedules(catalog: Catalog, count: int = 3, now: datetime | None = None) -> list[ScheduleInfo]:
-    """Every queue's cron entries with their Scheduler expression and next run times (ISO 8601, local offset)."""
-    return [
-        ScheduleInfo(queue=queue, name=entry.name, pattern=entry.pattern, tz=entry.tz,
-                     expression=to_scheduler_expression(entry.pattern),
-                     nextRuns=[run.isoformat() for run in next_runs(entry, count, now)])
-        for queue, entry in _entries(catalog)
-    ]
+def _info(repeat: Repeat, count: int, now: datetime | None, *, runtime: bool) -> ScheduleInfo:
+    info = ScheduleInfo(queue=repeat.queue, name=repeat.name, tz=repeat.tz, expression=repeat.expression(),
+                        nextRuns=[run.isoformat() for run in repeat.next_runs(count, now)])
+    options = repeat.options() if runtime else {"pattern": repeat.pattern}
+    info.update({k: v for k, v in options.items() if k != "tz"})  # type: ignore[typeddict-item]
+    if runtime:
+        info["source"] = "api"
+    return info
+
+
+def list_schedules(catalog: Catalog, count: int = 3, now: datetime | None = None,
+                   runtime: Iterable[Repeat] = ()) -> list[ScheduleInfo]:
+    """Every queue's cron entries, then the `runtime` schedules, with their Scheduler expression and next run
+    times (ISO 8601, local offset)."""
+    return ([_info(r, count, now, runtime=False) for r in _entries(catalog)]
+            + [_info(r, count, now, runtime=True) for r in runtime])
 
 
 # -- firing ----------------------------------------------------------------------------------------------
@@ -157,58 +200,97 @@ def fire(
     redis: Redis | None = None,
     sqs: Any = None,
 ) -> str:
-    """Add the job of one Scheduler tick; returns its id. The same tick fired twice yields the same, single job."""
+    """Add the job of one Scheduler tick; returns its id. The same tick fired twice yields the same, single job.
+
+    With a `limit` (BullMQ's repeat limit), ticks past the limit add nothing and return "".
+    """
     queue, name = event.get("queue"), event.get("name")
     if not isinstance(queue, str) or not isinstance(name, str) or not name:
         raise InvalidJobError(f"scheduler event needs string 'queue' and 'name', got {sorted(event)}")
     when = _scheduled_time(event)
     job_id = schedule_job_id(name, when)
     producer = Queue(queue, catalog=catalog, settings=settings, redis=redis, sqs=sqs)
+    limit = event.get("limit")
+    if limit is not None and _tick_number(producer, name, job_id, when) > limit:
+        logger.info("schedule limit reached", extra={"event": "limited", "queue": queue, "jobName": name,
+                                                    "limit": limit, "scheduledTime": when.isoformat()})
+        return ""
     added = producer.add(name, event.get("data", {}), jobId=job_id)
     logger.info("schedule fired", extra={"event": "scheduled", "queue": queue, "jobName": name, "jobId": added,
                                         "scheduledTime": when.isoformat()})
     return added
 
 
+def _ticks_key(prefix: str, queue: str, name: str) -> str:
+    """The ticks of a schedule with a limit: job ids scored by scheduled time (s)."""
+    return app_key(prefix, f"repeat:{queue}.{name}")
+
+
+def _tick_number(producer: Queue, name: str, job_id: str, when: datetime) -> int:
+    """The tick's number (1 = first) among the schedule's ticks by scheduled time; a tick fired again keeps it."""
+    key = _ticks_key(producer.settings.prefix, producer.name, name)
+    pipe = producer.redis.pipeline(transaction=False)
+    pipe.zadd(key, {job_id: when.timestamp()}, nx=True)
+    pipe.zrank(key, job_id)
+    return int(pipe.execute()[1]) + 1
+
+
 # -- deploying -------------------------------------------------------------------------------------------
 
 
 class ScheduleDefinition(TypedDict):
-    """One cron entry as a Scheduler schedule: what the CDK app deploys and what `initialize` creates alike."""
+    """A repeatable job as a Scheduler schedule, before any target: what the CDK app deploys and what
+    `initialize`/`add_schedule` create alike (the flexible time window is always off)."""
 
     Name: str
     ScheduleExpression: str
-    ScheduleExpressionTimezone: str
+    ScheduleExpressionTimezone: NotRequired[str]
+    StartDate: NotRequired[datetime]
+    EndDate: NotRequired[datetime]
     Description: str
     Input: str
     queue: str
     entry: str
 
 
+def _definition(repeat: Repeat, name_prefix: str, *, runtime: bool) -> ScheduleDefinition:
+    """The schedule of one repeatable job (run-time ones carry their options in the Input)."""
+    event: SchedulerEvent = {"queue": repeat.queue, "name": repeat.name, "data": repeat.data,
+                             "scheduledTime": SCHEDULED_TIME}
+    if runtime:
+        event["repeat"] = repeat.options()
+        if repeat.limit is not None:
+            event["limit"] = repeat.limit
+    definition = ScheduleDefinition(
+        Name=schedule_name(repeat.queue, repeat, name_prefix), ScheduleExpression=repeat.expression(),
+        Description=f"jobqueue: {repeat.queue} / {repeat.name} ({repeat.pattern or f'every {repeat.every} ms'})",
+        Input=json.dumps(event), queue=repeat.queue, entry=repeat.name,
+    )
+    if repeat.pattern:
+        definition["ScheduleExpressionTimezone"] = repeat.tz
+    if repeat.start_date:
+        definition["StartDate"] = repeat.start_date
+    if repeat.end_date:
+        definition["EndDate"] = repeat.end_date
+    return definition
+
+
 def schedule_definitions(catalog: Catalog, name_prefix: str = "") -> list[ScheduleDefinition]:
-    """Every cron entry's schedule name, expression, time zone and target Input (flexible window is always off)."""
-    return [
-        ScheduleDefinition(
-            Name=schedule_name(queue, entry, name_prefix),
-            ScheduleExpression=to_scheduler_expression(entry.pattern),
-            ScheduleExpressionTimezone=entry.tz,
-            Description=f"jobqueue: {queue} / {entry.name} ({entry.pattern})",
-            Input=json.dumps({"queue": queue, "name": entry.name, "data": entry.data, "scheduledTime": SCHEDULED_TIME}),
-            queue=queue,
-            entry=entry.name,
-        )
-        for queue, entry in _entries(catalog)
-    ]
+    """Every catalog cron entry's schedule: name, expression, time zone and target Input."""
+    return [_definition(repeat, name_prefix, runtime=False) for repeat in _entries(catalog)]
 
 
-def _target(definition: ScheduleDefinition, target_arn: str, role_arn: str, *, retry_policy: dict[str, int] | None,
-            dead_letter_arn: str | None) -> dict[str, Any]:
-    target: dict[str, Any] = {"Arn": target_arn, "RoleArn": role_arn, "Input": definition["Input"]}
-    if retry_policy is not None:
-        target["RetryPolicy"] = retry_policy
-    if dead_letter_arn is not None:
-        target["DeadLetterConfig"] = {"Arn": dead_letter_arn}
-    return target
+def _request(repeat: Repeat, where: SchedulerTarget, *, runtime: bool) -> dict[str, Any]:
+    """The CreateSchedule/UpdateSchedule request of a repeatable job."""
+    definition = _definition(repeat, where.name_prefix, runtime=runtime)
+    target: dict[str, Any] = {"Arn": where.target_arn, "RoleArn": where.role_arn, "Input": definition["Input"]}
+    if where.retry_policy is not None:
+        target["RetryPolicy"] = where.retry_policy
+    if where.dead_letter_arn is not None:
+        target["DeadLetterConfig"] = {"Arn": where.dead_letter_arn}
+    request: dict[str, Any] = {k: v for k, v in definition.items() if k not in ("Input", "queue", "entry")}
+    return {**request, "GroupName": where.group, "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
+            "Target": target}
 
 
 def _ensure_group(scheduler: Any, group: str) -> None:
@@ -244,32 +326,96 @@ def initialize(
 ) -> list[ScheduleChange]:
     """Create or update one Scheduler schedule per cron entry (seed 002's `bullmq:init`); returns the changes.
 
-    `scheduler` is a boto3 `scheduler` client. `retry_policy` is Scheduler's
-    `{"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}`; `dead_letter_arn` an SQS queue for ticks that could
-    not be delivered. With `prune`, schedules in the group whose names start with `name_prefix` and that no
-    longer match a cron entry are deleted; it needs a prefix or a group of jobqueue's own, so that it never
-    touches schedules of others.
+    `scheduler` is a boto3 `scheduler` client; the other settings are `SchedulerTarget`'s. With `prune`,
+    schedules in the group whose names start with `name_prefix` and that no longer match a cron entry are
+    deleted (schedules added at run time are kept); it needs a prefix or a group of jobqueue's own, so that it
+    never touches schedules of others.
     """
     if prune and not name_prefix and group == "default":
         raise CatalogError("initialize(prune=True) needs a name_prefix or a schedule group of jobqueue's own")
+    where = SchedulerTarget(target_arn, role_arn, group, name_prefix, retry_policy, dead_letter_arn)
     _ensure_group(scheduler, group)
     existing = _existing(scheduler, group, name_prefix)
     changes: list[ScheduleChange] = []
-    for definition in schedule_definitions(catalog, name_prefix):
-        name, expression = definition["Name"], definition["ScheduleExpression"]
-        tz = definition["ScheduleExpressionTimezone"]
-        request = {
-            "Name": name, "GroupName": group, "ScheduleExpression": expression, "ScheduleExpressionTimezone": tz,
-            "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED", "Description": definition["Description"],
-            "Target": _target(definition, target_arn, role_arn, retry_policy=retry_policy,
-                              dead_letter_arn=dead_letter_arn),
-        }
+    for repeat in _entries(catalog):
+        request = _request(repeat, where, runtime=False)
+        name = request["Name"]
         action: Literal["created", "updated"] = "updated" if name in existing else "created"
         (scheduler.update_schedule if action == "updated" else scheduler.create_schedule)(**request)
         existing.discard(name)
-        changes.append(ScheduleChange(schedule=name, queue=definition["queue"], name=definition["entry"],
-                                      expression=expression, tz=tz, action=action))
-    for stale in sorted(existing) if prune else []:
-        scheduler.delete_schedule(Name=stale, GroupName=group)
-        changes.append(ScheduleChange(schedule=stale, queue="", name="", expression="", tz="", action="deleted"))
+        changes.append(ScheduleChange(schedule=name, queue=repeat.queue, name=repeat.name,
+                                      expression=request["ScheduleExpression"], tz=repeat.tz, action=action))
+    stale = [name for name in sorted(existing) if _runtime(scheduler, name, group) is None] if prune else []
+    for name in stale:
+        scheduler.delete_schedule(Name=name, GroupName=group)
+        changes.append(ScheduleChange(schedule=name, queue="", name="", expression="", tz="", action="deleted"))
     return changes
+
+
+# -- schedules added at run time -------------------------------------------------------------------------
+
+
+def _runtime(scheduler: Any, name: str, group: str) -> Repeat | None:
+    """The run-time schedule `name` as its Input keeps it, or None for any other schedule."""
+    try:
+        schedule = scheduler.get_schedule(Name=name, GroupName=group)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise
+    try:
+        event = json.loads(schedule.get("Target", {}).get("Input") or "{}")
+        options = event["repeat"]
+        return Repeat.model_validate({**options, "queue": event["queue"], "name": event["name"],
+                                      "data": event.get("data", {})})
+    except (ValueError, KeyError, TypeError):
+        return None  # not one of jobqueue's run-time schedules
+
+
+def runtime_schedules(scheduler: Any, where: SchedulerTarget) -> list[Repeat]:
+    """The schedules added at run time, from Scheduler itself (the one place they are kept)."""
+    _ensure_group(scheduler, where.group)
+    found = (_runtime(scheduler, name, where.group) for name in sorted(_existing(scheduler, where.group,
+                                                                                     where.name_prefix)))
+    return [repeat for repeat in found if repeat is not None]
+
+
+def _find(catalog: Catalog, runtime: list[Repeat], name: str) -> tuple[str, Repeat] | None:
+    for repeat in _entries(catalog):
+        if repeat.name == name:
+            return "catalog", repeat
+    return next((("api", r) for r in runtime if r.name == name), None)
+
+
+def add_schedule(scheduler: Any, catalog: Catalog, repeat: Repeat, where: SchedulerTarget,
+                 now: datetime | None = None) -> ScheduleInfo:
+    """Create a Scheduler schedule for `repeat` (BullMQ's `add(name, data, {repeat})` at run time).
+
+    Names are unique among all repeatable jobs (they name the jobs' ids); the queue must be in the catalog.
+    """
+    catalog.queue(repeat.queue)
+    clash = _find(catalog, runtime_schedules(scheduler, where), repeat.name)
+    if clash:
+        source, existing = clash
+        raise ScheduleConflictError(f"a schedule named {repeat.name!r} already exists (queue {existing.queue!r}, "
+                                    f"from the {source}); remove it first or choose another name")
+    scheduler.create_schedule(**_request(repeat, where, runtime=True))
+    logger.info("schedule added", extra={"event": "schedule-added", "queue": repeat.queue, "jobName": repeat.name,
+                                         "expression": repeat.expression()})
+    return _info(repeat, 3, now, runtime=True)
+
+
+def remove_schedule(scheduler: Any, catalog: Catalog, name: str, where: SchedulerTarget, *, redis: Redis,
+                    prefix: str) -> Repeat:
+    """Delete the run-time schedule `name` and its tick count; catalog entries are removed from the catalog."""
+    found = _find(catalog, runtime_schedules(scheduler, where), name)
+    if found is None:
+        raise ScheduleNotFoundError(f"no schedule named {name!r}")
+    source, repeat = found
+    if source == "catalog":
+        raise ScheduleConflictError(f"schedule {name!r} comes from the catalog (queue {repeat.queue!r}); "
+                                    "remove it from the catalog and run `jobqueue schedules init --prune`")
+    scheduler.delete_schedule(Name=schedule_name(repeat.queue, repeat, where.name_prefix), GroupName=where.group)
+    redis.delete(_ticks_key(prefix, repeat.queue, repeat.name))
+    logger.info("schedule removed", extra={"event": "schedule-removed", "queue": repeat.queue, "jobName": name})
+    return repeat

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from jobqueue.job import JobMessage
     from jobqueue.keys import QueueKeys
 
-__all__ = ["CHECK", "Delivery", "Finish", "NewJob", "Requeue", "Scripts", "StartCode", "Undo", "raise_for_code"]
+__all__ = [
+    "CHECK", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Scripts", "StartCode", "Starts", "Undo",
+    "raise_for_code",
+]
 
 VERSION = f"jobqueue:{__version__}"
 
@@ -36,6 +39,10 @@ class StartCode:
     FINISHED = -2
     REMOVED = -3
     PAUSED = -4
+    RUNNING = -5
+    YIELD = -6
+    LIMITED = -7
+    BUSY = -8
 
 
 # A Delivery's `expected` for a message that will not run now (a deferral, an exhausted job): moveToActive
@@ -59,6 +66,26 @@ class Delivery:
     timestamp: int  # when the job was added: with the id, names the incarnation a tombstone is for
     attempt: int
     expected: str  # "wait" | "delayed" | "prioritized" | CHECK
+    priority: int = 0  # 0: never yields to higher-priority jobs
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The flow control moveToActive applies to one invocation's batch (see moveToActive-10.lua)."""
+
+    token: str  # the invocation's concurrency slot
+    lease_ms: int  # how long a started job (and the slot) is held without an answer: the function's timeout
+    concurrency: int | None = None
+    limit_max: int | None = None
+    limit_duration: int = 0
+
+
+@dataclass(frozen=True)
+class Starts:
+    """moveToActive's answer: a StartCode per delivery, and when the rate limit allows the next start."""
+
+    codes: list[int]
+    retry_after_ms: int
 
 
 @dataclass(frozen=True)
@@ -149,25 +176,31 @@ class Scripts:
         )
         return [(r[1:], False) if r.startswith("=") else (r, True) for r in result]
 
-    def move_to_active(self, deliveries: Sequence[Delivery], timestamp: int) -> list[int]:
-        """Start a batch; answers a StartCode per delivery (removed and paused jobs are not started)."""
+    def move_to_active(self, deliveries: Sequence[Delivery], gates: Gates) -> Starts:
+        """Start what a batch may start now; a StartCode per delivery says what became of each."""
         k = self.keys
-        args: list[Any] = [k.base, timestamp, self.max_len_events, len(deliveries)]
+        args: list[Any] = [k.base, self.max_len_events, gates.limit_max or "", gates.limit_duration,
+                           gates.concurrency or "", gates.token, gates.lease_ms, len(deliveries)]
         for d in deliveries:
-            args += [d.job_id, d.timestamp, d.attempt, d.attempt - 1, d.expected]
-        return [int(c) for c in self._run(
-            "moveToActive-7.lua", [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed], args
+            args += [d.job_id, d.timestamp, d.attempt, d.attempt - 1, d.expected, d.priority]
+        answer = [int(c) for c in self._run(
+            "moveToActive-10.lua",
+            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.limiter, k.leases, k.slots],
+            args,
         )]
+        return Starts(answer[:-1], answer[-1])
 
-    def move_to_finished(self, finishes: Sequence[Finish], timestamp: int) -> list[int]:
+    def move_to_finished(self, finishes: Sequence[Finish], timestamp: int, token: str = "") -> list[int]:
+        """Record a batch's outcomes, releasing the jobs' leases and the invocation's slot `token`."""
         k = self.keys
-        args: list[Any] = [k.base, timestamp, self.max_len_events, len(finishes)]
+        args: list[Any] = [k.base, timestamp, self.max_len_events, len(finishes), token]
         for f in finishes:
             args += [f.job_id, f.outcome, f.attempts_made, f.value, f.stacktrace, f.due_at or "",
                      "" if f.keep_count is None else f.keep_count, f.keep_age or ""]
         return [int(c) for c in self._run(
-            "moveToFinished-7.lua",
-            [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed")], args
+            "moveToFinished-9.lua",
+            [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed"),
+             k.leases, k.slots], args
         )]
 
     def restore_jobs(self, messages: Sequence[JobMessage]) -> int:

@@ -9,7 +9,8 @@ unrecoverable error, or fewer attempts than the queue's maxReceiveCount) are sen
 Operators act on queues through `jobqueue.admin`, and the worker honours two of their marks, both read in the
 moveToActive round trip: a job removed while its message travelled (a tombstone) is dropped without running,
 and while the queue is paused every delivery is deferred: re-sent after `PAUSED_DEFER_SECONDS` as a copy that
-counts no attempt, the job staying where it waits in Redis.
+counts no attempt, the job staying where it waits in Redis. The same round trip applies the queue's flow
+control (priority yielding, rate limit, global concurrency, leases: see `jobqueue.flow`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from jobqueue.batch import run_batch
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobQueueError, MalformedMessageError, RetryAfterError, UnrecoverableError
+from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.registry import Registry, registry
-from jobqueue.scripts import CHECK, Delivery, Finish, Scripts, StartCode
+from jobqueue.scripts import CHECK, Delivery, Finish, Gates, Scripts, StartCode
 from jobqueue.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -72,19 +74,35 @@ class _Entry:
     error: str = ""
     attempt: int = 0
     receive_count: int = 0
-    action: str = "run"  # run | skip | defer | paused | removed | exhausted | malformed
+    action: str = "run"  # run | skip | removed | exhausted | malformed | running | a deferral | a wait
     outcome: str = ""  # completed | retry | failed
     value: str = ""
     stacktrace: str = "[]"
     due_at: int = 0
     dead: bool = False  # leaves for the DLQ through the worker (not redrive)
     visibility: int | None = None
+    defer_for: int = 0  # seconds a deferred copy waits (besides the job's own delay)
+
+
+# Deliveries re-sent as copies that count no attempt: a delay hop, a paused queue, a priority yield, a rate
+# limit or a busy queue that could not be waited for in the invocation, and a duplicate of a running job (its
+# copy comes back after the lease, to find the job finished and be dropped, or stalled and run it; a receive
+# that counted instead could exhaust the message and redrive it to the DLQ).
+_DEFERRALS = ("defer", "paused", "yield", "limited", "busy", "running")
+# Deliveries that wait in the invocation, asking moveToActive again, until they start or the budget runs out.
+_WAITS = ("wait-limit", "wait-slot")
+_REFUSED = {StartCode.PAUSED: "paused", StartCode.YIELD: "yield", StartCode.LIMITED: "wait-limit",
+            StartCode.BUSY: "wait-slot", StartCode.RUNNING: "running"}
 
 
 @dataclass
 class _BatchRun:
     worker: Worker
+    gates: Gates
+    budget: WaitBudget
     entries: dict[str, _Entry] = field(default_factory=dict)
+    retry_after_ms: int = 0
+    holds_slot: bool = False
 
     # -- before: validate every record, start the batch in one Redis round trip -------------------------
     def start(self, records: list[dict[str, Any]]) -> None:
@@ -111,36 +129,63 @@ class _BatchRun:
             elif entry.attempt > message.opts.attempts:
                 entry.action, entry.outcome, entry.dead = "exhausted", "failed", True
                 entry.value = f"attempts exhausted: delivery {entry.attempt} of {message.opts.attempts}"
-        self._activate([e for e in self.entries.values() if e.action in ("run", "defer", "exhausted")], now)
+        self._activate([e for e in self.entries.values() if e.action in ("run", "defer", "exhausted")])
 
-    def _activate(self, entries: list[_Entry], now: int) -> None:
-        """Start the jobs to run; drop any delivery whose job was removed; defer the rest if paused."""
+    def _activate(self, entries: list[_Entry]) -> None:
+        """Start the jobs to run; drop deliveries of removed or finished jobs; mark what must wait or defer."""
         if not entries:
             return
-        codes = self.worker.scripts.move_to_active([self._delivery(e) for e in entries], now)
+        scripts = self.worker.scripts
+        starts = scripts.move_to_active([self._delivery(e) for e in entries], self.gates)
+        codes, self.retry_after_ms = starts.codes, starts.retry_after_ms
         lost = [e for e, code in zip(entries, codes, strict=True) if code == StartCode.MISSING]
         if lost:
-            self.worker.scripts.restore_jobs([e.message for e in lost if e.message])
+            scripts.restore_jobs([e.message for e in lost if e.message])
             logger.warning("restored lost job state", extra={"queue": self.worker.name,
                                                              "jobIds": [e.message.id for e in lost if e.message]})
-            retried = self.worker.scripts.move_to_active([self._delivery(e) for e in lost], now)
-            codes = [retried.pop(0) if code == StartCode.MISSING else code for code in codes]
+            retried = scripts.move_to_active([self._delivery(e) for e in lost], self.gates)
+            self.retry_after_ms = max(self.retry_after_ms, retried.retry_after_ms)
+            codes = [retried.codes.pop(0) if code == StartCode.MISSING else code for code in codes]
         for entry, code in zip(entries, codes, strict=True):
+            if code in (StartCode.STARTED, StartCode.STALLED):
+                self.holds_slot = True
             if code == StartCode.FINISHED:
-                entry.action = "skip"
+                entry.action, entry.outcome, entry.dead = "skip", "", False
             elif code == StartCode.STALLED:
                 self.worker.log_event("stalled", entry)
             elif code == StartCode.REMOVED:
                 entry.action, entry.outcome, entry.dead = "removed", "", False
                 self.worker.log_event("dropped", entry)
-            elif code == StartCode.PAUSED:
-                entry.action = "paused"
+            elif code in _REFUSED:
+                entry.action = _REFUSED[code]
+                if entry.action in ("yield", "running"):
+                    entry.defer_for = defer_seconds(entry.action, self.gates.lease_ms)
 
     def _delivery(self, entry: _Entry) -> Delivery:
         message = entry.message
         assert message is not None
-        return Delivery(message.id, message.timestamp, entry.attempt,
-                        self._expected(entry) if entry.action == "run" else CHECK)
+        if entry.action != "run":
+            return Delivery(message.id, message.timestamp, entry.attempt, CHECK)
+        may_yield = message.yields < MAX_YIELDS
+        return Delivery(message.id, message.timestamp, entry.attempt, self._expected(entry),
+                        message.opts.priority if may_yield else 0)
+
+    def _wait_turn(self, entry: _Entry) -> None:
+        """Wait in the invocation until `entry` may start, asking again for every waiting record at once (the
+        ones granted too run next); when the budget runs out, the waiting records are deferred instead."""
+        while entry.action in _WAITS:
+            waiting = [e for e in self.entries.values() if e.action in _WAITS]
+            limited = any(e.action == "wait-limit" for e in waiting)
+            pause = self.retry_after_ms / 1000 if limited else BUSY_POLL_SECONDS
+            if not self.budget.allows(pause):
+                for other in waiting:
+                    other.action = "limited" if other.action == "wait-limit" else "busy"
+                    other.defer_for = defer_seconds(other.action, self.retry_after_ms)
+                return
+            time.sleep(pause)
+            for other in waiting:
+                other.action = "run"
+            self._activate(waiting)
 
     @staticmethod
     def _expected(entry: _Entry) -> str:
@@ -155,6 +200,8 @@ class _BatchRun:
         entry = self.entries[record.message_id]
         if entry.action == "malformed":
             raise MalformedMessageError(entry.error)
+        if entry.action in _WAITS:
+            self._wait_turn(entry)
         if entry.action != "run" or entry.message is None:
             return
         message, worker = entry.message, self.worker
@@ -196,13 +243,14 @@ class _BatchRun:
         finishes = [self._finish_of(e) for e in self.entries.values() if e.outcome and e.message]
         if finishes:
             now = worker.now_ms()
-            codes = worker.scripts.move_to_finished(finishes, now)
+            token = self.gates.token if self.holds_slot else ""
+            codes = worker.scripts.move_to_finished(finishes, now, token)
             lost = [f for f, code in zip(finishes, codes, strict=True) if code == StartCode.MISSING]
             if lost:
                 ids = {f.job_id for f in lost}
                 worker.scripts.restore_jobs([e.message for e in self.entries.values()
                                              if e.message and e.message.id in ids])
-                worker.scripts.move_to_finished(lost, now)
+                worker.scripts.move_to_finished(lost, now, token)
         for lane, entries in _by_lane(worker, [e for e in self.entries.values() if e.visibility is not None]):
             worker.change_visibility(lane, [(e.raw["receiptHandle"], e.visibility) for e in entries])
         return redeliver
@@ -225,7 +273,7 @@ class _BatchRun:
         """
         worker = self.worker
         failed: set[str] = set()
-        deferred = [e for e in self.entries.values() if e.action in ("defer", "paused")]
+        deferred = [e for e in self.entries.values() if e.action in _DEFERRALS]
         dead = [e for e in self.entries.values() if e.dead]
         for lane, entries in _by_lane(worker, deferred):
             failed |= worker.send(lane, [(e.raw["messageId"], worker.deferred_entry(e)) for e in entries])
@@ -277,13 +325,17 @@ class Worker:
         self.sqs = sqs or aws_client("sqs")
         self.urls = QueueUrls(self.sqs, self.settings.sqs_name_prefix)
         self.clock = clock
+        limiter = self.config.effective_limiter()
+        self._gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
+                               limiter.duration if limiter else 0)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
         """The worker Lambda's whole job: returns the partial batch response."""
-        return run_batch(event, _BatchRun(self), context)
+        run = _BatchRun(self, gates_for(self.config, *self._gate_settings), WaitBudget.of(self.config.timeout, context))
+        return run_batch(event, run, context)
 
     def log_event(self, event: str, entry: _Entry) -> None:
         message = entry.message
@@ -293,14 +345,19 @@ class Worker:
                                             "reason": entry.value if event in ("retrying", "failed") else None})
 
     def deferred_entry(self, entry: _Entry) -> dict[str, Any]:
-        """A copy that arrives when the job is due (paused: a little later); this delivery counts no attempt."""
+        """A copy that arrives when the job is due (deferred by flow control: a little later); this delivery
+        counts no attempt."""
         message = entry.message
         assert message is not None
         remaining = max(0, message.due_at() - self.now_ms())
         seconds = math.ceil(min(remaining, MAX_SQS_DELAY_MS) / 1000)
         if entry.action == "paused":
             seconds = max(seconds, PAUSED_DEFER_SECONDS)
-        copy = message.model_copy(update={"attempts_offset": entry.attempt - 1})
+        seconds = min(max(seconds, entry.defer_for), MAX_SQS_DELAY_MS // 1000)
+        update: dict[str, Any] = {"attempts_offset": entry.attempt - 1}
+        if entry.action == "yield":
+            update["yields"] = message.yields + 1
+        copy = message.model_copy(update=update)
         return {"MessageBody": copy.body(), "DelaySeconds": seconds}
 
     def dead_entry(self, entry: _Entry) -> dict[str, Any]:

@@ -129,6 +129,11 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert all(len(s["nextRuns"]) == 3 for s in schedules)
     changes = tour("POST", "/schedules/initialize", "/schedules/initialize", 200)["changes"]
     assert {c["action"] for c in changes} <= {"created", "updated"} and len(changes) == len(schedules)
+    digest = f"digest-{ns.settings.prefix}"
+    added = tour("POST", "/schedules", "/schedules", 201,
+                 body={"queue": "email", "name": digest, "pattern": "0 9 * * *", "tz": "Europe/Berlin"})
+    assert (added["expression"], added["tz"]) == ("cron(0 9 ? * * *)", "Europe/Berlin")
+    assert tour("DELETE", f"/schedules/{digest}", "/schedules/{name}", 200)["removed"] is True
     assert tour("GET", "/health", "/health", 200, token=None) == {"status": "ok", "redis": {"ok": True, "error": None},
                                                                    "sqs": {"ok": True, "error": None}}
     text = tour("GET", "/metrics", "/metrics", 200)

@@ -180,5 +180,14 @@ def test_schedules_and_health(ns: Namespace, cli: list[str], capsys: pytest.Capt
                                                     ["scheduled-messages.process-scheduled-messages", "created"]]
     code, out, _ = run(capsys, *cli, "schedules", "init", "--prune", "--json")
     assert code == 0 and {c["action"] for c in json.loads(out)["changes"]} == {"updated"}
+
+    code, out, _ = run(capsys, *cli, "schedules", "add", "email", "digest", "--pattern", "0 9 * * *", "--tz",
+                       "Europe/Berlin", "--limit", "3", "--data", '{"kind": "daily"}')
+    assert code == 0 and rows(out)[1][:2] == ["email", "digest"] and "Europe/Berlin  cron(0 9 ? * * *)" in out
+    assert "digest" in {r[1] for r in rows(run(capsys, *cli, "schedules")[1])[1:]}
+    code, _, err = run(capsys, *cli, "schedules", "add", "email", "bad", "--pattern", "0 9 * *")
+    assert code != 0 and "expected 5 fields" in err
+    assert run(capsys, *cli, "schedules", "remove", "digest")[1] == "removed schedule digest of email\n"
+    assert run(capsys, *cli, "schedules", "remove", "digest")[0] != 0
     code, out, _ = run(capsys, *cli, "health")
     assert code == 0 and out.startswith("status: ok\n")

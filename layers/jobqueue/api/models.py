@@ -44,7 +44,9 @@ __all__ = [
     "RemoveResult",
     "RetryRequest",
     "RetryResult",
+    "ScheduleInfoModel",
     "ScheduleList",
+    "ScheduleRemoved",
     "Stats",
 ]
 
@@ -291,6 +293,28 @@ class RedriveResult(BaseModel):
 
 class ScheduleList(BaseModel):
     schedules: list[dict[str, Any]]
+
+
+class ScheduleInfoModel(BaseModel):
+    """A repeatable job as listed: its options, Scheduler expression and next run times."""
+
+    queue: str
+    name: str
+    pattern: str | None = None
+    every: int | None = None
+    tz: str
+    expression: str = Field(description="EventBridge Scheduler expression: cron(...) in tz, or rate(...)")
+    nextRuns: list[str]
+    limit: int | None = None
+    startDate: str | None = None
+    endDate: str | None = None
+    source: Literal["api"] | None = None
+
+
+class ScheduleRemoved(BaseModel):
+    queue: str
+    name: str
+    removed: bool
 
 
 class InitializeRequest(_Request):

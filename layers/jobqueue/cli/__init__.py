@@ -107,9 +107,15 @@ def _show_dead_letters(body: Body, out: TextIO) -> None:
 
 def _show_schedules(body: Body, out: TextIO) -> None:
     table(body["schedules"], [
-        ("queue", _get("queue")), ("name", _get("name")), ("pattern", _get("pattern")), ("tz", _get("tz")),
+        ("queue", _get("queue")), ("name", _get("name")),
+        ("pattern", lambda r: r.get("pattern") or (f"every {r['every']} ms" if r.get("every") else None)),
+        ("tz", _get("tz")),
         ("scheduler expression", _get("expression")), ("next run", lambda r: (r.get("nextRuns") or [None])[0]),
     ], out)
+
+
+def _show_schedule(body: Body, out: TextIO) -> None:
+    _show_schedules({"schedules": [body]}, out)
 
 
 def _show_changes(body: Body, out: TextIO) -> None:
@@ -136,6 +142,13 @@ def _stats(backend: Backend, args: argparse.Namespace) -> Body:
     return backend.stats()
 
 
+def _add_schedule(backend: Backend, args: argparse.Namespace) -> Body:
+    options = {"pattern": args.pattern, "every": args.every, "tz": args.tz, "data": args.data, "limit": args.limit,
+               "startDate": args.start_date, "endDate": args.end_date}
+    return backend.add_schedule({"queue": args.queue, "name": args.name,
+                                 **{k: v for k, v in options.items() if v is not None}})
+
+
 def _redrive(backend: Backend, args: argparse.Namespace) -> Body:
     if args.all == bool(args.record_ids):
         raise CommandError("give RECORD_ID... or --all (not both)", ExitCode.USAGE)
@@ -160,6 +173,8 @@ COMMANDS: dict[str, Command] = {
                           _line("removed dead letter {jobId} of {queue}")),
     "schedules list": Command(lambda b, a: b.schedules(), _show_schedules),
     "schedules init": Command(lambda b, a: b.initialize_schedules(a.prune), _show_changes),
+    "schedules add": Command(_add_schedule, _show_schedule),
+    "schedules remove": Command(lambda b, a: b.remove_schedule(a.name), _line("removed schedule {name} of {queue}")),
     "health": Command(lambda b, a: b.health(), _show_health, _healthy),
 }
 
@@ -279,7 +294,7 @@ def _dlq_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _schedule_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    schedules = sub.add_parser("schedules", help="cron jobs: list them, or create their Scheduler schedules",
+    schedules = sub.add_parser("schedules", help="repeatable jobs: list, add, remove, create Scheduler schedules",
                                parents=[common])
     schedules.set_defaults(command="schedules list")
     actions = schedules.add_subparsers(title="actions", metavar="ACTION")
@@ -289,6 +304,22 @@ def _schedule_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                               parents=[common])
     init.add_argument("--prune", action="store_true", help="also delete schedules no cron entry matches")
     init.set_defaults(command="schedules init")
+    add = actions.add_parser("add", help="add a repeatable job at run time (an EventBridge Scheduler schedule)",
+                             parents=[common])
+    add.add_argument("queue")
+    add.add_argument("name", help="job name; unique among schedules")
+    timing = add.add_mutually_exclusive_group(required=True)
+    timing.add_argument("--pattern", help="5-field cron pattern, e.g. '0 9 * * *'")
+    timing.add_argument("--every", type=_count, metavar="MS", help="ms between runs (whole minutes)")
+    add.add_argument("--tz", help="IANA time zone of the pattern (default UTC)")
+    add.add_argument("--data", type=_json_value, help="the jobs' data, JSON")
+    add.add_argument("--limit", type=_count, help="run at most this many times")
+    add.add_argument("--start-date", metavar="ISO8601", help="no run before")
+    add.add_argument("--end-date", metavar="ISO8601", help="no run after")
+    add.set_defaults(command="schedules add")
+    remove = actions.add_parser("remove", help="remove a repeatable job added at run time", parents=[common])
+    remove.add_argument("name")
+    remove.set_defaults(command="schedules remove")
 
 
 # -- running ---------------------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ class Backend(Protocol):
     def remove_dead_letter(self, queue: str, record_id: str) -> Body: ...
     def schedules(self) -> Body: ...
     def initialize_schedules(self, prune: bool) -> Body: ...
+    def add_schedule(self, repeat: Body) -> Body: ...
+    def remove_schedule(self, name: str) -> Body: ...
     def health(self) -> Body: ...
 
 
@@ -87,11 +89,11 @@ def engine_errors() -> Iterator[None]:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     from jobqueue.api.errors import HTTPError
-    from jobqueue.errors import JobNotFoundError, JobQueueError, UnknownQueueError
+    from jobqueue.errors import JobNotFoundError, JobQueueError, ScheduleNotFoundError, UnknownQueueError
 
     try:
         yield
-    except (UnknownQueueError, JobNotFoundError) as exc:
+    except (UnknownQueueError, JobNotFoundError, ScheduleNotFoundError) as exc:
         raise CommandError(str(exc), ExitCode.NOT_FOUND) from exc
     except HTTPError as exc:
         raise status_error(exc.status, str(exc)) from exc
@@ -210,6 +212,17 @@ class DirectBackend:
 
         return self._run(lambda: schedules.initialize(InitializeRequest(prune=prune)))
 
+    def add_schedule(self, repeat: Body) -> Body:
+        from jobqueue.api.routes import schedules
+        from jobqueue.repeat import Repeat
+
+        return self._run(lambda: schedules.add(Repeat.model_validate(repeat)))
+
+    def remove_schedule(self, name: str) -> Body:
+        from jobqueue.api.routes import schedules
+
+        return self._run(schedules.remove, name)
+
     def health(self) -> Body:
         from jobqueue.api.routes.ops import check_health
         from jobqueue.api.services import services
@@ -319,6 +332,12 @@ class ApiBackend:
 
     def initialize_schedules(self, prune: bool) -> Body:
         return self.call("POST", "/schedules/initialize", {"prune": prune})
+
+    def add_schedule(self, repeat: Body) -> Body:
+        return self.call("POST", "/schedules", repeat)
+
+    def remove_schedule(self, name: str) -> Body:
+        return self.call("DELETE", _path("schedules", name))
 
     def health(self) -> Body:
         return self.call("GET", "/health", answers=(503,))  # 503 carries the report of what is down
