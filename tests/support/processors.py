@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobqueue import Job, UnrecoverableError, processor
 from jobqueue.connection import redis_client
 from jobqueue.keys import app_key
 from jobqueue.leads import LeadStatusStore
 from jobqueue.settings import get_settings
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 
 def trace_key(job_id: str) -> str:
@@ -23,13 +26,18 @@ def attempts_of(job_id: str) -> list[dict[str, Any]]:
     return [json.loads(x) for x in client.lrange(trace_key(job_id), 0, -1)]
 
 
+def _trace(job: Job) -> Redis:
+    client = redis_client(get_settings().redis_url)
+    client.rpush(trace_key(job.id), json.dumps({"attempt": job.attempt, "at": int(time.time() * 1000)}))
+    return client
+
+
 @processor("lead-processing")
 @processor("email")
 def scripted(job: Job) -> dict[str, Any]:
     """`behavior`: ok | fail | flaky (fails `failures` times) | unrecoverable | unrecoverable-once (on its first
     attempt ever, so a redriven job succeeds) | sleep (`seconds`)."""
-    client = redis_client(get_settings().redis_url)
-    client.rpush(trace_key(job.id), json.dumps({"attempt": job.attempt, "at": int(time.time() * 1000)}))
+    client = _trace(job)
     data = job.data if isinstance(job.data, dict) else {}
     behavior = data.get("behavior", "ok")
     if behavior == "fail":
@@ -69,3 +77,11 @@ def check_availability(job: Job) -> dict[str, Any]:
         raise UnrecoverableError("leadIds must be strings")
     return {"checked": len(lead_ids),
             "available": {lead: lead[-1:].isdigit() and int(lead[-1]) % 2 == 0 for lead in lead_ids}}
+
+
+@processor("scheduled-messages")
+@processor("health-check")
+def cron_tick(job: Job) -> dict[str, Any]:
+    """Seed 002's cron queues: every tick is traced, so tests see which minutes fired."""
+    _trace(job)
+    return {"ran": job.name}
