@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 from redis import Redis
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
+from jobqueue.local.services import EmbeddedMoto
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
 from tests.support.ports import free_port
@@ -27,16 +27,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server on a free loopback port; every AWS client of the run (and its subprocesses) uses it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ.update({
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    })
+    server = EmbeddedMoto(free_port()).start()
     aws_client.cache_clear()
-    yield endpoint
+    yield server.endpoint
     server.stop()
 
 

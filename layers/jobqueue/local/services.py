@@ -3,6 +3,7 @@ throwaway `redis-server` (no persistence, stopped on exit)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -27,11 +28,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _serialize_sqs_receives() -> None:
+    """Make moto's ReceiveMessage atomic per queue, as SQS's is.
+
+    moto's server answers requests in threads, and two concurrent polls of one queue can both take a message or
+    both move it to the DLQ; the loser fails with a 500 and the messages it had already received stay invisible
+    until their visibility timeout (seen with four pollers on one queue). Each receive now holds the lock moto
+    keeps per queue for sends; its long-poll wait (a Condition wait) releases it.
+    """
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    if getattr(original, "serialized", False):
+        return
+
+    @functools.wraps(original)
+    def receive_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.get_queue(queue_name)._messages_lock:
+            return original(self, queue_name, *args, **kwargs)
+
+    receive_message.serialized = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 class EmbeddedMoto:
     """moto's server in this process on `port` (0: a free one); sets AWS_ENDPOINT_URL and dummy credentials."""
 
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
+
+        _serialize_sqs_receives()
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the runtime's own logs
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
