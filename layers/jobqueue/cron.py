@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
 
 from jobqueue.errors import CatalogError
 
-__all__ = ["CronSpec", "next_times", "parse_cron", "time_zone", "to_scheduler_expression"]
+__all__ = ["CronPattern", "CronSpec", "TimeZoneName", "next_times", "parse_cron", "refused_as_value_error", "time_zone",
+           "to_scheduler_expression"]
 
 DayRule = Literal["any", "day-of-month", "day-of-week", "both"]
 
@@ -328,3 +331,22 @@ def _wall_clock(local: datetime, tz: tzinfo) -> datetime | None:
     if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local:
         return None
     return aware
+
+
+def refused_as_value_error(check: Callable[[Any], object]) -> Callable[[Any], Any]:
+    """A pydantic validator from a check that raises CatalogError, so the model's error names the field."""
+
+    def validate(value: Any) -> Any:
+        try:
+            check(value)
+        except CatalogError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    return validate
+
+
+CronPattern = Annotated[str, AfterValidator(refused_as_value_error(to_scheduler_expression))]
+"""A 5-field cron pattern EventBridge Scheduler can run (refused where it is loaded, not at deployment)."""
+TimeZoneName = Annotated[str, AfterValidator(refused_as_value_error(time_zone))]
+"""An IANA time zone name."""

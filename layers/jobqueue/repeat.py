@@ -17,10 +17,18 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice, takewhile
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobqueue.catalog import QUEUE_NAME, CronEntry
-from jobqueue.cron import next_times, parse_cron, time_zone, to_scheduler_expression
+from jobqueue.cron import (
+    CronPattern,
+    TimeZoneName,
+    next_times,
+    parse_cron,
+    refused_as_value_error,
+    time_zone,
+    to_scheduler_expression,
+)
 from jobqueue.errors import CatalogError
 
 __all__ = ["Repeat", "rate_expression"]
@@ -57,42 +65,14 @@ class Repeat(BaseModel):
     queue: Annotated[str, Field(pattern=QUEUE_NAME, description="a queue of the catalog")]
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$",
                       description="the job name; unique among schedules")
-    pattern: str | None = Field(None, description="5-field cron pattern (BullMQ's), e.g. '0 9 * * *'")
-    every: int | None = Field(None, gt=0, description="ms between runs (whole minutes for Scheduler's rate())")
-    tz: str = Field("UTC", description="IANA time zone of the pattern, e.g. 'Europe/Berlin'")
+    pattern: CronPattern | None = Field(None, description="5-field cron pattern (BullMQ's), e.g. '0 9 * * *'")
+    every: Annotated[int, Field(gt=0), AfterValidator(refused_as_value_error(rate_expression))] | None = Field(
+        None, description="ms between runs (whole minutes for Scheduler's rate())")
+    tz: TimeZoneName = Field("UTC", description="IANA time zone of the pattern, e.g. 'Europe/Berlin'")
     data: dict[str, Any] = Field(default_factory=dict)
     limit: int | None = Field(None, ge=1, description="runs at most this many times")
     start_date: datetime | None = Field(None, alias="startDate", description="no run before (ISO 8601)")
     end_date: datetime | None = Field(None, alias="endDate", description="no run after (ISO 8601)")
-
-    @field_validator("pattern")
-    @classmethod
-    def _scheduler_runs_pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                to_scheduler_expression(value)
-            except CatalogError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
-
-    @field_validator("every")
-    @classmethod
-    def _scheduler_runs_every(cls, value: int | None) -> int | None:
-        if value is not None:
-            try:
-                rate_expression(value)
-            except CatalogError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
-
-    @field_validator("tz")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        try:
-            time_zone(value)
-        except CatalogError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
 
     @field_validator("start_date", "end_date")
     @classmethod
