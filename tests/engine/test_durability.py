@@ -1,4 +1,4 @@
-"""A Redis flush while jobs wait or run loses nothing (a worker killed mid-batch: tests/integration/test_worker_killed.py)."""
+"""A Redis flush while jobs wait or run loses nothing (a killed worker: tests/integration/test_worker_killed.py)."""
 
 from __future__ import annotations
 
