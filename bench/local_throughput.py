@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jobqueue.settings import get_settings
 
     runtime = LocalRuntime().start()
+    endpoint = os.environ["AWS_ENDPOINT_URL"]  # stop() restores the environment it changed
     try:
         end_to_end(20)  # warm-up: function processes started, clients connected
         jobs_per_s = end_to_end(args.jobs)
@@ -95,7 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])
         runtime.stop()
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
     print(f"end to end through the local runtime: {jobs_per_s:8.1f} jobs/s  ({args.jobs} no-op jobs, "
           f"concurrency {args.concurrency}, batch 10)")
     print(f"raw SQS send+receive+delete:          {raw:8.1f} msgs/s ({args.jobs} messages, 10 per call, one client, "
