@@ -51,6 +51,7 @@ class SeedSystems:
         try:
             prefix = os.environ.get("JOBQUEUE_TABLE_PREFIX") or DEFAULT_TABLE_PREFIX
             env = {**standins.environment(), "JOBQUEUE_TABLE_PREFIX": prefix,
+                   "WEBHOOK_RECEIVER_URL": standins.start_all()["webhook-receiver"],  # for outgoing-webhook demos
                    **create_tables(aws_client("dynamodb"), prefix)}
             if not catalog.processors:
                 env["JOBQUEUE_PROCESSORS"] = DEFAULT_PROCESSORS

@@ -119,7 +119,7 @@ def test_make_run_turns_a_signed_webhook_into_a_completed_job(dev: tuple[subproc
     # `jobqueue stats` through the API, and directly with the `export` line the runtime printed for other shells.
     [export] = [line for line in log.read_text().splitlines() if line.startswith("export ")]
     shell = dict(pair.split("=", 1) for pair in shlex.split(export)[1:])
-    assert {"AWS_ENDPOINT_URL", "REDIS_URL"} <= set(shell)
+    assert {"AWS_ENDPOINT_URL", "REDIS_URL", "GHL_API_URL", "CRM_API_URL"} <= set(shell)  # + the stand-ins
     for how, extra_env in ((["--api", url, "--token", TOKEN], {}), ([], shell)):
         stats = subprocess.run([sys.executable, "-m", "jobqueue.cli", *how, "--json", "stats", "lead-enrichment"],
                                cwd=ROOT, env={**os.environ, **extra_env}, capture_output=True, text=True,

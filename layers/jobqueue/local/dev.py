@@ -164,6 +164,7 @@ class LocalRuntime:
         names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX"]
         names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
         names += ["REDIS_URL"] if self._redis else []  # a URL the user set may hold a password
+        names += sorted(n for n in (self._seeds.environment if self._seeds else {}) if n.endswith("_URL"))
         values = {name: os.environ[name] for name in names if os.environ.get(name)}
         return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
 
