@@ -45,11 +45,11 @@ $(LOCALSTACK_INSTALLED): $(LOCALSTACK_CONSTRAINTS)
 localstack-up: $(INSTALLED) $(LOCALSTACK_INSTALLED)
 	$(PY) -m tests.integration.localstack
 
-# Local-only defaults (README): the API's service token, the GoHighLevel webhook secret, the example processors.
+# Local-only defaults (README): the API's service token and the GoHighLevel webhook secret. `jobqueue dev` itself
+# starts the seeds' stand-ins and runs their processors (JOBQUEUE_PROCESSORS overrides which).
 # REDIS_URL reaches `jobqueue dev` only when you set it; otherwise it starts a throwaway redis-server.
 LOCAL_ENV := SERVICE_TOKEN="$${SERVICE_TOKEN-local-dev-token}" \
-	GHL_WEBHOOK_SECRET="$${GHL_WEBHOOK_SECRET-local-dev-webhook-secret}" \
-	JOBQUEUE_PROCESSORS="$${JOBQUEUE_PROCESSORS-examples.walkthrough}"
+	GHL_WEBHOOK_SECRET="$${GHL_WEBHOOK_SECRET-local-dev-webhook-secret}"
 
 run: $(INSTALLED)
 	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(LOCAL_ENV) $(PY) -m jobqueue.local.dev

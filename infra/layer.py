@@ -1,7 +1,10 @@
-"""The engine layer: the `jobqueue` package and its pinned runtime dependencies, bundled without Docker.
+"""The engine layer: the `jobqueue` and `workloads` packages and their pinned dependencies, bundled without Docker.
 
-`EngineLayer(stack, "Engine").layer` is a LayerVersion whose `python/` holds `jobqueue` and the wheels of
-pyproject.toml's `[project].dependencies`, installed by pip for Lambda's platform (manylinux2014, arm64).
+`EngineLayer(stack, "Engine").layer` is a LayerVersion whose `python/` holds `jobqueue`, `workloads` (with its
+templates) and the wheels of pyproject.toml's `[project].dependencies` plus the `push` extra (Web Push for the
+notification worker), installed by pip for Lambda's platform (manylinux2014, arm64). http-ece, which pywebpush
+needs, is published only as an sdist: it is pure Python, so `pip wheel --no-deps` builds its wheel here first and
+the binary-only install finds it with `--find-links`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import cast
@@ -19,16 +23,26 @@ from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-__all__ = ["ARCHITECTURE", "ASSET_EXCLUDE", "REPO", "RUNTIME", "EngineLayer", "PipLayerBundling", "runtime_deps"]
+__all__ = [
+    "ARCHITECTURE", "ASSET_EXCLUDE", "LAYER_EXTRAS", "PACKAGES", "REPO", "RUNTIME", "SDIST_ONLY", "EngineLayer",
+    "PipLayerBundling", "runtime_deps",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275.0 offers
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-# The asset is the repository (so a change to the engine or to the pins changes its hash) minus what the
-# layer never ships; everything else that is fingerprinted is small.
+PACKAGES = ("jobqueue", "workloads")
+"""The packages under layers/ that the layer ships (the stand-ins are local only)."""
+LAYER_EXTRAS = ("push",)
+"""Optional-dependency groups of pyproject.toml that the layer installs too."""
+SDIST_ONLY = ("http-ece",)
+"""Pinned pure-Python dependencies without a wheel on the index: built into one before the binary-only install."""
+
+# The asset is the repository (so a change to the engine, the workloads or the pins changes its hash) minus what
+# the layer never ships; everything else that is fingerprinted is small.
 ASSET_EXCLUDE = [
-    "tests", ".venv", "node_modules", "cdk.out", "compat",
+    "tests", ".venv", "node_modules", "cdk.out", "compat", "layers/standins", "examples",
     ".git", "**/__pycache__", "*.egg-info", ".hypothesis", ".mypy_cache", ".pytest_cache", ".ruff_cache",
     ".bench", "build",
 ]
@@ -37,9 +51,11 @@ _PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+$")
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 
-def runtime_deps(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
-    """`[project].dependencies` of pyproject.toml; each must be an exact `name==version` pin."""
-    deps: list[str] = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+def runtime_deps(pyproject: Path = REPO / "pyproject.toml", extras: tuple[str, ...] = LAYER_EXTRAS) -> list[str]:
+    """`[project].dependencies` of pyproject.toml and those of `extras`; each must be an exact `name==version` pin."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    optional = project.get("optional-dependencies", {})
+    deps: list[str] = [*project["dependencies"], *(d for extra in extras for d in optional.get(extra, []))]
     loose = [d for d in deps if not _PIN.match(d)]
     if loose:
         raise ValueError(f"{pyproject}: runtime dependencies must be pinned exactly (name==version): {loose}")
@@ -61,20 +77,23 @@ class PipLayerBundling:
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         """jsii passes the options as one struct; they hold nothing pip needs."""
         target = Path(output_dir) / "python"
-        subprocess.run(
-            [
-                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--platform", self.platform, "--implementation", "cp", "--python-version", self.python_version,
-                "--only-binary=:all:", "--no-compile", "--target", str(target),
-                *runtime_deps(self.source / "pyproject.toml"),
-            ],
-            check=True,
-        )
-        shutil.copytree(
-            self.source / "layers" / "jobqueue",
-            target / "jobqueue",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
+        deps = runtime_deps(self.source / "pyproject.toml")
+        pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+        with tempfile.TemporaryDirectory(prefix="layer-wheels-") as wheels:
+            sdists = [d for d in deps if d.split("==")[0] in SDIST_ONLY]
+            if sdists:
+                subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", wheels, *sdists], check=True)
+            subprocess.run(
+                [
+                    *pip, "install", "--platform", self.platform, "--implementation", "cp",
+                    "--python-version", self.python_version, "--only-binary=:all:", "--no-compile",
+                    "--find-links", wheels, "--target", str(target), *deps,
+                ],
+                check=True,
+            )
+        for package in PACKAGES:
+            shutil.copytree(self.source / "layers" / package, target / package,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         return True
 
 
@@ -112,5 +131,5 @@ class EngineLayer(Construct):
             code=code,
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            description=f"jobqueue engine and its pinned dependencies ({runtime.name}, {arch})",
+            description=f"jobqueue engine, seed workloads and their pinned dependencies ({runtime.name}, {arch})",
         )

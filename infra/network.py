@@ -1,8 +1,9 @@
 """The network the functions and the cache live in: private subnets, AWS APIs through VPC endpoints.
 
 `Network(stack, "Network").vpc` is a new two-AZ VPC whose private subnets have no route to the internet;
-the functions reach SQS and Secrets Manager through interface endpoints (`-c natGateways=1` adds NAT for
-processors that call the internet). `-c vpcId=vpc-...` uses an existing VPC's private subnets instead.
+the functions reach SQS and Secrets Manager through interface endpoints and DynamoDB through a gateway
+endpoint (`-c natGateways=1` adds NAT for processors that call the internet). `-c vpcId=vpc-...` uses an
+existing VPC's private subnets instead.
 """
 
 from __future__ import annotations
@@ -75,3 +76,6 @@ class Network(Construct):
                 name, service=service, subnets=self.subnets, security_groups=[group], open=False,
                 private_dns_enabled=True,
             )
+        # The seed processors' tables: a gateway endpoint (no charge, reached over the HTTPS egress rule).
+        self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+                                      subnets=[self.subnets])

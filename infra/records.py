@@ -23,6 +23,10 @@ from workloads.records import ACCESS, TABLES
 __all__ = ["SeedRecords"]
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+# What `workloads.stores` calls; CDK's grant_read_data/grant_read_write_data would add Scan, DeleteItem,
+# BatchWriteItem and every index (`<table>/index/*`).
+READ_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
+WRITE_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 
 class SeedRecords(Construct):
@@ -72,9 +76,11 @@ class SeedRecords(Construct):
 
     def grant(self, grantee: iam.IGrantable, function: str) -> None:
         """What `workloads.records.ACCESS` gives `function` (a queue's worker or a DLQ's dead-letter function):
-        read, or read and write, on those tables only; nothing for a function that uses none."""
+        the calls the stores make, read or read and write, on those tables and their named indexes only; nothing
+        for a function that uses none."""
         for key, access in ACCESS.get(function, {}).items():
-            if access == "read":
-                self.tables[key].grant_read_data(grantee)
-            else:
-                self.tables[key].grant_read_write_data(grantee)
+            table = self.tables[key]
+            indexes = [f"{table.table_arn}/index/{index.name}" for index in TABLES[key].indexes]
+            iam.Grant.add_to_principal(
+                grantee=grantee, actions=READ_ACTIONS + (WRITE_ACTIONS if access == "write" else []),
+                resource_arns=[table.table_arn, *indexes])

@@ -16,15 +16,20 @@ from infra.layer import EngineLayer
 from infra.monitoring import Monitoring
 from infra.network import Network
 from infra.queues import JobQueues
+from infra.records import SeedRecords
 from infra.schedules import Schedules
+from infra.seed_services import SeedServices
 from infra.settings import StageSettings
 from jobqueue.api.secrets import SERVICE_TOKEN
 from jobqueue.catalog import Catalog
 from jobqueue.deployment import function_specs
+from workloads.processors import ALL as SEED_PROCESSORS
 
 __all__ = ["JobQueueStack"]
 
 SERVICE_NAME = "jobqueue"
+HANDS_OVER = {"scheduled-messages": ("message-processing",)}
+"""Queues whose processors add jobs to other queues (seed 002: due messages go to message-processing)."""
 SHARED_SECRET_REASON = (
     "A secret shared with a party outside AWS (the API's callers, a webhook sender): rotating it needs that "
     "party to change too, so it is rotated by hand (put-secret-value); the API re-reads it within 5 minutes"
@@ -43,6 +48,9 @@ class JobQueueStack(Stack):
         self.cache = Cache(self, "Cache", network=self.network, name=name, serverless=settings.cache == "serverless",
                            node_type=settings.cache_node_type)
         self.engine = EngineLayer(self, "Engine")
+        self.records = SeedRecords(self, "Records", catalog=catalog, search_queue=self.queues.lanes["search"][-1],
+                                   name_prefix=settings.name_prefix)
+        self.services = SeedServices(self, "SeedServices", settings=self.node.try_get_context("seedServices") or {})
         self.functions = JobFunctions(
             self, "Functions", specs=function_specs(catalog), queues=self.queues, layer=self.engine.layer,
             network=self.network,
@@ -54,6 +62,8 @@ class JobQueueStack(Stack):
                 "REDIS_HOST": self.cache.host,
                 "REDIS_PORT": self.cache.port,
                 "REDIS_AUTH_SECRET_ID": self.cache.auth_token.secret_arn,
+                "JOBQUEUE_PROCESSORS": ",".join(SEED_PROCESSORS),  # the API too: it runs small bulk checks inline
+                **self.records.environment(),
             },
         )
         self.monitoring = Monitoring(self, "Monitoring", name=name, alarm_email=settings.alarm_email)
@@ -69,6 +79,9 @@ class JobQueueStack(Stack):
             for lane in self.queues.lanes[queue.name]:
                 lane.grant_send_messages(scheduler_function)
         self._api_secrets(catalog, api_function)
+        # The API answers bulk availability checks of 10 leads or fewer itself, with that queue's processor.
+        self.records.grant(api_function, "bulk-availability")
+        self.services.grant(api_function, "bulk-availability")
         self.api = JobQueueApi(self, "Api", handler=api_function, iam_management=settings.iam_management, name=name)
         self.monitoring.watch_api(self.api.api)
         self.schedules = Schedules(self, "Schedules", catalog=catalog, target=scheduler_function, group_name=name,
@@ -82,12 +95,20 @@ class JobQueueStack(Stack):
 
     def _wire_workers(self, catalog: Catalog) -> None:
         """Grants and alarms of each worker. The event sources grant consumption; a worker also sends to its own
-        lanes (deferred jobs, long-delay hops) and to its DLQ (jobs that failed for good). Dead-letter functions
-        only consume."""
+        lanes (deferred jobs, long-delay hops), to its DLQ (jobs that failed for good) and to the queues it hands
+        jobs over to; it reads and writes the seed tables and services its processors use (`ACCESS`, `USES`).
+        Dead-letter functions only consume, and write the tables their hooks update."""
         for name, spec in self.functions.specs.items():
+            if spec.handler == "dead_letter":  # the on_dead hooks write the lead's final status
+                self.records.grant(self.functions.functions[name], spec.environment["DEAD_LETTER_QUEUE"])
             if spec.handler != "worker":
                 continue
             worker, queue = self.functions.functions[name], catalog.queues[spec.environment["QUEUE_NAME"]]
+            self.records.grant(worker, queue.name)
+            self.services.grant(worker, queue.name)
+            for target in HANDS_OVER.get(queue.name, ()):
+                for lane in self.queues.lanes[target]:
+                    lane.grant_send_messages(worker)
             lanes, dead_letter = self.queues.lanes[queue.name], self.queues.dead_letter_queues[queue.dead_letter]
             for lane in lanes:
                 lane.grant_send_messages(worker)

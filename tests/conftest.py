@@ -19,6 +19,7 @@ from jobqueue.local.services import EmbeddedMoto
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
 from tests.support.ports import free_port
+from workloads.records import create_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -58,12 +59,14 @@ class Namespace:
 @contextmanager
 def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> Iterator[Namespace]:
     """A private world on the AWS endpoint in AWS_ENDPOINT_URL and the Redis at `redis_url`: its own key
-    prefix, SQS name prefix and the test catalog overlay, with the catalog's topology created; keys removed after."""
+    prefix, SQS name prefix, DynamoDB tables (the leads table is where the catalog's lead hooks write) and the
+    test catalog overlay, with the catalog's topology created; keys removed after."""
     token = uuid.uuid4().hex[:10]
     env = {
         "REDIS_URL": redis_url,
         "JOBQUEUE_PREFIX": f"test-{token}",
         "JOBQUEUE_SQS_PREFIX": f"t{token}-",
+        "JOBQUEUE_TABLE_PREFIX": f"t{token}-",
         "JOBQUEUE_CATALOG": str(ROOT / "tests" / "support" / "catalog.toml"),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
@@ -74,6 +77,7 @@ def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> It
     settings, catalog = get_settings(), default_catalog()
     sqs = aws_client("sqs")
     urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
+    create_tables(aws_client("dynamodb"), env["JOBQUEUE_TABLE_PREFIX"])
     client = redis_client(redis_url)
     yield Namespace(settings, catalog, urls, {**os.environ, **env}, client, sqs)
     delete_prefix(client, settings.prefix)

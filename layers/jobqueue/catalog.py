@@ -222,6 +222,7 @@ class Catalog(_Model):
     dead_letters: dict[str, DeadLetterConfig]
     webhooks: dict[str, WebhookSource] = Field(default_factory=dict)
     processors: list[str] = Field(default_factory=list)
+    routers: list[str] = Field(default_factory=list, description='API routers beside the engine\'s: "module:router"')
 
     def queue(self, name: str) -> QueueConfig:
         try:
@@ -267,7 +268,7 @@ def _field_error(exc: ValidationError, kind: str, name: str) -> CatalogError:
 
 def build_catalog(
     queues: dict[str, Any], dead_letters: dict[str, Any], processors: list[str] | None = None,
-    webhooks: dict[str, Any] | None = None,
+    webhooks: dict[str, Any] | None = None, routers: list[str] | None = None,
 ) -> Catalog:
     """Validate raw tables into a Catalog; errors name the queue and the field."""
     built: dict[str, QueueConfig] = {}
@@ -296,24 +297,26 @@ def build_catalog(
             raise _field_error(exc, "webhook source", name) from exc
         if sources[name].queue not in built:
             raise CatalogError(f"webhook source {name!r}: field queue: unknown queue {sources[name].queue!r}")
-    return Catalog(queues=built, dead_letters=dlqs, webhooks=sources, processors=list(processors or []))
+    return Catalog(queues=built, dead_letters=dlqs, webhooks=sources, processors=list(processors or []),
+                   routers=list(routers or []))
 
 
 def load_catalog(extra_path: str | None = None, processors: list[str] | None = None) -> Catalog:
     """The packaged catalog, extended by the TOML file at `extra_path` (JOBQUEUE_CATALOG) if given.
 
-    A user's file has the packaged file's shape plus an optional top-level `processors = ["module"]`.
+    A user's file has the packaged file's shape plus an optional top-level `processors = ["module"]`; its
+    `routers` are added to the packaged ones.
     """
     packaged = _read_toml("catalog.toml", resources.files("jobqueue").joinpath("catalog.toml").read_text())
     queues, dead_letters = packaged.get("queues", {}), packaged.get("dead_letters", {})
-    webhooks = packaged.get("webhooks", {})
+    webhooks, routers = packaged.get("webhooks", {}), list(packaged.get("routers", []))
     modules = list(processors or [])
     if extra_path:
         path = Path(extra_path)
         if not path.is_file():
             raise CatalogError(f"JOBQUEUE_CATALOG: no file at {path}")
         extra = _read_toml(path, path.read_text())
-        unknown = set(extra) - {"queues", "dead_letters", "webhooks", "processors"}
+        unknown = set(extra) - {"queues", "dead_letters", "webhooks", "processors", "routers"}
         if unknown:
             raise CatalogError(f"{path}: unknown top-level keys {sorted(unknown)}")
         for table in ("queues", "dead_letters", "webhooks"):
@@ -323,7 +326,8 @@ def load_catalog(extra_path: str | None = None, processors: list[str] | None = N
         dead_letters = _merge(dead_letters, extra.get("dead_letters", {}))
         webhooks = _merge(webhooks, extra.get("webhooks", {}))
         modules += [m for m in extra.get("processors", []) if m not in modules]
-    return build_catalog(queues, dead_letters, modules, webhooks)
+        routers += [r for r in extra.get("routers", []) if r not in routers]
+    return build_catalog(queues, dead_letters, modules, webhooks, routers)
 
 
 @lru_cache(maxsize=1)

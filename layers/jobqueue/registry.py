@@ -20,7 +20,7 @@ from jobqueue.errors import CatalogError
 if TYPE_CHECKING:
     from jobqueue.job import Job
 
-__all__ = ["ProcessorFn", "Registry", "import_callable", "processor", "registry"]
+__all__ = ["ProcessorFn", "Registry", "import_attribute", "import_callable", "processor", "registry"]
 
 ProcessorFn = Callable[["Job"], Any]
 F = TypeVar("F", bound=ProcessorFn)
@@ -55,13 +55,18 @@ class Registry:
             self._imported.add(module)
 
 
-def import_callable(path: str) -> Callable[..., Any]:
-    """Resolve "package.module:function", as the catalog's `on_dead` names hooks."""
+def import_attribute(path: str) -> Any:
+    """Resolve "package.module:attribute", as the catalog names hooks and API routers."""
     module_name, _, attribute = path.partition(":")
     try:
-        target = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
         raise CatalogError(f"{path!r} cannot be imported: {exc}") from exc
+
+
+def import_callable(path: str) -> Callable[..., Any]:
+    """Resolve "package.module:function", as the catalog's `on_dead` names hooks."""
+    target = import_attribute(path)
     if not callable(target):
         raise CatalogError(f"{path!r} is not callable")
     return target  # type: ignore[no-any-return]

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
+from jobqueue.api.docs import responses
 from workloads.processors.search import ENTITY
 
 __all__ = ["Enqueued", "enqueue_backfill", "router"]
@@ -24,7 +25,9 @@ class Enqueued(BaseModel):
 
 
 @router.put("/search/index/<entity>", tags=["search"], operation_id="enqueueSearchBackfill",
-            summary="Re-index every document of an entity (seed 004)")
+            summary="Re-index every document of an entity (seed 004)",
+            # 404: a path segment the route cannot match (Powertools routes `<entity>` on word characters).
+            responses=responses({200: ("the backfill job is durable and will run", Enqueued)}, 400, 401, 404, 503))
 def enqueue_backfill(
     entity: Annotated[str, Path(pattern=ENTITY, description="entity name, e.g. `message`")],
 ) -> Enqueued:

@@ -18,7 +18,7 @@ from tests.api.conftest import GHL_SECRET, TOKEN, ApiClient, ghl_contact_event
 from tests.conftest import Namespace
 
 EXAMPLE_PARAMS = {"queue": "email", "job_id": "123", "record_id": "email-123", "source": "gohighlevel",
-                  "name": "daily-digest"}
+                  "name": "daily-digest", "entity": "ticket"}
 
 
 def secured_operations() -> list[tuple[str, str]]:
@@ -30,7 +30,7 @@ def secured_operations() -> list[tuple[str, str]]:
 
 def test_every_management_route_refuses_a_missing_or_wrong_token(ns: Namespace, api: ApiClient) -> None:
     operations = secured_operations()
-    assert len(operations) == 20
+    assert len(operations) == 21
     for method, path in operations:
         for token, scheme in ((None, None), ("wrong-token", "Bearer"), (TOKEN[:-1], "Bearer"), (TOKEN, "Basic")):
             headers = {"Authorization": f"{scheme} {token}"} if scheme else {}

@@ -11,11 +11,11 @@ from jobqueue import Queue
 from jobqueue.api.errors import ConflictError
 from jobqueue.api.intake import event_job_id
 from jobqueue.keys import QueueKeys
-from jobqueue.leads import LeadStatusStore
 from jobqueue.local.runner import LocalContext
 from tests.api.conftest import ApiClient, ghl_contact_event
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
+from workloads.stores import LeadStore
 
 
 def _waiting(ns: Namespace, queue: str = "lead-enrichment") -> list[str]:
@@ -35,7 +35,7 @@ def test_signed_event_is_accepted_and_enriched_to_completion(ns: Namespace, api:
     assert job is not None
     assert job.name == "enrich-contact"
     assert job.returnvalue == {"contactId": "c-42", "email": "ada@example.com", "enriched": True}
-    lead = LeadStatusStore.from_settings().get("c-42")
+    lead = LeadStore().get("c-42")
     assert lead is not None and lead["status"] == "SUCCEEDED"
 
 

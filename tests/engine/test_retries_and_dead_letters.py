@@ -7,14 +7,16 @@ from itertools import pairwise
 
 from jobqueue import Queue
 from jobqueue.keys import QueueKeys
-from jobqueue.leads import LeadStatusStore
 from tests.conftest import Namespace
 from tests.support.dead_letters import DEAD_FIELDS, dlq_records
 from tests.support.functions import LocalFunctions
 from tests.support.processors import attempts_of
+from workloads.stores import LeadStore
 
 
 def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns: Namespace) -> None:
+    status = LeadStore()
+    status.put({"leadId": "42", "email": "lead@example.com"})
     queue = Queue("lead-processing")
     job_id = queue.add("process-lead", {"leadId": 42, "behavior": "fail"})
     worker = LocalFunctions(ns, ["lead-processing"])
@@ -35,8 +37,7 @@ def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns:
     assert "MessageAttributes" not in moved[0]
 
     dead = LocalFunctions(ns, [], ["lead-processing-dlq"])
-    status = LeadStatusStore.from_settings()
-    dead.pump(lambda: status.get("42") is not None, timeout=10)
+    dead.pump(lambda: (status.get("42") or {}).get("status") == "PERMANENTLY_FAILED", timeout=10)
     [record] = dlq_records(ns, "lead-processing-dlq")
     assert set(record) == DEAD_FIELDS
     assert record["originalJobId"] == job_id
@@ -47,8 +48,8 @@ def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns:
     assert record["attemptsMade"] == 5
     lead = status.get("42")
     assert lead is not None
-    assert lead["status"] == "PERMANENTLY_FAILED"
-    assert lead["error"] == "CRM sync failed on attempt 5"
+    assert lead["failure"] == {"originalJobId": job_id, "leadId": "42", "error": "CRM sync failed on attempt 5",
+                               "attemptsMade": 5, "failedAt": record["failedAt"]}
     job = queue.get_job(job_id)
     assert job is not None
     assert (job.state, job.attemptsMade, job.failedReason) == ("failed", 5, "CRM sync failed on attempt 5")
@@ -58,11 +59,12 @@ def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns:
 
 
 def test_unrecoverable_error_dead_letters_after_one_attempt(ns: Namespace) -> None:
+    status = LeadStore()
+    status.put({"leadId": "7"})
     queue = Queue("lead-processing")
     job_id = queue.add("process-lead", {"leadId": 7, "behavior": "unrecoverable"})
     functions = LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"])
-    status = LeadStatusStore.from_settings()
-    functions.pump(lambda: status.get("7") is not None, timeout=15)
+    functions.pump(lambda: (status.get("7") or {}).get("status") == "PERMANENTLY_FAILED", timeout=15)
     assert [a["attempt"] for a in attempts_of(job_id)] == [1]
     [record] = dlq_records(ns, "lead-processing-dlq")
     assert (record["error"], record["attemptsMade"]) == ("lead has no address", 1)

@@ -8,9 +8,9 @@ import os
 import pytest
 
 from jobqueue import Queue
-from jobqueue.leads import LeadStatusStore
 from jobqueue.local.runner import FunctionRunner
 from tests.conftest import ROOT, Namespace
+from workloads.stores import LeadStore
 
 
 def load_event(name: str) -> dict[str, object]:
@@ -28,10 +28,12 @@ def test_worker_sample_event_completes_its_jobs(ns: Namespace, monkeypatch: pyte
 
 def test_dead_letter_sample_event_records_and_marks_the_lead(ns: Namespace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(os.environ, "DEAD_LETTER_QUEUE", "lead-processing-dlq")
+    LeadStore().put({"leadId": "999", "email": "lead@example.com"})
     response = FunctionRunner("dead_letter").invoke(load_event("sqs-dlq-lead-processing.json"))
     assert response == {"batchItemFailures": []}
-    lead = LeadStatusStore.from_settings().get("999")
+    lead = LeadStore().get("999")
     assert lead is not None
-    assert (lead["status"], lead["error"], lead["attemptsMade"]) == ("PERMANENTLY_FAILED", "CRM sync failed", 5)
+    failure = lead["failure"]
+    assert (lead["status"], failure["error"], failure["attemptsMade"]) == ("PERMANENTLY_FAILED", "CRM sync failed", 5)
     job = Queue("lead-processing").get_job("sample-lead-9")
     assert job is not None and job.state == "failed"

@@ -18,7 +18,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
 from infra.layer import EngineLayer, runtime_deps
 from infra.settings import cdk_json_context
-from infra.stack import JobQueueStack
+from infra.stack import HANDS_OVER, JobQueueStack
 from jobqueue.deployment import function_specs
 from tests.infra.conftest import CATALOG, PREFIX
 from tests.infra.helpers import (
@@ -143,8 +143,11 @@ def test_queues_hide_messages_six_times_longer_than_their_function_runs(template
 
 @pytest.mark.parametrize("name", sorted(CATALOG.queues))
 def test_worker_consumes_its_lanes_and_sends_only_to_them_and_its_dlq(template: Template, name: str) -> None:
+    """...and to the queues its processors hand jobs over to (stack.HANDS_OVER), only to send."""
     config = CATALOG.queues[name]
     lanes = [arn(template, lane.sqs_name) for lane in config.lanes()]
+    handed_over = [arn(template, lane.sqs_name) for target in HANDS_OVER.get(name, ())
+                   for lane in CATALOG.queues[target].lanes()]
     dlq = arn(template, config.dead_letter)
     found = statements(template, function(template, "QUEUE_NAME", name)[1])
     for lane in lanes:
@@ -152,8 +155,11 @@ def test_worker_consumes_its_lanes_and_sends_only_to_them_and_its_dlq(template: 
                 "sqs:SendMessage"} <= actions_on(found, lane)
     assert "sqs:SendMessage" in actions_on(found, dlq)
     assert "sqs:ReceiveMessage" not in actions_on(found, dlq)
+    for target in handed_over:
+        assert "sqs:ReceiveMessage" not in actions_on(found, target)
+        assert "sqs:SendMessage" in actions_on(found, target)
     sqs_resources = {str(r) for s in found if any(a.startswith("sqs:") for a in actions(s)) for r in resources(s)}
-    assert sqs_resources == {str(r) for r in [*lanes, dlq]}
+    assert sqs_resources == {str(r) for r in [*lanes, dlq, *handed_over]}
 
 
 @pytest.mark.parametrize("name", DEAD_LETTERS)
@@ -176,16 +182,22 @@ def test_api_may_send_to_every_lane_and_scheduler_only_to_cron_queues(template: 
 
 
 def test_every_function_reads_the_redis_token_and_only_the_api_reads_the_api_secrets(template: Template) -> None:
+    """Each function reads exactly the secrets its environment names (`*_SECRET_ID`): the Redis token, the seed
+    services its processors call, and for the API alone the service token and webhook secrets."""
     secrets = template.find_resources("AWS::SecretsManager::Secret")
     [token_id] = [i for i, s in secrets.items() if s["Properties"]["Description"].endswith("Redis AUTH token")]
     api_id, api_props = function_by_description(template, "jobqueue API and webhook intake")
+    api_env = api_props["Environment"]["Variables"]
+    api_only = {api_env["SERVICE_TOKEN_SECRET_ID"]["Ref"]} | {
+        api_env[f"{source.secret}_SECRET_ID"]["Ref"] for source in CATALOG.webhooks.values()}
     for function_id, props in job_functions(template).items():
         found = statements(template, props)
         readable = {r["Ref"] for s in found if "secretsmanager:GetSecretValue" in actions(s) for r in resources(s)}
+        env = props["Environment"]["Variables"]
+        assert readable == {value["Ref"] for name, value in env.items() if name.endswith("_SECRET_ID")}
         assert token_id in readable
-        assert readable == ({token_id} if function_id != api_id else set(secrets))
-        assert props["Environment"]["Variables"]["REDIS_AUTH_SECRET_ID"] == {"Ref": token_id}
-    api_env = api_props["Environment"]["Variables"]
+        assert function_id == api_id or not readable & api_only
+        assert env["REDIS_AUTH_SECRET_ID"] == {"Ref": token_id}
     assert api_env["SERVICE_TOKEN_SECRET_ID"]["Ref"] in secrets
     for source in CATALOG.webhooks.values():
         assert api_env[f"{source.secret}_SECRET_ID"]["Ref"] in secrets
@@ -223,6 +235,8 @@ def test_layer_holds_the_engine_and_aarch64_wheels_of_the_pinned_deps(stack: Job
     assembly = Path(App.of(stack).synth().directory)  # type: ignore[union-attr]
     [python] = [p for p in assembly.glob("asset.*/python") if (p / "jobqueue").is_dir()]
     assert (python / "jobqueue" / "catalog.toml").is_file()
+    assert (python / "workloads" / "templates" / "password_reset.html").is_file()
+    assert not (python / "standins").exists()  # local only
     assert list((python / "jobqueue" / "commands").glob("*.lua"))
     assert not list(python.glob("jobqueue/**/__pycache__"))
     for dep in runtime_deps():

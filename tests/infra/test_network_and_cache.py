@@ -32,9 +32,12 @@ def test_new_vpc_has_two_private_isolated_subnets_flow_logs_and_no_internet(temp
 
 
 def test_sqs_and_secrets_manager_endpoints_admit_only_the_functions(template: Template) -> None:
-    endpoints = [r["Properties"] for r in template.find_resources("AWS::EC2::VPCEndpoint").values()]
+    every = [r["Properties"] for r in template.find_resources("AWS::EC2::VPCEndpoint").values()]
+    endpoints = [e for e in every if e.get("VpcEndpointType") == "Interface"]
     services = sorted(e["ServiceName"]["Fn::Join"][1][-1] for e in endpoints)
     assert services == [".secretsmanager", ".sqs"]
+    [gateway] = [e for e in every if e.get("VpcEndpointType") == "Gateway"]  # the seed tables
+    assert gateway["ServiceName"]["Fn::Join"][1][-1] == ".dynamodb"
     endpoints_group, functions_group = group_id(template, "jobqueue VPC endpoints"), group_id(template, "jobqueue func")
     assert all(e["PrivateDnsEnabled"] and e["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoints_group, "GroupId"]}]
                for e in endpoints)

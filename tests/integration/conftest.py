@@ -64,10 +64,16 @@ def emulator(request: pytest.FixtureRequest, redis_url: str, monkeypatch: pytest
     """The test's world on one emulator: AWS_ENDPOINT_URL points at it for this process and the processes the
     test starts (`emulator.ns.env`), and the catalog's topology exists there under the test's own prefix."""
     endpoint: str = request.getfixturevalue(f"{request.param}_endpoint")
+    # LocalStack's DynamoDB runs DynamoDB Local, a download these machines cannot make: the seed tables (where the
+    # lead hooks write) live on moto, through botocore's per-service endpoint variable. Started before the
+    # environment is set, as the moto fixture sets AWS_ENDPOINT_URL when it starts.
+    tables: str = request.getfixturevalue("moto_endpoint")
     for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
                         "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
+    if request.param == "localstack":
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", tables)
     aws_client.cache_clear()
     try:
         with namespace(monkeypatch, redis_url) as ns:

@@ -7,19 +7,20 @@ from datetime import datetime
 from itertools import pairwise
 
 from jobqueue import Queue
-from jobqueue.leads import LeadStatusStore
 from tests.integration.conftest import Emulator
 from tests.support.dead_letters import DEAD_FIELDS, dlq_records
 from tests.support.functions import LocalFunctions
 from tests.support.processors import attempts_of
+from workloads.stores import LeadStore
 
 
 def test_five_attempts_backing_off_then_the_dead_letter_function_and_on_dead_hook(emulator: Emulator) -> None:
+    status = LeadStore()
+    status.put({"leadId": "4242"})
     queue = Queue("lead-processing")
     job_id = queue.add("process-lead", {"leadId": 4242, "behavior": "fail"})
-    status = LeadStatusStore.from_settings()
     functions = LocalFunctions(emulator.ns, ["lead-processing"], ["lead-processing-dlq"])
-    functions.pump(lambda: status.get("4242") is not None, timeout=60)
+    functions.pump(lambda: (status.get("4242") or {}).get("status") == "PERMANENTLY_FAILED", timeout=60)
 
     attempts = attempts_of(job_id)
     assert [a["attempt"] for a in attempts] == [1, 2, 3, 4, 5]

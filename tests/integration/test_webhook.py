@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from jobqueue import Queue
-from jobqueue.leads import LeadStatusStore
 from tests.conftest import ROOT
 from tests.integration.conftest import Emulator, HttpApi
 from tests.support.functions import LocalFunctions
+from workloads.stores import LeadStore
 
 SAMPLE = json.loads((ROOT / "events" / "api-webhook-gohighlevel.json").read_text())
 
@@ -30,7 +30,7 @@ def test_signed_sample_webhook_becomes_a_completed_job(emulator: Emulator, api: 
     assert job["returnvalue"] == {"contactId": contact, "email": "ada@example.com", "enriched": True}
     status, counts = api.request("GET", "/queues/lead-enrichment")
     assert status == 200 and (counts["completed"], counts["waiting"], counts["failed"]) == (1, 0, 0), counts
-    lead = LeadStatusStore.from_settings().get(contact)
+    lead = LeadStore().get(contact)
     assert lead is not None and lead["status"] == "SUCCEEDED"
     # The same delivery again is the same job, not a second one.
     assert api.request("POST", SAMPLE["path"], SAMPLE["body"].encode(), signature, token=False) == (202, accepted)

@@ -1,6 +1,6 @@
-"""Acceptance: `python -m jobqueue.local.dev` as `make run` starts it (embedded moto and Redis, the example
-processors): a signed webhook becomes a completed job, seen through the API and `jobqueue stats`; /health names
-Redis and SQS; SIGINT stops it with exit code 0 and no process left behind."""
+"""Acceptance: `python -m jobqueue.local.dev` as `make run` starts it (embedded moto and Redis, the seed
+processors against their stand-ins): a signed webhook becomes a completed job, seen through the API and
+`jobqueue stats`; /health names Redis and SQS; SIGINT stops it with exit code 0 and no process left behind."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ TOKEN = "dev-test-token"
 SECRET = "dev-test-webhook-secret"
 # What `make run` gets from the Makefile; everything else (AWS endpoint, Redis) is embedded.
 LEFT_OUT = ("REDIS_URL", "AWS_ENDPOINT_URL", "JOBQUEUE_CATALOG", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX",
-            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            "JOBQUEUE_TABLE_PREFIX", "JOBQUEUE_PROCESSORS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def request(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -68,7 +68,7 @@ def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in LEFT_OUT}
     env.update({"JOBQUEUE_API_PORT": str(port), "SERVICE_TOKEN": TOKEN, "GHL_WEBHOOK_SECRET": SECRET,
-                "JOBQUEUE_PROCESSORS": "examples.walkthrough", "POWERTOOLS_LOG_LEVEL": "INFO"})
+                "POWERTOOLS_LOG_LEVEL": "INFO"})
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "jobqueue.local.dev"], cwd=ROOT, env=env, stdout=out,
@@ -103,7 +103,7 @@ def test_make_run_turns_a_signed_webhook_into_a_completed_job(dev: tuple[subproc
     assert health == (200, {"status": "ok", "redis": {"ok": True, "error": None},
                             "sqs": {"ok": True, "error": None}})
 
-    body = json.dumps({"type": "ContactCreate", "webhookId": "wh-accept-1", "contactId": "c-42",
+    body = json.dumps({"type": "ContactCreate", "webhookId": "wh-accept-1", "contactId": "demo-contact",
                        "email": "ada@example.com"}).encode()
     signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     status, accepted = request("POST", f"{url}/webhooks/gohighlevel", body,
@@ -115,11 +115,11 @@ def test_make_run_turns_a_signed_webhook_into_a_completed_job(dev: tuple[subproc
 
     wait_for(completed, 120, "the job completing")
     status, job = request("GET", f"{url}/queues/lead-enrichment/jobs/{accepted['jobId']}", headers=auth)
-    assert (status, job["state"], job["returnvalue"]["contactId"]) == (200, "completed", "c-42")
+    assert (status, job["state"], job["returnvalue"]["contactId"]) == (200, "completed", "demo-contact")
     # `jobqueue stats` through the API, and directly with the `export` line the runtime printed for other shells.
     [export] = [line for line in log.read_text().splitlines() if line.startswith("export ")]
     shell = dict(pair.split("=", 1) for pair in shlex.split(export)[1:])
-    assert {"AWS_ENDPOINT_URL", "REDIS_URL"} <= set(shell)
+    assert {"AWS_ENDPOINT_URL", "REDIS_URL", "GHL_API_URL", "CRM_API_URL"} <= set(shell)  # + the stand-ins
     for how, extra_env in ((["--api", url, "--token", TOKEN], {}), ([], shell)):
         stats = subprocess.run([sys.executable, "-m", "jobqueue.cli", *how, "--json", "stats", "lead-enrichment"],
                                cwd=ROOT, env={**os.environ, **extra_env}, capture_output=True, text=True,

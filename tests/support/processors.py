@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from jobqueue import Job, UnrecoverableError, processor
 from jobqueue.connection import redis_client
 from jobqueue.keys import app_key
-from jobqueue.leads import LeadStatusStore
 from jobqueue.settings import get_settings
+from workloads.stores import LeadStore
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -58,13 +58,14 @@ def enrich_contact(job: Job) -> dict[str, Any]:
     """Seed 001's enrichment of a GoHighLevel contact event: PROCESSING, then SUCCEEDED (or FAILED_FINAL)."""
     data = job.data if isinstance(job.data, dict) else {}
     contact = str(data.get("contactId") or data.get("id") or "")
-    status = LeadStatusStore.from_settings()
     if not contact:
         raise UnrecoverableError("event has no contact id")
-    status.set(contact, "PROCESSING", jobId=job.id, attempt=job.attempt)
+    status = LeadStore()
+    status.ensure(contact, {"source": "gohighlevel"})
+    status.set_status(contact, "PROCESSING", jobId=job.id, attempt=job.attempt)
     job.update_progress(50)
     enriched = {"contactId": contact, "email": data.get("email"), "enriched": True}
-    status.set(contact, "SUCCEEDED", jobId=job.id)
+    status.set_status(contact, "SUCCEEDED", jobId=job.id)
     job.update_progress(100)
     return enriched
 

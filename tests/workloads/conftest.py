@@ -13,14 +13,12 @@ import pytest
 
 import standins
 from jobqueue.catalog import default_catalog
-from jobqueue.connection import aws_client
 from jobqueue.local.topology import create_topology
 from jobqueue.registry import ProcessorFn, registry
 from jobqueue.settings import get_settings
 from tests.api.conftest import api, api_runner
 from tests.conftest import Namespace
 from workloads.processors import ALL
-from workloads.records import create_tables
 
 __all__ = ["api", "api_runner"]
 
@@ -55,11 +53,10 @@ WORKLOAD_PROCESSORS = _capture_registrations()
 
 @pytest.fixture
 def ns(ns: Namespace, stand_ins: standins.Running, monkeypatch: pytest.MonkeyPatch) -> Namespace:
-    """The engine's namespace with this directory's catalog, fresh SQS queues and DynamoDB tables, the
+    """The engine's namespace (with its DynamoDB tables) with this directory's catalog, fresh SQS queues, the
     stand-ins' environment, and only the workloads processors registered (restored after the test)."""
     token = uuid.uuid4().hex[:10]
-    env = {**standins.environment(), "JOBQUEUE_CATALOG": str(CATALOG), "JOBQUEUE_SQS_PREFIX": f"w{token}-",
-           "JOBQUEUE_TABLE_PREFIX": f"w{token}-"}
+    env = {**standins.environment(), "JOBQUEUE_CATALOG": str(CATALOG), "JOBQUEUE_SQS_PREFIX": f"w{token}-"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -69,5 +66,4 @@ def ns(ns: Namespace, stand_ins: standins.Running, monkeypatch: pytest.MonkeyPat
         service.clear()
     settings, catalog = get_settings(), default_catalog()
     urls = create_topology(ns.sqs, catalog, settings.sqs_name_prefix)
-    create_tables(aws_client("dynamodb"), env["JOBQUEUE_TABLE_PREFIX"])
     return Namespace(settings, catalog, urls, {**ns.env, **env}, ns.redis, ns.sqs)

@@ -14,7 +14,7 @@ from jobqueue.connection import aws_client
 from jobqueue.local.runner import LocalContext
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
-from workloads.events import EVENT_PATTERN, SOURCE, search_input_transformer
+from workloads.events import SOURCE, create_bus
 from workloads.search_api import router
 
 if TYPE_CHECKING:
@@ -52,12 +52,9 @@ def test_entity_event_leads_to_its_document_in_the_search_engine(ns: Namespace,
                                                                  stand_ins: standins.Running) -> None:
     events = aws_client("events")
     bus = f"{ns.settings.sqs_name_prefix}domain-events"
-    events.create_event_bus(Name=bus)
-    events.put_rule(Name="entities-to-search", EventBusName=bus, EventPattern=json.dumps(EVENT_PATTERN))
     search_arn = ns.sqs.get_queue_attributes(QueueUrl=ns.queue_urls["search"], AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
-    events.put_targets(Rule="entities-to-search", EventBusName=bus, Targets=[
-        {"Id": "search", "Arn": search_arn, "InputTransformer": search_input_transformer(ns.catalog)}])
+    create_bus(events, bus, search_arn, ns.catalog)
     doc = {"title": "Quarterly report", "tags": ["finance"]}
     answer = events.put_events(Entries=[{"Source": SOURCE, "DetailType": "EntityChanged", "EventBusName": bus,
                                          "Detail": json.dumps({"entity": "post", "id": "p-7", "doc": doc})}])

@@ -11,29 +11,17 @@ from jobqueue import Queue
 from tests.api.conftest import ApiClient, ghl_contact_event
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
+from tests.workloads.scenarios import REAL_ESTATE, add_contact, lead_status
 from workloads.stores import LeadStore
-
-REAL_ESTATE = "/v2/PropertyDetail"
-
-
-def _contact(stand_ins: standins.Running, contact_id: str, **fields: str) -> None:
-    address = {"address1": "42 Wallaby Way", "city": "Austin", "state": "TX", "postalCode": "73301"}
-    stand_ins.http["gohighlevel"].state["contacts"][contact_id] = {"id": contact_id, "email": "ada@example.com",
-                                                                   **address, **fields}
-
-
-def _status(lead_id: str) -> str | None:
-    lead = LeadStore().get(lead_id)
-    return None if lead is None else lead.get("status")
 
 
 def test_gohighlevel_webhook_ends_with_contact_updated_and_lead_succeeded(
         ns: Namespace, api: ApiClient, stand_ins: standins.Running) -> None:
-    _contact(stand_ins, "c-ok")
+    add_contact(stand_ins, "c-ok")
     answer = api.webhook(ghl_contact_event("wh-seed-1", "c-ok"))
     assert answer.status == 202, answer.text
 
-    LocalFunctions(ns, ["lead-enrichment"]).pump(lambda: _status("c-ok") == "SUCCEEDED", 20)
+    LocalFunctions(ns, ["lead-enrichment"]).pump(lambda: lead_status("c-ok") == "SUCCEEDED", 20)
     contact = stand_ins.http["gohighlevel"].state["contacts"]["c-ok"]
     assert contact["customFields"]["property_id"].startswith("prop-")
     assert "enriched" in contact["tags"]
@@ -54,7 +42,7 @@ def test_lead_whose_crm_sync_always_fails_ends_permanently_failed_with_dlq_field
     job_id = Queue("lead-processing").add("process-lead", {"leadId": 456})
 
     LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"]).pump(
-        lambda: _status("456") == "PERMANENTLY_FAILED", 30)
+        lambda: lead_status("456") == "PERMANENTLY_FAILED", 30)
     lead = LeadStore().get("456")
     assert lead is not None
     failure = lead["failure"]
@@ -69,12 +57,12 @@ def test_lead_whose_crm_sync_always_fails_ends_permanently_failed_with_dlq_field
 
 
 def test_retry_after_429_is_respected(ns: Namespace, stand_ins: standins.Running) -> None:
-    _contact(stand_ins, "c-429")
+    add_contact(stand_ins, "c-429")
     realestate = stand_ins.http["realestate"]
     realestate.fail(REAL_ESTATE, status=429, retry_after=2)
     job_id = Queue("lead-enrichment").add("enrich-contact", {"contactId": "c-429"})
 
-    LocalFunctions(ns, ["lead-enrichment"]).pump(lambda: _status("c-429") == "SUCCEEDED", 30)
+    LocalFunctions(ns, ["lead-enrichment"]).pump(lambda: lead_status("c-429") == "SUCCEEDED", 30)
     calls = realestate.requests_to(REAL_ESTATE)
     assert [c.status for c in calls] == [429, 200]
     assert calls[1].at - calls[0].at >= 2.0  # the queue's backoff is 0: only Retry-After made it wait
@@ -84,14 +72,14 @@ def test_retry_after_429_is_respected(ns: Namespace, stand_ins: standins.Running
 
 def test_timeout_is_retried(ns: Namespace, stand_ins: standins.Running, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REALESTATE_TIMEOUT", "0.5")
-    _contact(stand_ins, "c-slow")
+    add_contact(stand_ins, "c-slow")
     realestate = stand_ins.http["realestate"]
     realestate.fail(REAL_ESTATE, delay=1.5)
     job_id = Queue("lead-enrichment").add("enrich-contact", {"contactId": "c-slow"})
 
     # The stalled request is recorded when the stand-in answers it, after the client gave up.
     LocalFunctions(ns, ["lead-enrichment"]).pump(
-        lambda: _status("c-slow") == "SUCCEEDED" and len(realestate.requests_to(REAL_ESTATE)) == 2, 30)
+        lambda: lead_status("c-slow") == "SUCCEEDED" and len(realestate.requests_to(REAL_ESTATE)) == 2, 30)
     job = Queue("lead-enrichment").get_job(job_id)
     assert job is not None and job.attemptsMade == 2
 
@@ -102,7 +90,7 @@ def test_timeout_is_retried(ns: Namespace, stand_ins: standins.Running, monkeypa
 ])
 def test_invalid_address_fails_at_once(ns: Namespace, stand_ins: standins.Running, fields: dict[str, str],
                                        reason: str) -> None:
-    _contact(stand_ins, "c-bad", **fields)
+    add_contact(stand_ins, "c-bad", **fields)
     job_id = Queue("lead-enrichment").add("enrich-contact", {"contactId": "c-bad"})
     queue = Queue("lead-enrichment")
 
@@ -126,7 +114,7 @@ def test_processed_lead_is_synced_to_the_crm_even_when_its_property_is_unknown(
     for lead_id in ("77", "78"):
         queue.add("process-lead", {"leadId": lead_id})
 
-    LocalFunctions(ns, ["lead-processing"]).pump(lambda: _status("77") == _status("78") == "SUCCEEDED", 20)
+    LocalFunctions(ns, ["lead-processing"]).pump(lambda: lead_status("77") == lead_status("78") == "SUCCEEDED", 20)
     synced = stand_ins.http["crm"].state["leads"]
     assert synced["77"]["enrichment"] == {"found": False, "reason": "RealEstateAPI: no property at "
                                                                     "'1 Nowhere Rd, Elko, NV'"}

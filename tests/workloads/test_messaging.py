@@ -4,7 +4,6 @@ over 10 leads, answered in the request up to 10), line health checks and integra
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from jobqueue.scripts import Scripts
 from tests.api.conftest import ApiClient
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
+from tests.workloads.scenarios import leads_with_handles
 from workloads.processors.messaging import hand_over_due_messages
 from workloads.stores import LeadStore, LineStore, ScheduledMessageStore, SyncRunStore, now_ms
 
@@ -64,21 +64,8 @@ def test_a_refused_scheduled_message_is_failed_not_handed_over_again(ns: Namespa
     assert store.due(now_ms() + 3_600_000, status="QUEUED") == []
 
 
-def _leads(count: int, prefix: str) -> list[str]:
-    store = LeadStore()
-    ids = [f"{prefix}-{i}" for i in range(count)]
-    for i, lead_id in enumerate(ids):
-        contact: dict[str, Any] = {"leadId": lead_id}
-        if i % 3 == 0:
-            contact["phone"] = f"+1555000{i:04d}"
-        elif i % 3 == 1:
-            contact["email"] = f"{lead_id}@example.com"
-        store.put(contact)  # every third lead has neither: it cannot be checked
-    return ids
-
-
 def test_bulk_availability_of_25_leads_is_queued_and_every_lead_updated(ns: Namespace, api: ApiClient) -> None:
-    ids = _leads(25, "bulk")
+    ids = leads_with_handles(25, "bulk")
     answer = api.call("POST", "/jobs", body={"jobType": "bulk-availability-check",
                                              "data": {"leadIds": ids, "userId": "u1", "workspaceId": "w1"}})
     assert answer.status == 202, answer.text
@@ -97,7 +84,7 @@ def test_bulk_availability_of_25_leads_is_queued_and_every_lead_updated(ns: Name
 
 
 def test_bulk_availability_of_5_leads_is_answered_in_the_request(ns: Namespace, api: ApiClient) -> None:
-    ids = [*_leads(5, "small"), "small-unknown"]
+    ids = [*leads_with_handles(5, "small"), "small-unknown"]
     answer = api.call("POST", "/jobs", body={"jobType": "bulk-availability-check", "data": {"leadIds": ids}})
     assert answer.status == 200, answer.text
     result = answer.json["result"]

@@ -19,6 +19,8 @@ from jobqueue import __version__
 from jobqueue.api.auth import BEARER_SCHEME, authorized, header, is_public, proxy_error, unauthorized_response
 from jobqueue.api.errors import register_error_handlers
 from jobqueue.api.routes import ROUTERS
+from jobqueue.catalog import default_catalog
+from jobqueue.registry import import_attribute
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,7 +32,7 @@ logger = Logger(service="jobqueue-api")
 # debug=False: Powertools' debug mode prints whole events, Authorization headers included.
 app = APIGatewayRestResolver(enable_validation=True, debug=False)
 register_error_handlers(app)
-for _router in ROUTERS:
+for _router in [*ROUTERS, *(import_attribute(path) for path in default_catalog().routers)]:
     app.include_router(_router)
 
 TITLE = "jobqueue"

@@ -5,7 +5,9 @@ functions `jobqueue.deployment.function_specs` lists (what the CDK app deploys),
 
 - the API function behind http://127.0.0.1:3000 (JOBQUEUE_API_PORT; 0 picks a free port);
 - one SQS event source mapping per event source of a worker or dead-letter function (`pollers`);
-- a Scheduler ticker firing the group's schedules into the scheduler function (`ticker`).
+- a Scheduler ticker firing the group's schedules into the scheduler function (`ticker`);
+- the seed systems (`workloads.local`): stand-ins for their third-party services, their DynamoDB tables, and
+  the domain-event bus whose rule feeds the search queue; their processors unless JOBQUEUE_PROCESSORS is set.
 
 Where things are:
 
@@ -15,6 +17,8 @@ Where things are:
 | REDIS_URL | a `redis-server` from PATH on a free port, no persistence, stopped on exit | job state |
 | JOBQUEUE_LOCAL_MAX_CONCURRENCY | 2 | cap on each event source's MaximumConcurrency here (processes) |
 | JOBQUEUE_SCHEDULE_GROUP, JOBQUEUE_SCHEDULE_PREFIX | default, none | which schedules are upserted and fired |
+| JOBQUEUE_TABLE_PREFIX | jobqueue- | the seed systems' table names (prefix + base name) |
+| JOBQUEUE_PROCESSORS | the seeds' and `examples.processors`, unless the catalog names some | processor modules |
 
 Each function's processes get this process's environment (the stage-wide settings) plus the function's own
 from its FunctionSpec. SIGINT (Ctrl-C) and SIGTERM stop everything: pollers, ticker, API, every function
@@ -46,6 +50,7 @@ from jobqueue.local.ticker import SchedulerTicker
 from jobqueue.local.topology import create_topology
 from jobqueue.schedules import initialize
 from jobqueue.settings import get_settings
+from workloads.local import SeedSystems  # local tooling only: the deployed engine never imports workloads
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,6 +100,7 @@ class LocalRuntime:
         self.ticker: SchedulerTicker | None = None
         self._moto: EmbeddedMoto | None = None
         self._redis: EmbeddedRedis | None = None
+        self._seeds: SeedSystems | None = None
         self._environ_before = dict(os.environ)
 
     def start(self) -> LocalRuntime:
@@ -129,6 +135,8 @@ class LocalRuntime:
             logger.error("the endpoint's Scheduler API refused the schedules; cron jobs will not fire here",
                          extra={"error": str(exc)})
             scheduler_api = False
+        self._seeds = SeedSystems.start(catalog, sqs, urls, settings.sqs_name_prefix)
+        os.environ.update(self._seeds.environment)
         stage_env = dict(os.environ)
         redis = redis_client(settings.redis_url)
         for spec in function_specs(catalog):
@@ -156,6 +164,7 @@ class LocalRuntime:
         names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX"]
         names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
         names += ["REDIS_URL"] if self._redis else []  # a URL the user set may hold a password
+        names += sorted(n for n in (self._seeds.environment if self._seeds else {}) if n.endswith("_URL"))
         values = {name: os.environ[name] for name in names if os.environ.get(name)}
         return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
 
@@ -180,6 +189,8 @@ class LocalRuntime:
             poller.stop(timeout=self.poll_wait_seconds + 5)
         for pool in self.pools.values():
             pool.close()
+        if self._seeds is not None:
+            self._seeds.stop()
         if self._redis is not None:
             self._redis.stop()
         if self._moto is not None:

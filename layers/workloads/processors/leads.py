@@ -1,12 +1,11 @@
 """Seeds 000 and 001: lead processing (enrich, then sync to the CRM) and lead enrichment from GoHighLevel
-contact events, with their statuses in the leads table and the dead-letter hooks that finish them."""
+contact events, with their statuses in the leads table (`workloads.deadletters` holds the hooks that finish them)."""
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobqueue.errors import UnrecoverableError
@@ -15,17 +14,15 @@ from workloads.clients.crm import Crm
 from workloads.clients.gohighlevel import Contact, GoHighLevel
 from workloads.clients.realestate import PropertyNotFoundError, RealEstateApi
 from workloads.jobdata import parse
-from workloads.stores import LeadStatus, LeadStore
+from workloads.stores import LeadStore
 
 if TYPE_CHECKING:
-    from jobqueue.job import DeadLetter, Job
+    from jobqueue.job import Job
 
 __all__ = [
-    "InvalidAddressError", "enrich_contact", "full_address", "mark_enrichment_failed", "mark_permanently_failed",
-    "process_lead",
+    "InvalidAddressError", "enrich_contact", "full_address", "process_lead",
 ]
 
-logger = Logger(service="workloads")
 _STREET = re.compile(r"^\s*\d+[A-Za-z]?\s+\S+")
 
 
@@ -135,29 +132,3 @@ def enrich_contact(job: Job) -> dict[str, Any]:
     leads.set_status(contact_id, "SUCCEEDED", enrichment=found.fields(), address=address,
                      email=contact.email, phone=contact.phone)
     return {"contactId": contact_id, "propertyId": found.id}
-
-
-def _failure(letter: DeadLetter, lead_id: str) -> dict[str, Any]:
-    """Seed 000's DLQ record: {originalJobId, leadId, error, attemptsMade, failedAt}."""
-    return {"originalJobId": letter.originalJobId, "leadId": lead_id, "error": letter.error,
-            "attemptsMade": letter.attemptsMade, "failedAt": letter.failedAt}
-
-
-def _mark(letter: DeadLetter, status: LeadStatus, key: str) -> None:
-    data = letter.data if isinstance(letter.data, dict) else {}
-    lead_id = data.get(key) or data.get("id")
-    if lead_id is None:
-        logger.warning("dead lead job without a lead id", extra={"jobId": letter.originalJobId})
-        return
-    if not LeadStore().set_status(str(lead_id), status, failure=_failure(letter, str(lead_id))):
-        logger.warning("dead job's lead is not in the leads table", extra={"jobId": letter.originalJobId})
-
-
-def mark_permanently_failed(letter: DeadLetter) -> None:
-    """lead-processing's `on_dead`: the lead is PERMANENTLY_FAILED, with the DLQ record as `failure`."""
-    _mark(letter, "PERMANENTLY_FAILED", "leadId")
-
-
-def mark_enrichment_failed(letter: DeadLetter) -> None:
-    """lead-enrichment's `on_dead`: transient failures outlasted every attempt, so the lead is FAILED_FINAL."""
-    _mark(letter, "FAILED_FINAL", "contactId")
