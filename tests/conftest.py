@@ -15,10 +15,9 @@ from redis import Redis
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
-from jobqueue.local.services import EmbeddedMoto
+from jobqueue.local.services import EmbeddedMoto, free_port
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
-from tests.support.ports import free_port
 from workloads.records import create_tables
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import NoReturn
 
-from tests.support.ports import free_port
+from jobqueue.local.services import free_port
 
 __all__ = ["DEFAULT_VENV", "LocalStack", "LocalStackError", "localstack_ready"]
 

@@ -9,26 +9,26 @@ from typing import Any
 import pytest
 
 from jobqueue import Queue
+from jobqueue.local.services import EmbeddedRedis
 from tests.integration.conftest import Emulator
 from tests.support.functions import start_worker_process, wait_for
 from tests.support.processors import attempts_of
-from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
+def own_redis() -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis().start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def redis_url(own_redis: RedisServer) -> str:
+def redis_url(own_redis: EmbeddedRedis) -> str:
     """This module's namespaces live on their own Redis, the one these tests restart."""
     return own_redis.url
 
 
-def test_redis_restarted_mid_batch_every_accepted_job_completes(emulator: Emulator, own_redis: RedisServer) -> None:
+def test_redis_restarted_mid_batch_every_accepted_job_completes(emulator: Emulator, own_redis: EmbeddedRedis) -> None:
     queue = Queue("lead-processing")
     jobs: list[dict[str, Any]] = [{"name": "process-lead", "data": {"leadId": i, "behavior": "sleep", "seconds": 0.2}}
                                   for i in range(6)]

@@ -78,7 +78,8 @@ class EmbeddedMoto:
 
 
 class EmbeddedRedis:
-    """`redis-server` from PATH on a free loopback port, without persistence; `url` once started."""
+    """`redis-server` from PATH on a free loopback port, without persistence, so a restart comes back empty as a
+    lost node does (tests crash and restart it; the shared Redis is never restarted)."""
 
     def __init__(self, binary: str = "redis-server") -> None:
         path = shutil.which(binary)
@@ -88,17 +89,17 @@ class EmbeddedRedis:
                 "(e.g. `apt-get install redis-server`, `brew install redis`) or set REDIS_URL")
         self._binary = path
         self._process: subprocess.Popen[bytes] | None = None
-        self.url = ""
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10) -> EmbeddedRedis:
         from redis import Redis
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        port = free_port()
+        port = self.port
         self._process = subprocess.Popen(
             [self._binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, start_new_session=True)
-        self.url = f"redis://127.0.0.1:{port}/0"
         client: Any = Redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
         while True:
@@ -110,6 +111,13 @@ class EmbeddedRedis:
                     self.stop()
                     raise LocalServiceError(f"redis-server did not start on port {port}") from None
                 time.sleep(0.05)
+
+    def restart(self) -> None:
+        """Crash the server (SIGKILL) and start it again on the same port: every key is gone."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(10)
+        self.start()
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
