@@ -26,7 +26,8 @@ class JobQueues(Construct):
     """Every queue of `catalog`, named `<name_prefix><lane>`, encrypted and reachable over TLS only.
 
     Every lane of a work queue is alike (jobqueue.catalog.Lane): it redrives to the queue's DLQ after
-    `max_attempts` receives (the most attempts any job of the queue may get) and hides a received
+    `max_receive_count` receives (a safety net above the most attempts any job of the queue may get: the
+    worker dead-letters exhausted jobs itself) and hides a received
     message for six times the worker's timeout. A DLQ keeps messages for its `retention_days`, longer than any
     work queue, because a redriven message keeps its first enqueue time.
     """
@@ -57,7 +58,7 @@ class JobQueues(Construct):
                     retention_period=WORK_RETENTION,
                     visibility_timeout=Duration.seconds(visibility_timeout(queue.timeout)),
                     dead_letter_queue=sqs.DeadLetterQueue(
-                        max_receive_count=queue.max_attempts,
+                        max_receive_count=queue.max_receive_count,
                         queue=self.dead_letter_queues[queue.dead_letter],
                     ),
                 )

@@ -5,12 +5,9 @@ from __future__ import annotations
 import math
 import random
 
-from jobqueue.catalog import Backoff
+from jobqueue.catalog import MAX_VISIBILITY_S, Backoff
 
 __all__ = ["backoff_delay_ms", "visibility_seconds"]
-
-# SQS caps a message's visibility timeout at 12 hours.
-MAX_VISIBILITY_SECONDS = 12 * 3600
 
 
 def backoff_delay_ms(backoff: Backoff | None, attempts_made: int, rand: random.Random | None = None) -> int:
@@ -23,7 +20,7 @@ def backoff_delay_ms(backoff: Backoff | None, attempts_made: int, rand: random.R
     """
     if backoff is None or attempts_made < 1:
         return 0
-    delay = backoff.delay if backoff.type == "fixed" else backoff.delay * 2 ** (attempts_made - 1)
+    delay = backoff.delay_for(attempts_made)
     if backoff.jitter:
         low = delay * (1 - backoff.jitter)
         delay = round(low + (rand or random).random() * (delay - low))
@@ -32,4 +29,4 @@ def backoff_delay_ms(backoff: Backoff | None, attempts_made: int, rand: random.R
 
 def visibility_seconds(delay_ms: int) -> int:
     """SQS counts whole seconds: round up so that a backoff is never cut short."""
-    return min(MAX_VISIBILITY_SECONDS, math.ceil(delay_ms / 1000))
+    return min(MAX_VISIBILITY_S, math.ceil(delay_ms / 1000))

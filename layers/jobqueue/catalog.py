@@ -21,6 +21,9 @@ from jobqueue.cron import CronPattern, TimeZoneName
 from jobqueue.errors import CatalogError, UnknownQueueError
 
 __all__ = [
+    "MAX_VISIBILITY_S",
+    "RECEIVE_MARGIN",
+    "WORK_RETENTION_S",
     "Backoff",
     "Catalog",
     "CronEntry",
@@ -31,8 +34,23 @@ __all__ = [
     "QueueConfig",
     "Retention",
     "WebhookSource",
+    "check_retry_plan",
     "load_catalog",
 ]
+
+WORK_RETENTION_S = 4 * 24 * 3600
+"""SQS message retention of the work queues: a job's whole retry plan must fit in it."""
+MAX_VISIBILITY_S = 12 * 3600
+"""SQS's longest visibility timeout: the longest wait before one retry."""
+RECEIVE_MARGIN = 5
+"""Receives SQS allows a message beyond the most attempts of its queue before redriving it to the DLQ.
+
+jobqueue counts attempts in Redis and dead-letters exhausted jobs itself; `maxReceiveCount` is only a safety net
+for deliveries that never reached a processor (an invocation that failed before it, repeatedly), so it sits
+this far above the attempts, where it never catches a job that still has attempts to make.
+"""
+# Room left in the retention for deferrals and processing time, beyond the sum of a job's backoffs.
+_RETENTION_SLACK_S = 3600
 
 # SQS allows 80 characters of [A-Za-z0-9_-]; ':' would break BullMQ's key layout. Room is left for a
 # stage prefix and the "-dlq" suffix.
@@ -47,8 +65,28 @@ class Backoff(_Model):
     """How long to wait before retry n: `delay` ms (fixed) or `delay * 2**(n-1)` ms (exponential)."""
 
     type: Literal["fixed", "exponential"] = "exponential"
-    delay: int = Field(1000, ge=0, le=12 * 3600 * 1000)
+    delay: int = Field(1000, ge=0, le=MAX_VISIBILITY_S * 1000)
     jitter: float = Field(0.0, ge=0.0, le=1.0)
+
+    def delay_for(self, attempts_made: int) -> int:
+        """The longest wait (ms, before jitter) after `attempts_made` failed attempts."""
+        return self.delay if self.type == "fixed" else self.delay * 2 ** (attempts_made - 1)
+
+
+def check_retry_plan(attempts: int, backoff: Backoff | None) -> None:
+    """Refuse a retry plan SQS cannot carry: a wait longer than a visibility timeout, or retries that outlive
+    the message's retention. Raises ValueError naming the limit."""
+    if backoff is None or attempts < 2:
+        return
+    longest = backoff.delay_for(attempts - 1)
+    if longest > MAX_VISIBILITY_S * 1000:
+        raise ValueError(f"backoff before attempt {attempts} would be {longest / 3_600_000:.1f} h; SQS allows at "
+                         f"most {MAX_VISIBILITY_S // 3600} h between attempts")
+    horizon = sum(backoff.delay_for(n) for n in range(1, attempts))
+    if horizon > (WORK_RETENTION_S - _RETENTION_SLACK_S) * 1000:
+        raise ValueError(f"{attempts} attempts with this backoff span {horizon / 3_600_000:.1f} h; the work "
+                         f"queues keep a message {WORK_RETENTION_S // 3600} h, less {_RETENTION_SLACK_S // 3600} h "
+                         "for deferrals")
 
 
 class Retention(_Model):
@@ -126,6 +164,11 @@ class QueueConfig(_Model):
     batch_size: int = Field(10, ge=1, le=10_000, description="records per invocation (over 10 needs a window)")
     batching_window: int = Field(0, ge=0, le=300, description="seconds the event source gathers a batch")
     timeout: int = Field(60, ge=1, le=900, description="worker function timeout, seconds")
+    job_timeout: int | None = Field(
+        None, ge=1, le=900,
+        description="seconds a job may run (BullMQ Pro's ttl; a job's `ttl` option overrides); default half of "
+                    "`timeout`. The worker starts no job that cannot finish in the invocation's remaining time.",
+    )
     priority_lanes: list[Annotated[int, Field(ge=1, le=2_097_152)]] = Field(default_factory=list)
 
     @field_validator("priority_lanes")
@@ -152,6 +195,19 @@ class QueueConfig(_Model):
             raise ValueError(f"batch_size {self.batch_size} needs batching_window of at least 1 second")
         return self
 
+    @model_validator(mode="after")
+    def _plans_fit(self) -> QueueConfig:
+        if self.job_timeout is not None and self.job_timeout >= self.timeout:
+            raise ValueError(f"job_timeout {self.job_timeout} s must be shorter than the worker's timeout "
+                             f"{self.timeout} s (a job starts only when its whole ttl is left in the invocation)")
+        check_retry_plan(self.attempts, self.backoff)
+        for name, job in self.jobs.items():
+            try:
+                check_retry_plan(job.attempts or self.attempts, job.backoff or self.backoff)
+            except ValueError as exc:
+                raise ValueError(f"job {name!r}: {exc}") from None
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _default_dead_letter(cls, value: Any) -> Any:
@@ -161,8 +217,18 @@ class QueueConfig(_Model):
 
     @property
     def max_attempts(self) -> int:
-        """The most attempts any job of this queue may get: the SQS redrive policy's maxReceiveCount."""
+        """The most attempts any job of this queue may get (a job asking for more is refused)."""
         return max([self.attempts, *(j.attempts for j in self.jobs.values() if j.attempts)])
+
+    @property
+    def max_receive_count(self) -> int:
+        """The SQS redrive policy's maxReceiveCount: a safety net above the attempts (see RECEIVE_MARGIN)."""
+        return self.max_attempts + RECEIVE_MARGIN
+
+    @property
+    def job_timeout_ms(self) -> int:
+        """How long a job may run unless it says otherwise (its `ttl`)."""
+        return self.job_timeout * 1000 if self.job_timeout else self.timeout * 500
 
     def lanes(self) -> list[Lane]:
         """The SQS queues that carry this queue's jobs, highest priority first, the default lane last."""

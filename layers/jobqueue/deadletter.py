@@ -3,7 +3,9 @@
 For each dead job it archives the message (S3, when a bucket is configured), records
 `{originalJobId, queue, name, data, error, attemptsMade, failedAt}` as a job named "<queue>_failed" waiting
 in the dead-letter queue's BullMQ keys, leaves the original job failed in its own queue, and runs the source
-queue's `on_dead` hook (seed 000: the lead becomes PERMANENTLY_FAILED).
+queue's `on_dead` hook (seed 000: the lead becomes PERMANENTLY_FAILED). A message of a job that completed (a
+stray copy) gets no record and no hook. SQS delivers at least once, so a hook may see the same dead job twice:
+hooks are idempotent (setting a status is).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from jobqueue.batch import run_batch
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
 from jobqueue.errors import UnknownQueueError
@@ -29,7 +30,6 @@ from jobqueue.worker import DEAD_LETTER_ATTRIBUTES
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from redis import Redis
 
@@ -42,9 +42,21 @@ logger = Logger(service="jobqueue")
 class _DeadBatch:
     handler: DeadLetterHandler
     letters: dict[str, DeadLetter] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
 
-    def start(self, records: list[dict[str, Any]]) -> None:
+    def run(self, records: list[dict[str, Any]]) -> PartialItemFailureResponse:
+        """Record the whole batch in one round trip, then run each job's hook; a hook that raises makes its
+        record a batch item failure (delivered again)."""
+        self.record(records)
+        failed: list[str] = []
+        for message_id, letter in self.letters.items():
+            try:
+                self.hook(letter)
+            except Exception:
+                logger.exception("on_dead hook failed", extra={"queue": letter.queue, "jobId": letter.originalJobId})
+                failed.append(message_id)
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+    def record(self, records: list[dict[str, Any]]) -> None:
         handler = self.handler
         parsed: dict[str, JobMessage] = {}
         for raw in records:
@@ -53,37 +65,39 @@ class _DeadBatch:
                 handler.catalog.queue(message.queue)
                 parsed[raw["messageId"]] = message
             except Exception as exc:
-                self.errors[raw["messageId"]] = str(exc)
+                # Archived and logged; retrying cannot make it a job.
                 handler.archive(f"malformed/{raw['messageId']}.json", json.dumps(raw))
                 logger.error("malformed dead letter", extra={"dlq": handler.name,
                                                              "messageId": raw.get("messageId"), "error": str(exc)})
         reasons = handler.failure_reasons([(raw, parsed[raw["messageId"]]) for raw in records
                                            if raw["messageId"] in parsed])
         failed_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        letters: dict[str, DeadLetter] = {}
         dead: list[DeadRecord] = []
         for message_id, message in parsed.items():
             error, attempts = reasons[message_id]
             letter = DeadLetter(originalJobId=message.id, queue=message.queue, name=message.name,
                                 data=message.data, error=error, attemptsMade=attempts, failedAt=failed_at)
-            handler.archive(f"{message.queue}/{message.id}.json", letter.to_json())
-            self.letters[message_id] = letter
+            letters[message_id] = letter
             dead.append(DeadRecord(message, error, attempts, letter.to_json()))
-        if dead:
-            handler.scripts.record_dead_letters(dead, handler.now_ms())
+        if not dead:
+            return
+        recorded = handler.scripts.record_dead_letters(dead, handler.now_ms())
+        for (message_id, letter), record_id in zip(letters.items(), recorded, strict=True):
+            if not record_id:
+                logger.warning("dead letter of a completed job dropped", extra={"queue": letter.queue,
+                                                                               "jobId": letter.originalJobId})
+                continue
+            handler.archive(f"{letter.queue}/{letter.originalJobId}.json", letter.to_json())
+            self.letters[message_id] = letter
 
-    def run(self, record: SQSRecord) -> None:
-        if record.message_id in self.errors:
-            return  # archived and logged; retrying cannot make it a job
-        letter = self.letters[record.message_id]
+    def hook(self, letter: DeadLetter) -> None:
         logger.info("job dead", extra={"event": "dead", "dlq": self.handler.name, "queue": letter.queue,
                                        "jobId": letter.originalJobId, "jobName": letter.name,
                                        "error": letter.error, "attemptsMade": letter.attemptsMade})
         hook = self.handler.hook(letter.queue)
         if hook:
             hook(letter)
-
-    def finish(self) -> set[str]:
-        return set()
 
 
 class DeadLetterHandler:
@@ -109,7 +123,7 @@ class DeadLetterHandler:
         self._hooks: dict[str, Callable[[DeadLetter], Any] | None] = {}
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
-        return run_batch(event, _DeadBatch(self), context)
+        return _DeadBatch(self).run(event.get("Records") or [])
 
     @staticmethod
     def now_ms() -> int:
@@ -142,8 +156,8 @@ class DeadLetterHandler:
             for _, message in missing:
                 pipe.hmget(QueueKeys(self.settings.prefix, message.queue).job(message.id), "failedReason", "atm")
             for (message_id, message), (reason, attempts) in zip(missing, pipe.execute(), strict=True):
-                found[message_id] = (reason or "attempts exhausted (failure reason lost with Redis state)",
-                                     int(attempts) if attempts else message.opts.attempts)
+                found[message_id] = (reason or "delivered more often than its queue's maxReceiveCount allows",
+                                     int(attempts) if attempts else message.attempts_offset)
         return found
 
     def archive(self, key: str, body: str) -> None:

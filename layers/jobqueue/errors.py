@@ -10,6 +10,7 @@ __all__ = [
     "JobActiveError",
     "JobNotFoundError",
     "JobQueueError",
+    "JobTimeoutError",
     "MalformedMessageError",
     "PayloadTooLargeError",
     "RetryAfterError",
@@ -70,6 +71,10 @@ class UnrecoverableError(JobQueueError):
 
     >>> raise UnrecoverableError("lead has no address")
     """
+
+
+class JobTimeoutError(JobQueueError):
+    """A job ran past its `ttl` (or its queue's `job_timeout`): that attempt fails like any error."""
 
 
 class RetryAfterError(JobQueueError):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobqueue.catalog import Backoff, QueueConfig, Retention
+from jobqueue.catalog import Backoff, QueueConfig, Retention, check_retry_plan
 from jobqueue.errors import InvalidJobError, MalformedMessageError
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class JobOptions(BaseModel):
     job_id: str | None = Field(None, alias="jobId", min_length=1, max_length=128, pattern=r"^[^:\s]+$")
     remove_on_complete: Retention | None = Field(None, alias="removeOnComplete")
     remove_on_fail: Retention | None = Field(None, alias="removeOnFail")
+    ttl: int | None = Field(None, ge=1, le=900_000,
+                            description="ms the job may run before its attempt fails (BullMQ Pro's ttl)")
 
     @field_validator("backoff", mode="before")
     @classmethod
@@ -80,11 +82,24 @@ def resolve_options(queue: QueueConfig, name: str, opts: dict[str, Any]) -> JobO
     if named:
         defaults.update({k: v for k, v in {"attempts": named.attempts, "backoff": named.backoff,
                                             "priority": named.priority}.items() if v is not None})
+    where = f"queue {queue.name!r}, job {name!r}"
     try:
-        return JobOptions.model_validate({**defaults, **opts})
+        resolved = JobOptions.model_validate({**defaults, **opts})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise InvalidJobError(f"queue {queue.name!r}, job {name!r}: invalid options: {problems}") from exc
+        raise InvalidJobError(f"{where}: invalid options: {problems}") from exc
+    if resolved.attempts > queue.max_attempts:
+        raise InvalidJobError(
+            f"{where}: attempts {resolved.attempts} exceeds the queue's limit of {queue.max_attempts} (its SQS "
+            f"redrive is sized for the catalog's attempts; raise `attempts` in the catalog to allow more)")
+    if resolved.ttl is not None and resolved.ttl >= queue.timeout * 1000:
+        raise InvalidJobError(f"{where}: ttl {resolved.ttl} ms must be shorter than the worker's timeout of "
+                              f"{queue.timeout} s (a job starts only when its whole ttl is left in the invocation)")
+    try:
+        check_retry_plan(resolved.attempts, resolved.backoff)
+    except ValueError as exc:
+        raise InvalidJobError(f"{where}: {exc}") from None
+    return resolved
 
 
 class JobMessage(BaseModel):

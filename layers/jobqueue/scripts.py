@@ -22,17 +22,17 @@ if TYPE_CHECKING:
     from jobqueue.keys import QueueKeys
 
 __all__ = [
-    "CHECK", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Scripts", "StartCode", "Starts", "Undo",
+    "CHECK", "ClaimCode", "Claims", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Scripts", "Step", "Undo",
     "raise_for_code",
 ]
 
 VERSION = f"jobqueue:{__version__}"
 
 
-class StartCode:
-    """What moveToActive answers for each job (the script's header says more)."""
+class ClaimCode:
+    """What moveToActive answers for each delivery (the script's header says more)."""
 
-    STARTED = 0
+    CLAIMED = 0
     STALLED = 1
     CHECKED = 2
     MISSING = -1
@@ -41,12 +41,14 @@ class StartCode:
     PAUSED = -4
     RUNNING = -5
     YIELD = -6
-    LIMITED = -7
     BUSY = -8
+    NOT_DUE = -9
+    EXHAUSTED = -10
+    DEAD_OWED = -11
 
 
-# A Delivery's `expected` for a message that will not run now (a deferral, an exhausted job): moveToActive
-# only tells whether its job was removed.
+# A Delivery's `expected` for a message that will not run now (a deferral): moveToActive only tells whether
+# its job was removed or finished.
 CHECK = "check"
 
 
@@ -64,9 +66,9 @@ class NewJob:
 class Delivery:
     job_id: str
     timestamp: int  # when the job was added: with the id, names the incarnation a tombstone is for
-    attempt: int
-    expected: str  # "wait" | "delayed" | "prioritized" | CHECK
+    expected: str  # "wait" | "delayed" | "prioritized" (a hint) | CHECK
     priority: int = 0  # 0: never yields to higher-priority jobs
+    attempts: int = 1  # the job's `attempts`: a stall of the last one fails it
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,24 @@ class Gates:
 
 
 @dataclass(frozen=True)
-class Starts:
-    """moveToActive's answer: a StartCode per delivery, and when the rate limit allows the next start."""
+class Claims:
+    """moveToActive's answer: a ClaimCode per delivery, and when each not-due job is due (ms, else 0)."""
 
     codes: list[int]
-    retry_after_ms: int
+    dues: list[int]
+
+
+@dataclass(frozen=True)
+class Step:
+    """moveToFinished's answer: a code per finished job (0 recorded, 1 already, -1 state lost), the started
+    job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED), and when the rate limit
+    allows the refused start (ms)."""
+
+    RATE_LIMITED = -2
+
+    codes: list[int]
+    attempt: int
+    retry_after_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,7 @@ class Undo:
 class Finish:
     job_id: str
     outcome: str  # "completed" | "retry" | "failed"
-    attempts_made: int
+    attempt: int  # the attempt's number: the job's attempts made once it is recorded
     value: str
     stacktrace: str = "[]"
     due_at: int = 0
@@ -176,39 +191,49 @@ class Scripts:
         )
         return [(r[1:], False) if r.startswith("=") else (r, True) for r in result]
 
-    def move_to_active(self, deliveries: Sequence[Delivery], gates: Gates) -> Starts:
-        """Start what a batch may start now; a StartCode per delivery says what became of each."""
+    def move_to_active(self, deliveries: Sequence[Delivery], gates: Gates, due_by: int) -> Claims:
+        """Claim what a batch may run now (a delayed job due by `due_by`, ms); a ClaimCode per delivery says
+        what became of each."""
         k = self.keys
-        args: list[Any] = [k.base, self.max_len_events, gates.limit_max or "", gates.limit_duration,
-                           gates.concurrency or "", gates.token, gates.lease_ms, len(deliveries)]
+        args: list[Any] = [k.base, self.max_len_events, gates.concurrency or "", gates.token, gates.lease_ms,
+                           due_by, len(deliveries)]
         for d in deliveries:
-            args += [d.job_id, d.timestamp, d.attempt, d.attempt - 1, d.expected, d.priority]
-        answer = [int(c) for c in self._run(
+            args += [d.job_id, d.timestamp, d.expected, d.priority, d.attempts]
+        codes, dues = self._run(
             "moveToActive-10.lua",
-            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.limiter, k.leases, k.slots],
+            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed],
             args,
-        )]
-        return Starts(answer[:-1], answer[-1])
+        )
+        return Claims([int(c) for c in codes], [int(d) for d in dues])
 
-    def move_to_finished(self, finishes: Sequence[Finish], timestamp: int, token: str = "") -> list[int]:
-        """Record a batch's outcomes, releasing the jobs' leases and the invocation's slot `token`."""
+    def move_to_finished(self, finishes: Sequence[Finish], timestamp: int, *, start: str = "",
+                         releases: Sequence[tuple[str, str]] = (), token: str = "",
+                         gates: Gates | None = None) -> Step:
+        """Commit outcomes, put back claimed jobs that will not run (`releases`: id and "wait" | "delayed"),
+        start the job `start` if `gates`' rate limit allows, and release the invocation's slot `token`."""
         k = self.keys
-        args: list[Any] = [k.base, timestamp, self.max_len_events, len(finishes), token]
+        args: list[Any] = [k.base, timestamp, self.max_len_events, token, start, timestamp - REMOVED_TTL_MS,
+                           len(finishes), len(releases), (gates.limit_max if gates else None) or "",
+                           gates.limit_duration if gates else 0]
         for f in finishes:
-            args += [f.job_id, f.outcome, f.attempts_made, f.value, f.stacktrace, f.due_at or "",
+            args += [f.job_id, f.outcome, f.attempt, f.value, f.stacktrace, f.due_at or "",
                      "" if f.keep_count is None else f.keep_count, f.keep_age or ""]
-        return [int(c) for c in self._run(
-            "moveToFinished-9.lua",
+        for job_id, where in releases:
+            args += [job_id, where]
+        codes, attempt, retry_after = self._run(
+            "moveToFinished-11.lua",
             [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed"),
-             k.leases, k.slots], args
-        )]
+             k.leases, k.slots, k.removed, k.wait, k.limiter], args,
+        )
+        return Step([int(c) for c in codes], int(attempt), int(retry_after))
 
-    def restore_jobs(self, messages: Sequence[JobMessage]) -> int:
-        """Recreate lost job hashes from their SQS copies."""
+    def restore_jobs(self, messages: Sequence[JobMessage], *, active: bool = False) -> int:
+        """Recreate lost job hashes from their SQS copies (`active`: as jobs this invocation holds)."""
         args: list[Any] = [self.keys.base, len(messages)]
         for m in messages:
-            args += [m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, m.opts.priority]
-        return int(self._run("restoreJobs-0.lua", [], args))
+            args += [m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, m.opts.priority,
+                     m.attempts_offset, "active" if active else ""]
+        return int(self._run("restoreJobs-1.lua", [self.keys.active], args))
 
     def remove_jobs(self, job_ids: Sequence[str]) -> int:
         k = self.keys

@@ -1,298 +1,397 @@
 """The worker: runs one queue's jobs from SQS batches (the engine behind each worker Lambda).
 
-A batch moves through Redis in two round trips (moveToActive, moveToFinished) whatever its size. Attempts
-are counted by SQS: attempt n of a job is its message's ApproximateReceiveCount plus the attempts made
-before the message was sent. A failed attempt makes the message visible again after the job's backoff; the
-last one lets SQS's redrive policy move it to the dead-letter queue. Jobs that must leave earlier (an
-unrecoverable error, or fewer attempts than the queue's maxReceiveCount) are sent there directly.
+A batch is claimed in one Redis round trip (moveToActive); then each job is started in the same round trip
+that commits the previous job's outcome (moveToFinished), so an invocation cut at any point keeps every
+outcome of the jobs that returned before the cut. `jobqueue.lifecycle` draws the whole state machine.
 
-Operators act on queues through `jobqueue.admin`, and the worker honours two of their marks, both read in the
-moveToActive round trip: a job removed while its message travelled (a tombstone) is dropped without running,
-and while the queue is paused every delivery is deferred: re-sent after `PAUSED_DEFER_SECONDS` as a copy that
-counts no attempt, the job staying where it waits in Redis. The same round trip applies the queue's flow
-control (priority yielding, rate limit, global concurrency, leases: see `jobqueue.flow`).
+Attempts are counted in Redis: a job's attempt is its attempts made plus one, whatever SQS's receive count
+says; a failed attempt makes the message visible again after the job's backoff; an exhausted or unrecoverable
+job is failed in Redis first, then forwarded to the dead-letter queue by the worker (a forward that fails is
+owed, and the next delivery pays it without running the job). Redis or SQS trouble spends no attempt: the
+deliveries come back as copies (or, when SQS refuses those too, as redeliveries that the redrive safety net
+tolerates).
+
+Operators act on queues through `jobqueue.admin`, and the worker honours their marks in the claim: a job
+removed while its message travelled (a tombstone) is dropped, and while the queue is paused every delivery is
+deferred. The same round trip applies the queue's flow control (see `jobqueue.flow`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobqueue.backoff import backoff_delay_ms, visibility_seconds
-from jobqueue.batch import run_batch
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
-from jobqueue.errors import JobQueueError, MalformedMessageError, RetryAfterError, UnrecoverableError
+from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
+from jobqueue.lifecycle import CLAIM_FATES, Fate
 from jobqueue.registry import Registry, registry
-from jobqueue.scripts import CHECK, Delivery, Finish, Gates, Scripts, StartCode
+from jobqueue.scripts import CHECK, ClaimCode, Delivery, Finish, Gates, Scripts
 from jobqueue.settings import Settings, get_settings
+from jobqueue.transport import SqsTransport
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from redis import Redis
 
-__all__ = ["DEAD_LETTER_ATTRIBUTES", "PAUSED_DEFER_SECONDS", "RetryLater", "Worker"]
+    from jobqueue.scripts import Step
+
+__all__ = ["DEAD_LETTER_ATTRIBUTES", "INFRA_DEFER_SECONDS", "PAUSED_DEFER_SECONDS", "Worker"]
 
 logger = Logger(service="jobqueue")
 
 # Message attributes that carry why a job died when the worker (not SQS redrive) sends it to the DLQ.
 DEAD_LETTER_ATTRIBUTES = ("jobqueue-failed-reason", "jobqueue-attempts-made")
-# A message that arrives this early is on time: SQS delays are whole seconds.
-_EARLY_TOLERANCE_MS = 1000
+# A job may start this early: SQS delays are whole seconds.
+EARLY_TOLERANCE_MS = 1000
 PAUSED_DEFER_SECONDS = 5
 """How long a job delivered while its queue is paused waits before it is delivered again (SQS DelaySeconds).
 
-Deployed, pausing also disables the queue's event source mapping, so few deliveries reach a paused worker;
-locally (and in the window before the mapping stops) each waiting job comes back this often, counting no
-attempt, until the queue is resumed.
+Pausing disables the queue's event source mappings, so only deliveries already in flight reach a paused
+worker; each comes back this often, counting no attempt, until the queue is resumed.
 """
-
-
-class RetryLater(JobQueueError):
-    """Reported to Powertools so the record becomes a batch item failure and SQS delivers it again."""
+INFRA_DEFER_SECONDS = 5
+"""How long deliveries wait when Redis cannot be reached (or SQS refused a forward) before they come back."""
+COMMIT_MARGIN_MS = 2000
+"""Time kept at the end of an invocation for the last commit and the batch's SQS calls (a tenth of the
+function's timeout when that is shorter)."""
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
 
 
 @dataclass
-class _Entry:
-    """One record of the batch and what became of it."""
+class _Record:
+    """One SQS record of the batch and what became of it."""
 
     raw: dict[str, Any]
     message: JobMessage | None = None
-    error: str = ""
-    attempt: int = 0
-    receive_count: int = 0
-    action: str = "run"  # run | skip | removed | exhausted | malformed | running | a deferral | a wait
-    outcome: str = ""  # completed | retry | failed
-    value: str = ""
-    stacktrace: str = "[]"
-    due_at: int = 0
-    dead: bool = False  # leaves for the DLQ through the worker (not redrive)
-    visibility: int | None = None
-    defer_for: int = 0  # seconds a deferred copy waits (besides the job's own delay)
+    receive_count: int = 1
+    fate: Fate = Fate.RUN
+    reason: str = ""  # why it was deferred, dropped or died (lifecycle.CLAIM_FATES)
+    due_at: int = 0  # ms: when a deferred job is due (0: by its message)
+    defer_for: int = 0  # seconds a deferral copy waits at least
+    finish: Finish | None = None  # the attempt's outcome, until committed
+    visibility: int | None = None  # seconds until a redelivered record is visible again
+
+    @property
+    def id(self) -> str:
+        return str(self.raw["messageId"])
+
+    @property
+    def job(self) -> JobMessage:
+        assert self.message is not None
+        return self.message
 
 
-# Deliveries re-sent as copies that count no attempt: a delay hop, a paused queue, a priority yield, a rate
-# limit or a busy queue that could not be waited for in the invocation, and a duplicate of a running job (its
-# copy comes back after the lease, to find the job finished and be dropped, or stalled and run it; a receive
-# that counted instead could exhaust the message and redrive it to the DLQ).
-_DEFERRALS = ("defer", "paused", "yield", "limited", "busy", "running")
-# Deliveries that wait in the invocation, asking moveToActive again, until they start or the budget runs out.
-_WAITS = ("wait-limit", "wait-slot")
-_REFUSED = {StartCode.PAUSED: "paused", StartCode.YIELD: "yield", StartCode.LIMITED: "wait-limit",
-            StartCode.BUSY: "wait-slot", StartCode.RUNNING: "running"}
+class _Deadline:
+    """The invocation's remaining time: Lambda's own clock when there is a context."""
+
+    def __init__(self, timeout_s: int, context: LambdaContext | None) -> None:
+        self.context = context
+        self.ends = time.monotonic() + timeout_s
+
+    def remaining_ms(self) -> int:
+        if self.context is not None:
+            return int(self.context.get_remaining_time_in_millis())
+        return int((self.ends - time.monotonic()) * 1000)
 
 
-@dataclass
-class _BatchRun:
-    worker: Worker
-    gates: Gates
-    budget: WaitBudget
-    entries: dict[str, _Entry] = field(default_factory=dict)
-    retry_after_ms: int = 0
-    holds_slot: bool = False
+class _Invocation:
+    """One worker invocation on one batch: claim, run each job committing as it goes, then the SQS side."""
 
-    # -- before: validate every record, start the batch in one Redis round trip -------------------------
-    def start(self, records: list[dict[str, Any]]) -> None:
-        now = self.worker.now_ms()
-        for raw in records:
-            entry = _Entry(raw=raw)
-            self.entries[raw["messageId"]] = entry
-            try:
-                entry.message = parse_message(raw.get("body", ""))
-                if entry.message.queue != self.worker.name:
-                    raise MalformedMessageError(
-                        f"job for queue {entry.message.queue!r} delivered to {self.worker.name!r}"
-                    )
-                entry.receive_count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-            except (MalformedMessageError, ValueError) as exc:
-                entry.action, entry.error, entry.visibility = "malformed", str(exc), 0
-                logger.error("malformed message", extra={"queue": self.worker.name,
-                                                         "messageId": raw.get("messageId"), "error": str(exc)})
-                continue
-            message = entry.message
-            entry.attempt = message.attempts_offset + entry.receive_count
-            if message.due_at() > now + _EARLY_TOLERANCE_MS and entry.attempt == message.attempts_offset + 1:
-                entry.action = "defer"
-            elif entry.attempt > message.opts.attempts:
-                entry.action, entry.outcome, entry.dead = "exhausted", "failed", True
-                entry.value = f"attempts exhausted: delivery {entry.attempt} of {message.opts.attempts}"
-        self._activate([e for e in self.entries.values() if e.action in ("run", "defer", "exhausted")])
+    def __init__(self, worker: Worker, context: LambdaContext | None) -> None:
+        self.worker = worker
+        config = worker.config
+        self.gates: Gates = gates_for(config, *worker.gate_settings)
+        self.budget = WaitBudget.of(config.timeout, context)
+        self.deadline = _Deadline(config.timeout, context)
+        self.records: list[_Record] = []
+        self.margin_ms = min(COMMIT_MARGIN_MS, config.timeout * 100)
 
-    def _activate(self, entries: list[_Entry]) -> None:
-        """Start the jobs to run; drop deliveries of removed or finished jobs; mark what must wait or defer."""
-        if not entries:
+    def run(self, raw_records: list[dict[str, Any]]) -> PartialItemFailureResponse:
+        self.records = [self._parse(raw) for raw in raw_records]
+        claimable = [r for r in self.records if r.fate in (Fate.RUN, Fate.CHECK)]
+        try:
+            self._claim(claimable)
+        except _TRANSIENT as exc:
+            logger.warning("redis unavailable: batch deferred", extra={"queue": self.worker.name, "error": str(exc)})
+            for record in claimable:
+                self._defer(record, "redis", INFRA_DEFER_SECONDS)
+        self._run_claimed()
+        self._forward()
+        return {"batchItemFailures": [{"itemIdentifier": r.id} for r in self.records
+                                      if r.fate in (Fate.RETRY, Fate.REDELIVER, Fate.MALFORMED)]}
+
+    # -- parse and claim ---------------------------------------------------------------------------------
+    def _parse(self, raw: dict[str, Any]) -> _Record:
+        record = _Record(raw=raw)
+        try:
+            record.message = parse_message(raw.get("body", ""))
+            if record.message.queue != self.worker.name:
+                raise MalformedMessageError(
+                    f"job for queue {record.message.queue!r} delivered to {self.worker.name!r}")
+            record.receive_count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        except (MalformedMessageError, ValueError) as exc:
+            record.fate, record.reason, record.visibility = Fate.MALFORMED, str(exc), 0
+            logger.error("malformed message", extra={"queue": self.worker.name, "messageId": raw.get("messageId"),
+                                                     "error": str(exc)})
+            return record
+        if record.job.due_at() > self.worker.now_ms() + EARLY_TOLERANCE_MS:
+            record.fate = Fate.CHECK
+        return record
+
+    def _claim(self, records: list[_Record]) -> None:
+        """Claim `records` in one round trip (two when some job's state was lost and is restored first)."""
+        if not records:
             return
         scripts = self.worker.scripts
-        starts = scripts.move_to_active([self._delivery(e) for e in entries], self.gates)
-        codes, self.retry_after_ms = starts.codes, starts.retry_after_ms
-        lost = [e for e, code in zip(entries, codes, strict=True) if code == StartCode.MISSING]
+        claims = scripts.move_to_active([self._delivery(r) for r in records], self.gates, self._due_by())
+        codes, dues = claims.codes, claims.dues
+        lost = [r for r, code in zip(records, codes, strict=True) if code == ClaimCode.MISSING]
         if lost:
-            scripts.restore_jobs([e.message for e in lost if e.message])
+            scripts.restore_jobs([r.job for r in lost])
             logger.warning("restored lost job state", extra={"queue": self.worker.name,
-                                                             "jobIds": [e.message.id for e in lost if e.message]})
-            retried = scripts.move_to_active([self._delivery(e) for e in lost], self.gates)
-            self.retry_after_ms = max(self.retry_after_ms, retried.retry_after_ms)
-            codes = [retried.codes.pop(0) if code == StartCode.MISSING else code for code in codes]
-        for entry, code in zip(entries, codes, strict=True):
-            if code in (StartCode.STARTED, StartCode.STALLED):
-                self.holds_slot = True
-            if code == StartCode.FINISHED:
-                entry.action, entry.outcome, entry.dead = "skip", "", False
-            elif code == StartCode.STALLED:
-                self.worker.log_event("stalled", entry)
-            elif code == StartCode.REMOVED:
-                entry.action, entry.outcome, entry.dead = "removed", "", False
-                self.worker.log_event("dropped", entry)
-            elif code in _REFUSED:
-                entry.action = _REFUSED[code]
-                if entry.action in ("yield", "running"):
-                    entry.defer_for = defer_seconds(entry.action, self.gates.lease_ms)
+                                                             "jobIds": [r.job.id for r in lost]})
+            again = scripts.move_to_active([self._delivery(r) for r in lost], self.gates, self._due_by())
+            retried = iter(zip(again.codes, again.dues, strict=True))
+            pairs = [next(retried) if code == ClaimCode.MISSING else (code, due)
+                     for code, due in zip(codes, dues, strict=True)]
+            codes, dues = [c for c, _ in pairs], [d for _, d in pairs]
+        for record, code, due in zip(records, codes, dues, strict=True):
+            record.fate, record.reason = CLAIM_FATES[code]
+            record.due_at = due
+            if record.fate == Fate.DEFER:
+                record.defer_for = self._defer_seconds(record.reason)
+            if record.reason in ("stalled", "removed") or record.fate == Fate.DEAD:
+                self.worker.log_event(record.reason if record.fate != Fate.DEAD else "dead-letter owed", record)
 
-    def _delivery(self, entry: _Entry) -> Delivery:
-        message = entry.message
-        assert message is not None
-        if entry.action != "run":
-            return Delivery(message.id, message.timestamp, entry.attempt, CHECK)
+    def _due_by(self) -> int:
+        return self.worker.now_ms() + EARLY_TOLERANCE_MS
+
+    def _delivery(self, record: _Record) -> Delivery:
+        message = record.job
+        if record.fate == Fate.CHECK:
+            return Delivery(message.id, message.timestamp, CHECK)
+        if message.attempts_offset or record.receive_count > 1 or message.opts.delay:
+            expected = "delayed"
+        else:
+            expected = "prioritized" if message.opts.priority > 0 else "wait"
         may_yield = message.yields < MAX_YIELDS
-        return Delivery(message.id, message.timestamp, entry.attempt, self._expected(entry),
-                        message.opts.priority if may_yield else 0)
+        return Delivery(message.id, message.timestamp, expected, message.opts.priority if may_yield else 0,
+                        message.opts.attempts)
 
-    def _wait_turn(self, entry: _Entry) -> None:
-        """Wait in the invocation until `entry` may start, asking again for every waiting record at once (the
-        ones granted too run next); when the budget runs out, the waiting records are deferred instead."""
-        while entry.action in _WAITS:
-            waiting = [e for e in self.entries.values() if e.action in _WAITS]
-            limited = any(e.action == "wait-limit" for e in waiting)
-            pause = self.retry_after_ms / 1000 if limited else BUSY_POLL_SECONDS
-            if not self.budget.allows(pause):
+    def _defer_seconds(self, reason: str) -> int:
+        if reason == "paused":
+            return PAUSED_DEFER_SECONDS
+        if reason == "running":
+            return defer_seconds(reason, self.gates.lease_ms)
+        return defer_seconds(reason) if reason in ("yield", "busy") else 0
+
+    def _defer(self, record: _Record, reason: str, seconds: int) -> None:
+        record.fate, record.reason, record.defer_for = Fate.DEFER, reason, seconds
+
+    def _may_wait(self, record: _Record, seconds: float) -> bool:
+        """Whether waiting `seconds` fits the wait budget and still leaves time to run `record`."""
+        left_after = self.deadline.remaining_ms() - seconds * 1000
+        return self.budget.allows(seconds) and left_after >= self._ttl_ms(record) + self.margin_ms
+
+    def _wait_turn(self, record: _Record) -> None:
+        """Wait in the invocation until a slot lets `record` start, asking again for every waiting record at
+        once (the ones granted too run next); when the budget runs out, the waiting records are deferred."""
+        while record.fate == Fate.WAIT:
+            waiting = [r for r in self.records if r.fate == Fate.WAIT]
+            if not self._may_wait(record, BUSY_POLL_SECONDS):
                 for other in waiting:
-                    other.action = "limited" if other.action == "wait-limit" else "busy"
-                    other.defer_for = defer_seconds(other.action, self.retry_after_ms)
+                    self._defer(other, other.reason, self._defer_seconds(other.reason))
                 return
-            time.sleep(pause)
+            time.sleep(BUSY_POLL_SECONDS)
             for other in waiting:
-                other.action = "run"
-            self._activate(waiting)
+                other.fate = Fate.RUN
+            self._claim(waiting)
 
-    @staticmethod
-    def _expected(entry: _Entry) -> str:
-        message = entry.message
-        assert message is not None
-        if entry.attempt > 1 or message.opts.delay > 0:
-            return "delayed"
-        return "prioritized" if message.opts.priority > 0 else "wait"
+    # -- run: each job started in the round trip that commits the one before ----------------------------
+    def _run_claimed(self) -> None:
+        previous: _Record | None = None
+        for record in self.records:
+            if record.fate == Fate.WAIT:
+                try:
+                    self._wait_turn(record)
+                except _TRANSIENT:
+                    self._defer(record, "redis", INFRA_DEFER_SECONDS)
+            if record.fate != Fate.RUN:
+                continue
+            if self.deadline.remaining_ms() < self._ttl_ms(record) + self.margin_ms:
+                record.fate, record.reason = Fate.RELEASE, "deadline"
+                continue
+            step = self._step(previous, start=record)
+            previous = None
+            while step is not None and step.attempt == step.RATE_LIMITED:
+                if not self._may_wait(record, step.retry_after_ms / 1000):
+                    record.fate, record.reason = Fate.RELEASE, "limited"
+                    record.defer_for = defer_seconds("limited", step.retry_after_ms)
+                    break
+                time.sleep(step.retry_after_ms / 1000)
+                step = self._step(None, start=record)
+            if step is None:
+                break
+            if record.fate == Fate.RUN:
+                self._attempt(record, step.attempt)
+                previous = record
+        releases = [r for r in self.records if r.fate in (Fate.RELEASE, Fate.RUN) and r.finish is None]
+        if self._step(previous, releases=releases) is not None:
+            for record in releases:
+                self._defer(record, record.reason if record.fate == Fate.RELEASE else "redis", record.defer_for)
+        else:
+            for record in releases:
+                record.fate = Fate.REDELIVER  # still claimed: its next claim waits out the lease, no attempt
 
-    # -- each record -----------------------------------------------------------------------------------
-    def run(self, record: SQSRecord) -> None:
-        entry = self.entries[record.message_id]
-        if entry.action == "malformed":
-            raise MalformedMessageError(entry.error)
-        if entry.action in _WAITS:
-            self._wait_turn(entry)
-        if entry.action != "run" or entry.message is None:
-            return
-        message, worker = entry.message, self.worker
+    def _step(self, previous: _Record | None, *, start: _Record | None = None,
+              releases: list[_Record] | None = None) -> Step | None:
+        """Commit `previous`'s outcome and start `start` (or, without one, release `releases` and the slot) in
+        one round trip; retried while Redis is unreachable and time allows. Returns moveToFinished's answer
+        (the started job's attempt), None when Redis could not be reached: then `previous` is redelivered."""
+        worker, finishes = self.worker, [previous.finish] if previous and previous.finish else []
+        release_pairs = [(r.job.id, "delayed" if r.job.opts.delay or r.receive_count > 1 else "wait")
+                         for r in releases or []]
+        token = "" if start else self.gates.token
+        pause = 0.05
+        while True:
+            try:
+                step = worker.scripts.move_to_finished(finishes, worker.now_ms(), start=start.job.id if start else "",
+                                                       releases=release_pairs, token=token, gates=self.gates)
+                step = self._restore_lost(step, previous, start, finishes, token)
+                break
+            except _TRANSIENT as exc:
+                if self.deadline.remaining_ms() < pause * 1000 + self.margin_ms / 2:
+                    logger.error("redis unavailable: outcome not committed",
+                                 extra={"queue": worker.name, "error": str(exc)})
+                    if previous:
+                        previous.fate, previous.visibility = Fate.REDELIVER, None
+                    return None
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
+        if previous:
+            self._committed(previous)
+        return step
+
+    def _restore_lost(self, step: Step, previous: _Record | None, start: _Record | None, finishes: list[Finish],
+                      token: str) -> Step:
+        """Redis lost a held job's state (a flush, a failover): rebuild it from the message, as active, and
+        commit again."""
+        lost = ([previous.job] if previous and step.codes and step.codes[0] == -1 else []) + \
+            ([start.job] if start and step.attempt == -1 else [])
+        if not lost:
+            return step
+        self.worker.scripts.restore_jobs(lost, active=True)
+        logger.warning("restored lost job state", extra={"queue": self.worker.name, "jobIds": [m.id for m in lost]})
+        return self.worker.scripts.move_to_finished(finishes, self.worker.now_ms(), start=start.job.id if start else "",
+                                                    token=token, gates=self.gates)
+
+    def _committed(self, record: _Record) -> None:
+        finish = record.finish
+        assert finish is not None
+        record.fate = {"completed": Fate.DONE, "retry": Fate.RETRY, "failed": Fate.DEAD}[finish.outcome]
+
+    def _ttl_ms(self, record: _Record) -> int:
+        return record.job.opts.ttl or self.worker.config.job_timeout_ms
+
+    def _attempt(self, record: _Record, attempt: int) -> None:
+        """Run the processor once and decide the attempt's outcome (committed by the next step)."""
+        worker, message = self.worker, record.job
         job = Job(id=message.id, name=message.name, data=message.data, opts=message.opts, queue=worker.name,
-                  timestamp=message.timestamp, attempt=entry.attempt, _scripts=worker.scripts)
-        worker.log_event("active", entry)
+                  timestamp=message.timestamp, attempt=attempt, _scripts=worker.scripts)
+        worker.log_event("active", record, attempt)
+        retention = message.opts.remove_on_complete
         try:
             fn = worker.registry.lookup(worker.name, message.name)
             if fn is None:
                 raise UnrecoverableError(f"no processor registered for queue {worker.name!r}, job {message.name!r}")
-            entry.value = json.dumps(fn(job), default=str)
-            entry.outcome = "completed"
-            worker.log_event("completed", entry)
+            with _time_limit(self._ttl_ms(record)):
+                value = json.dumps(fn(job), default=str)
+            record.finish = Finish(message.id, "completed", attempt, value,
+                                   keep_count=retention.count if retention else None,
+                                   keep_age=retention.age if retention else None)
+            worker.log_event("completed", record, attempt)
             return
-        except Exception as exc:
-            entry.value = str(exc) or type(exc).__name__
-            entry.stacktrace = json.dumps(["".join(traceback.format_exception(exc))])
-            unrecoverable = isinstance(exc, UnrecoverableError)
-            asked_ms = exc.delay_ms if isinstance(exc, RetryAfterError) else 0
-        if not unrecoverable and entry.attempt < message.opts.attempts:
-            delay = max(backoff_delay_ms(message.opts.backoff, entry.attempt), asked_ms)
-            entry.outcome, entry.visibility = "retry", visibility_seconds(delay)
-            entry.due_at = worker.now_ms() + entry.visibility * 1000
-            worker.log_event("retrying", entry)
-            raise RetryLater(entry.value)
-        entry.outcome = "failed"
-        worker.log_event("failed", entry)
-        if unrecoverable or entry.receive_count < worker.config.max_attempts:
-            entry.dead = True
+        except (Exception, _TtlExpired) as exc:
+            error = JobTimeoutError(f"job ran past its ttl of {self._ttl_ms(record)} ms") \
+                if isinstance(exc, _TtlExpired) else exc
+            reason = str(error) or type(error).__name__
+            stacktrace = json.dumps(["".join(traceback.format_exception(exc))])
+        if not isinstance(error, UnrecoverableError) and attempt < message.opts.attempts:
+            asked_ms = error.delay_ms if isinstance(error, RetryAfterError) else 0
+            record.visibility = visibility_seconds(max(backoff_delay_ms(message.opts.backoff, attempt), asked_ms))
+            record.finish = Finish(message.id, "retry", attempt, reason, stacktrace,
+                                   due_at=worker.now_ms() + record.visibility * 1000)
+            worker.log_event("retrying", record, attempt, reason)
             return
-        # The last attempt SQS allows: visible again at once, so the redrive policy moves it to the DLQ.
-        entry.visibility = 0
-        raise RetryLater(entry.value)
+        retention = message.opts.remove_on_fail
+        record.finish = Finish(message.id, "failed", attempt, reason, stacktrace,
+                               keep_count=retention.count if retention else None,
+                               keep_age=retention.age if retention else None)
+        worker.log_event("failed", record, attempt, reason)
 
-    # -- after: forward, record the outcomes in one Redis round trip, reschedule -------------------------
-    def finish(self) -> set[str]:
+    # -- the SQS side: copies, dead letters, visibility ---------------------------------------------------
+    def _forward(self) -> None:
+        """Send deferral copies to their lanes and dead jobs to the DLQ, 10 per call, and schedule retries. A
+        record whose forward fails is redelivered instead: nothing is deleted before its copy exists."""
         worker = self.worker
-        redeliver = self._forward()
-        finishes = [self._finish_of(e) for e in self.entries.values() if e.outcome and e.message]
-        if finishes:
-            now = worker.now_ms()
-            token = self.gates.token if self.holds_slot else ""
-            codes = worker.scripts.move_to_finished(finishes, now, token)
-            lost = [f for f, code in zip(finishes, codes, strict=True) if code == StartCode.MISSING]
-            if lost:
-                ids = {f.job_id for f in lost}
-                worker.scripts.restore_jobs([e.message for e in self.entries.values()
-                                             if e.message and e.message.id in ids])
-                worker.scripts.move_to_finished(lost, now, token)
-        for lane, entries in _by_lane(worker, [e for e in self.entries.values() if e.visibility is not None]):
-            worker.change_visibility(lane, [(e.raw["receiptHandle"], e.visibility) for e in entries])
-        return redeliver
-
-    def _finish_of(self, entry: _Entry) -> Finish:
-        message = entry.message
-        assert message is not None
-        retention = message.opts.remove_on_complete if entry.outcome == "completed" else message.opts.remove_on_fail
-        return Finish(
-            job_id=message.id, outcome=entry.outcome, attempts_made=min(entry.attempt, message.opts.attempts),
-            value=entry.value, stacktrace=entry.stacktrace, due_at=entry.due_at,
-            keep_count=retention.count if retention else None,
-            keep_age=retention.age if retention else None,
-        )
-
-    def _forward(self) -> set[str]:
-        """Send deferred jobs back to their queue and dead jobs to the DLQ, 10 per call.
-
-        A record whose forward fails is redelivered instead: nothing is deleted before its copy exists.
-        """
-        worker = self.worker
-        failed: set[str] = set()
-        deferred = [e for e in self.entries.values() if e.action in _DEFERRALS]
-        dead = [e for e in self.entries.values() if e.dead]
-        for lane, entries in _by_lane(worker, deferred):
-            failed |= worker.send(lane, [(e.raw["messageId"], worker.deferred_entry(e)) for e in entries])
-        failed |= worker.send(worker.config.dead_letter,
-                              [(e.raw["messageId"], worker.dead_entry(e)) for e in dead])
-        for entry in dead:
-            if entry.raw["messageId"] in failed:
-                # Try again on the next delivery, which will find its attempts exhausted.
-                entry.outcome, entry.due_at, entry.visibility, entry.dead = "retry", worker.now_ms(), 0, False
-        return failed
+        deferred = [r for r in self.records if r.fate == Fate.DEFER]
+        dead = [r for r in self.records if r.fate == Fate.DEAD]
+        failed: set[Any] = set()
+        for lane, records in worker.by_lane(deferred):
+            failed |= worker.transport.send(lane, [(r.id, worker.deferred_entry(r)) for r in records])
+        failed |= worker.transport.send(worker.config.dead_letter, [(r.id, worker.dead_entry(r)) for r in dead])
+        for record in deferred + dead:
+            if record.id in failed:
+                record.fate, record.visibility = Fate.REDELIVER, INFRA_DEFER_SECONDS
+        for lane, records in worker.by_lane([r for r in self.records if r.visibility is not None and
+                                             r.fate in (Fate.RETRY, Fate.REDELIVER, Fate.MALFORMED)]):
+            worker.transport.change_visibility(lane, [(r.raw["receiptHandle"], r.visibility or 0) for r in records])
 
 
-def _by_lane(worker: Worker, entries: list[_Entry]) -> list[tuple[str, list[_Entry]]]:
-    """Entries grouped by the SQS queue (priority lane) their job travels in; unreadable ones by the default."""
-    lanes: dict[str, list[_Entry]] = {}
-    for entry in entries:
-        priority = entry.message.opts.priority if entry.message else 0
-        lanes.setdefault(worker.config.lane_for(priority).sqs_name, []).append(entry)
-    return list(lanes.items())
+class _TtlExpired(BaseException):
+    """Raised into a processor at its ttl; a BaseException so that its own `except Exception` cannot swallow it."""
+
+
+@contextmanager
+def _time_limit(ms: int) -> Iterator[None]:
+    """Interrupt the block after `ms` (SIGALRM: the handler's main thread only, as Lambda runs it). A timer
+    already set (a test runner's) is put back with what is left of it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _TtlExpired
+
+    began = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, ms / 1000)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - began)))
 
 
 class Worker:
@@ -323,84 +422,48 @@ class Worker:
         self.scripts = Scripts(redis or redis_client(self.settings.redis_url),
                                QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
         self.sqs = sqs or aws_client("sqs")
-        self.urls = QueueUrls(self.sqs, self.settings.sqs_name_prefix)
+        self.transport = SqsTransport(self.sqs, QueueUrls(self.sqs, self.settings.sqs_name_prefix))
         self.clock = clock
         limiter = self.config.effective_limiter()
-        self._gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
-                               limiter.duration if limiter else 0)
+        self.gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
+                              limiter.duration if limiter else 0)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
         """The worker Lambda's whole job: returns the partial batch response."""
-        run = _BatchRun(self, gates_for(self.config, *self._gate_settings), WaitBudget.of(self.config.timeout, context))
-        return run_batch(event, run, context)
+        return _Invocation(self, context).run(event.get("Records") or [])
 
-    def log_event(self, event: str, entry: _Entry) -> None:
-        message = entry.message
-        assert message is not None
+    def log_event(self, event: str, record: _Record, attempt: int | None = None, reason: str | None = None) -> None:
+        message = record.job
         logger.info(f"job {event}", extra={"event": event, "queue": self.name, "jobId": message.id,
-                                            "jobName": message.name, "attempt": entry.attempt,
-                                            "reason": entry.value if event in ("retrying", "failed") else None})
+                                            "jobName": message.name, "attempt": attempt, "reason": reason})
 
-    def deferred_entry(self, entry: _Entry) -> dict[str, Any]:
-        """A copy that arrives when the job is due (deferred by flow control: a little later); this delivery
-        counts no attempt."""
-        message = entry.message
-        assert message is not None
-        remaining = max(0, message.due_at() - self.now_ms())
-        seconds = math.ceil(min(remaining, MAX_SQS_DELAY_MS) / 1000)
-        if entry.action == "paused":
-            seconds = max(seconds, PAUSED_DEFER_SECONDS)
-        seconds = min(max(seconds, entry.defer_for), MAX_SQS_DELAY_MS // 1000)
-        update: dict[str, Any] = {"attempts_offset": entry.attempt - 1}
-        if entry.action == "yield":
-            update["yields"] = message.yields + 1
-        copy = message.model_copy(update=update)
+    def by_lane(self, records: list[_Record]) -> list[tuple[str, list[_Record]]]:
+        """Records grouped by the SQS queue (priority lane) their job travels in; unreadable ones by the default."""
+        lanes: dict[str, list[_Record]] = {}
+        for record in records:
+            priority = record.message.opts.priority if record.message else 0
+            lanes.setdefault(self.config.lane_for(priority).sqs_name, []).append(record)
+        return list(lanes.items())
+
+    def deferred_entry(self, record: _Record) -> dict[str, Any]:
+        """A copy that arrives when the job is due, or after its deferral; this delivery counts no attempt."""
+        message = record.job
+        due = record.due_at or message.due_at()
+        seconds = math.ceil(min(max(0, due - self.now_ms()), MAX_SQS_DELAY_MS) / 1000)
+        seconds = min(max(seconds, record.defer_for), MAX_SQS_DELAY_MS // 1000)
+        copy = message.model_copy(update={"yields": message.yields + 1} if record.reason == "yield" else {})
         return {"MessageBody": copy.body(), "DelaySeconds": seconds}
 
-    def dead_entry(self, entry: _Entry) -> dict[str, Any]:
-        message = entry.message
-        assert message is not None
-        reason, attempts = DEAD_LETTER_ATTRIBUTES
-        return {
-            "MessageBody": message.body(),
-            "MessageAttributes": {
-                reason: {"DataType": "String", "StringValue": entry.value[:4096] or "failed"},
-                attempts: {"DataType": "Number", "StringValue": str(min(entry.attempt, message.opts.attempts))},
-            },
-        }
-
-    def send(self, queue: str, entries: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        """SendMessageBatch 10 at a time; returns the keys of the entries that were not sent."""
-        failed: set[str] = set()
-        for start in range(0, len(entries), 10):
-            batch = entries[start:start + 10]
-            try:
-                response = self.sqs.send_message_batch(
-                    QueueUrl=self.urls.url(queue),
-                    Entries=[{"Id": str(i), **body} for i, (_, body) in enumerate(batch)],
-                )
-            except (BotoCoreError, ClientError) as exc:
-                logger.error("send failed", extra={"queue": queue, "error": str(exc)})
-                failed |= {key for key, _ in batch}
-                continue
-            failed |= {batch[int(f["Id"])][0] for f in response.get("Failed", [])}
-        return failed
-
-    def change_visibility(self, lane: str, changes: list[tuple[str, int | None]]) -> None:
-        """Schedule redeliveries; a change that fails only delays the retry to the queue's timeout."""
-        for start in range(0, len(changes), 10):
-            batch = changes[start:start + 10]
-            try:
-                response = self.sqs.change_message_visibility_batch(
-                    QueueUrl=self.urls.url(lane),
-                    Entries=[{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds or 0}
-                             for i, (handle, seconds) in enumerate(batch)],
-                )
-            except (BotoCoreError, ClientError) as exc:
-                logger.warning("visibility change failed", extra={"queue": self.name, "error": str(exc)})
-                continue
-            for failure in response.get("Failed", []):
-                logger.warning("visibility change failed", extra={"queue": self.name, "error": failure})
+    def dead_entry(self, record: _Record) -> dict[str, Any]:
+        """The job for the DLQ, with why it died when this invocation knows (else the handler reads Redis)."""
+        entry: dict[str, Any] = {"MessageBody": record.job.body()}
+        if record.finish:
+            reason, attempts = DEAD_LETTER_ATTRIBUTES
+            entry["MessageAttributes"] = {
+                reason: {"DataType": "String", "StringValue": record.finish.value[:4096] or "failed"},
+                attempts: {"DataType": "Number", "StringValue": str(record.finish.attempt)},
+            }
+        return entry

@@ -26,8 +26,9 @@ def test_redis_flushed_while_jobs_wait_they_complete_and_state_is_rebuilt(ns: Na
 
 
 def test_redis_flushed_while_a_job_runs_it_completes_with_rebuilt_state(ns: Namespace) -> None:
+    """The job sleeps within its ttl (half the test catalog's 1 s timeout) while Redis is flushed."""
     queue = Queue("lead-processing")
-    job_id = queue.add("process-lead", {"leadId": 5, "behavior": "sleep", "seconds": 1})
+    job_id = queue.add("process-lead", {"leadId": 5, "behavior": "sleep", "seconds": 0.4})
     worker = start_worker_process(ns, "lead-processing")
     try:
         wait_for(lambda: queue.get_state(job_id) == "active", timeout=20)
@@ -37,4 +38,4 @@ def test_redis_flushed_while_a_job_runs_it_completes_with_rebuilt_state(ns: Name
         worker.terminate()
         worker.wait(10)
     job = queue.get_job(job_id)
-    assert job is not None and job.data == {"leadId": 5, "behavior": "sleep", "seconds": 1}
+    assert job is not None and job.data == {"leadId": 5, "behavior": "sleep", "seconds": 0.4}

@@ -11,7 +11,7 @@ import pytest
 from jobqueue import Queue
 from jobqueue.flow import gates_for
 from jobqueue.keys import QueueKeys
-from jobqueue.scripts import Delivery, StartCode
+from jobqueue.scripts import ClaimCode, Delivery
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.flow import Consumers, dlq_depth, flow_namespace
@@ -82,7 +82,9 @@ def test_a_stalled_job_is_still_run_again_once_its_lease_has_expired(ns: Namespa
     # The first delivery's worker started the job and died before finishing it.
     gates = gates_for(worker.config, 1, None, 0)
     timestamp = producer.get_job(job_id).timestamp  # type: ignore[union-attr]
-    assert worker.scripts.move_to_active([Delivery(job_id, timestamp, 1, "wait")], gates).codes == [StartCode.STARTED]
+    claims = worker.scripts.move_to_active([Delivery(job_id, timestamp, "wait", 0, 2)], gates, worker.now_ms())
+    assert claims.codes == [ClaimCode.CLAIMED]
+    assert worker.scripts.move_to_finished([], worker.now_ms(), start=job_id).attempt == 1
     # SQS delivers the message again (its second receive) within the lease: a duplicate, deferred, not run.
     again = {**record, "attributes": {"ApproximateReceiveCount": "2"}}
     assert Worker(QUEUE).handle({"Records": [again]}) == {"batchItemFailures": []}

@@ -45,20 +45,23 @@ def _record(message: dict[str, Any]) -> dict[str, Any]:
             "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs"}
 
 
-class _NoTimeLeft(LocalContext):
+class _TimeForOneJob(LocalContext):
+    """Time for a job of 500 ms (and the commit margin) but not for a second one after a wait."""
+
     def get_remaining_time_in_millis(self) -> int:
-        return 0
+        return 2600
 
 
 def test_a_job_over_the_limit_with_no_time_to_wait_is_deferred_without_an_attempt(
         ns: Namespace, monkeypatch: pytest.MonkeyPatch) -> None:
     ns = flow_namespace(ns, monkeypatch, FLOW_RATE_PER_SECOND="1")
     producer = Queue(QUEUE)
-    first, second = producer.add_bulk([{"name": "call-api"}, {"name": "call-api"}])
+    first, second = producer.add_bulk([{"name": "call-api", "opts": {"ttl": 500}},
+                                       {"name": "call-api", "opts": {"ttl": 500}}])
     url = ns.queue_urls[QUEUE]
     messages = ns.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     assert len(messages) == 2
-    no_time = cast("LambdaContext", _NoTimeLeft("worker"))
+    no_time = cast("LambdaContext", _TimeForOneJob("worker"))
     answer = Worker(QUEUE).handle({"Records": [_record(m) for m in messages]}, no_time)
     assert answer == {"batchItemFailures": []}  # both deliveries are done with: one ran, one was re-sent
     assert starts(QUEUE) == [first]

@@ -9,7 +9,7 @@ from jobqueue import Queue
 from jobqueue.keys import QueueKeys
 from tests.conftest import Namespace
 from tests.support.dead_letters import DEAD_FIELDS, dlq_records
-from tests.support.functions import LocalFunctions
+from tests.support.functions import LocalFunctions, messages_in
 from tests.support.processors import attempts_of
 from workloads.stores import LeadStore
 
@@ -28,13 +28,15 @@ def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns:
     for wait, expected in zip(waits, [1, 2, 4, 8], strict=True):
         assert expected <= wait < expected + 2.5, waits
 
-    # The fifth failure leaves the message to SQS: the next receive moves it by redrive (the worker's own
-    # forwarding would have added jobqueue's message attributes).
-    ns.sqs.receive_message(QueueUrl=ns.queue_urls["lead-processing"], WaitTimeSeconds=0)
+    # The fifth failure is recorded in Redis first, then the worker forwards the job to the DLQ with why it died
+    # (SQS redrive is only the safety net above the attempts, RECEIVE_MARGIN receives later).
     moved = ns.sqs.receive_message(QueueUrl=ns.queue_urls["lead-processing-dlq"], MessageAttributeNames=["All"],
                                    MessageSystemAttributeNames=["All"], VisibilityTimeout=0)["Messages"]
     assert [json.loads(m["Body"])["id"] for m in moved] == [job_id]
-    assert "MessageAttributes" not in moved[0]
+    attributes = moved[0]["MessageAttributes"]
+    assert attributes["jobqueue-failed-reason"]["StringValue"] == "CRM sync failed on attempt 5"
+    assert attributes["jobqueue-attempts-made"]["StringValue"] == "5"
+    assert messages_in(ns, "lead-processing") == 0, "the source message is deleted once its dead letter is sent"
 
     dead = LocalFunctions(ns, [], ["lead-processing-dlq"])
     dead.pump(lambda: (status.get("42") or {}).get("status") == "PERMANENTLY_FAILED", timeout=10)

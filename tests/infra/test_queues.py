@@ -65,7 +65,7 @@ def test_work_queue_lane(template: Template, name: str, sqs_name: str) -> None:
     _, props = queue(template, sqs_name)
     assert props["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-        "maxReceiveCount": config.max_attempts,
+        "maxReceiveCount": config.max_receive_count,
     }
     assert props["SqsManagedSseEnabled"] is True
     assert "KmsMasterKeyId" not in props

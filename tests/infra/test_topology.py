@@ -65,8 +65,9 @@ def local_queues(endpoint: str) -> Queues:
 
 
 def catalog_queues() -> dict[str, tuple[str | None, int | None]]:
-    """What the catalog says: every lane redrives to its queue's DLQ after max_attempts; DLQs redrive nowhere."""
-    lanes = {lane.sqs_name: (q.dead_letter, q.max_attempts) for q in CATALOG.queues.values() for lane in q.lanes()}
+    """What the catalog says: every lane redrives to its queue's DLQ after max_receive_count; DLQs redrive nowhere."""
+    lanes = {lane.sqs_name: (q.dead_letter, q.max_receive_count)
+             for q in CATALOG.queues.values() for lane in q.lanes()}
     return {**lanes, **dict.fromkeys(CATALOG.dead_letters, (None, None))}
 
 

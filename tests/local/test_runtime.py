@@ -36,7 +36,7 @@ def test_the_topology_equals_the_catalog(ns: Namespace, runtime: LocalRuntime) -
     for name, queue in lanes.items():
         redrive = json.loads(attributes[name]["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"] == attributes[queue.dead_letter]["QueueArn"], name
-        assert int(redrive["maxReceiveCount"]) == queue.max_attempts, name
+        assert int(redrive["maxReceiveCount"]) == queue.max_receive_count, name
         assert int(attributes[name]["VisibilityTimeout"]) == 6 * queue.timeout, name
     for name, dlq in catalog.dead_letters.items():
         assert "RedrivePolicy" not in attributes[name]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from jobqueue.local.runner import FunctionRunner, poll_once
 from tests.conftest import ROOT, Namespace
@@ -51,3 +52,19 @@ class LocalFunctions:
                 raise AssertionError(f"condition not reached within {timeout} s")
             if not sum(poll_once(self.ns.sqs, url, runner, wait_seconds=0) for runner, url in self.pollers):
                 time.sleep(0.05)
+
+
+def messages_in(ns: Namespace, queue: str) -> int:
+    """Every message SQS holds for the queue (all its priority lanes): visible, in flight, and delayed."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+             "ApproximateNumberOfMessagesDelayed"]
+    lanes = [lane.sqs_name for lane in ns.catalog.queue(queue).lanes()] if queue in ns.catalog.queues else [queue]
+    return sum(int(ns.sqs.get_queue_attributes(QueueUrl=ns.queue_urls[lane], AttributeNames=names)["Attributes"][name])
+               for lane in lanes for name in names)
+
+
+def sqs_record(body: str, receive_count: int = 1) -> dict[str, Any]:
+    return {"messageId": "m1", "receiptHandle": "r1", "body": body,
+            "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:lead-processing", "awsRegion": "us-east-1"}

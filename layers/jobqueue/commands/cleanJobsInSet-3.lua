@@ -1,8 +1,8 @@
 --[[
   Remove up to a limit of jobs of one state, oldest first, with their logs: BullMQ's clean (jobs older than
-  a grace period) and drain (every waiting job), one call per batch. Jobs that were not finished (wait,
-  prioritized, delayed) may still have an SQS message on its way: each gets a tombstone, so that the worker
-  drops that message instead of restoring the job from it. Active jobs are never touched.
+  a grace period) and drain (every waiting job), one call per batch. Every removed job may still have an SQS
+  message on its way (a waiting job's first, a finished job's duplicate): each gets a tombstone, so that the
+  worker drops that message instead of restoring the job from it and running it. Active jobs are never touched.
 
   Input:
     KEYS[1] the state's key: the wait list, or the prioritized, delayed, completed or failed zset
@@ -25,7 +25,6 @@
 local setKey, eventsKey, removedKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, timestamp, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local state, maxEvents, expired, emitCleaned = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == "1"
-local unfinished = state ~= "completed" and state ~= "failed"
 -- A job id is never empty, so an empty string marks list entries for removal.
 local MARKER = ""
 
@@ -46,7 +45,7 @@ local function removeIfOld(jobId, fields)
     end
   end
   redis.call("DEL", jobKey, jobKey .. ":logs")
-  if unfinished and values[1] then
+  if values[1] then
     redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. values[1])
   end
   redis.call("XADD", eventsKey, "*", "event", "removed", "jobId", jobId, "prev", state)
@@ -83,7 +82,7 @@ else
   end
 end
 
-if unfinished and #removed > 0 then
+if #removed > 0 then
   redis.call("ZREMRANGEBYSCORE", removedKey, "-inf", "(" .. expired)
 end
 if emitCleaned then

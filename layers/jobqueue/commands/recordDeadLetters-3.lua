@@ -13,7 +13,10 @@
     ARGV[6..] n groups of 9: source queue, job id, job name, job data JSON, job opts JSON, job timestamp,
               failure reason, attempts made, record data JSON
   Output:
-    n record ids ("<queue>-<jobId>": recording the same dead job twice updates one record)
+    n record ids ("<queue>-<jobId>": recording the same dead job twice updates one record), or "" for a job
+    that completed (a stray copy of its message reached the DLQ): it gets no record
+  Dead letters owed:
+    the source job's "dlp" mark (set when the worker failed it for good) is cleared: its dead letter is here
   Events:
     failed on the source queue (only if the job was not failed there yet, nor put back to waiting by an
     operator since); added and waiting on the dead-letter queue for a new record.
@@ -33,36 +36,41 @@ for i = 0, count - 1 do
   local source = prefix .. ":" .. queue .. ":"
   local jobKey = source .. jobId
 
-  local created = redis.call("EXISTS", jobKey) == 0
-  if created then
-    redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", jobTimestamp,
-      "delay", 0, "priority", 0)
-  end
-  if not redis.call("ZSCORE", source .. "failed", jobId) then
-    -- Not failed yet: it died running (active) or retrying (delayed), or Redis lost it. A job that is
-    -- none of these was put back to waiting by an operator (retry failed, redrive) since, and stays so.
-    local left = redis.call("LREM", source .. "active", -1, jobId) > 0
-      or redis.call("ZREM", source .. "delayed", jobId) > 0
-    if left or created or not (redis.call("ZSCORE", source .. "prioritized", jobId)
-        or redis.call("LPOS", source .. "wait", jobId)) then
-      redis.call("ZADD", source .. "failed", timestamp, jobId)
-      redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", timestamp, "atm", attempts)
-      redis.call("XADD", source .. "events", "MAXLEN", "~", maxEvents, "*", "event", "failed",
-        "jobId", jobId, "failedReason", reason, "prev", "active")
+  if redis.call("ZSCORE", source .. "completed", jobId) then
+    ids[i + 1] = ""
+  else
+    local created = redis.call("EXISTS", jobKey) == 0
+    if created then
+      redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", jobTimestamp,
+        "delay", 0, "priority", 0)
     end
-  end
+    if not redis.call("ZSCORE", source .. "failed", jobId) then
+      -- Not failed yet: it died running (active) or retrying (delayed), or Redis lost it. A job that is
+      -- none of these was put back to waiting by an operator (retry failed, redrive) since, and stays so.
+      local left = redis.call("LREM", source .. "active", -1, jobId) > 0
+        or redis.call("ZREM", source .. "delayed", jobId) > 0
+      if left or created or not (redis.call("ZSCORE", source .. "prioritized", jobId)
+          or redis.call("LPOS", source .. "wait", jobId)) then
+        redis.call("ZADD", source .. "failed", timestamp, jobId)
+        redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", timestamp, "atm", attempts)
+        redis.call("XADD", source .. "events", "MAXLEN", "~", maxEvents, "*", "event", "failed",
+          "jobId", jobId, "failedReason", reason, "prev", "active")
+      end
+    end
 
-  local recordId = queue .. "-" .. jobId
-  local recordKey = dlqPrefix .. recordId
-  local isNew = redis.call("EXISTS", recordKey) == 0
-  redis.call("HSET", recordKey, "name", queue .. "_failed", "data", record, "opts", "{}",
-    "timestamp", timestamp, "delay", 0, "priority", 0)
-  if isNew then
-    redis.call("LPUSH", dlqWaitKey, recordId)
-    redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "added", "jobId", recordId,
-      "name", queue .. "_failed")
-    redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "waiting", "jobId", recordId)
+    redis.call("HDEL", jobKey, "dlp")
+    local recordId = queue .. "-" .. jobId
+    local recordKey = dlqPrefix .. recordId
+    local isNew = redis.call("EXISTS", recordKey) == 0
+    redis.call("HSET", recordKey, "name", queue .. "_failed", "data", record, "opts", "{}",
+      "timestamp", timestamp, "delay", 0, "priority", 0)
+    if isNew then
+      redis.call("LPUSH", dlqWaitKey, recordId)
+      redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "added", "jobId", recordId,
+        "name", queue .. "_failed")
+      redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "waiting", "jobId", recordId)
+    end
+    ids[i + 1] = recordId
   end
-  ids[i + 1] = recordId
 end
 return ids

@@ -1,7 +1,7 @@
 --[[
-  Remove one job, in any state but active, with its logs. A job that was not finished may still have an SQS
-  message on its way (waiting, delayed, prioritized): it gets a tombstone, so that the worker drops that
-  message instead of restoring the job from it.
+  Remove one job, in any state but active, with its logs. Its SQS message may still be on its way (a waiting
+  job's first delivery, a finished job's duplicate): it gets a tombstone, so that the worker drops that
+  message instead of restoring the job from it and running it.
 
   Input:
     KEYS[1] active list     KEYS[2] wait list       KEYS[3] delayed zset     KEYS[4] prioritized zset
@@ -47,7 +47,7 @@ if not prev and not jobTimestamp then
 end
 prev = prev or "unknown"
 redis.call("DEL", jobKey, jobKey .. ":logs")
-if jobTimestamp and prev ~= "completed" and prev ~= "failed" then
+if jobTimestamp then
   redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. jobTimestamp)
   redis.call("ZREMRANGEBYSCORE", removedKey, "-inf", "(" .. expired)
 end

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobqueue.catalog import Catalog
+from jobqueue.catalog import WORK_RETENTION_S, Catalog
 from jobqueue.deployment import dead_letter_timeout
 
 __all__ = ["WORK_RETENTION_S", "create_topology", "visibility_timeout"]
-
-WORK_RETENTION_S = 4 * 24 * 3600
 
 
 def visibility_timeout(function_timeout: int) -> int:
@@ -39,7 +37,7 @@ def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[s
             "VisibilityTimeout": str(visibility_timeout(queue.timeout)),
             "MessageRetentionPeriod": str(WORK_RETENTION_S),
             "SqsManagedSseEnabled": "true",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_attempts}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
         }
         for lane in queue.lanes():
             urls[lane.sqs_name] = sqs.create_queue(QueueName=f"{name_prefix}{lane.sqs_name}",

@@ -1,0 +1,184 @@
+--[[
+  Record how the jobs an invocation ran ended, and start its next job, in one call (BullMQ's moveToFinished
+  also fetches the next job). The worker calls it between two jobs, so each outcome is committed before the
+  next processor runs: an invocation cut at any point keeps the outcomes of the jobs that returned before.
+
+  Every write is idempotent, so a call whose reply was lost can be sent again: a finish applies only to a job
+  still active, and a start sets its attempt from the attempts made instead of counting up.
+
+  Input:
+    KEYS[1] active list     KEYS[2] completed zset     KEYS[3] failed zset     KEYS[4] delayed zset
+    KEYS[5] events stream   KEYS[6] completed metrics hash   KEYS[7] failed metrics hash
+    KEYS[8] job leases (zset)   KEYS[9] concurrency slots (zset)
+    KEYS[10] tombstones (zset of "<jobId>:<timestamp>": jobs deleted by retention, whose duplicate messages
+             must be dropped)   KEYS[11] wait list (released jobs go back to its consuming end)
+    KEYS[12] rate limiter: list of recent start times (ms), newest first
+    ARGV[1] job key prefix ("<prefix>:<queue>:")
+    ARGV[2] timestamp (ms)
+    ARGV[3] events stream cap
+    ARGV[4] the invocation's token: its concurrency slot is released ("" = still held)
+    ARGV[5] the job to start now ("" = none): it must be active (claimed by moveToActive)
+    ARGV[6] tombstones older than this (ms) are dropped
+    ARGV[7] number of finished jobs n     ARGV[8] number of released jobs m
+    ARGV[9] limiter max starts ("" = no rate limit)     ARGV[10] limiter duration (ms)
+    ARGV[11..] n groups of 8: job id, outcome ("completed" | "retry" | "failed"), the attempt's number (the
+              job's attempts made from now on), return value JSON (completed) or failure reason, stack trace
+              JSON list, next attempt due (ms, retry only; else ""), keep count ("": keep all), keep age
+              (s; "": no limit). A failed job owes its dead letter (field "dlp") until the dead-letter
+              handler records it.
+    then m groups of 2: a claimed job that will not run in this invocation, and where it goes back to:
+              "wait" | "delayed" (due now). Its lease is released; no attempt was spent.
+  Output:
+    {codes, attempt, retryAfter}: per finished job 0 recorded, 1 already recorded (a repeated call), -1 no such
+    job (state lost while running: restore it as active, then call again); the started job's attempt number
+    (1 for its first), 0 when none was asked for, -1 when its state was lost (restore, then call again), -2
+    when the rate limit refused the start (nothing changed: it may be asked again in retryAfter ms).
+  Rate limit:
+    a sliding-window log of start times: a start is allowed while fewer than `max` happened in the last
+    `duration` ms, whichever invocation made them.
+  Events:
+    completed (with returnvalue), delayed (a retry, with its due time), failed (with failedReason),
+    active (the started job), waiting (a released job).
+  Retention:
+    after the batch, each finished set touched is trimmed to the keep count and age its jobs asked for
+    (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs and leaving a
+    tombstone for each, so that a later delivery of the same message does not run the job again.
+  Metrics:
+    the `count` fields of BullMQ's metrics hashes grow by the call's completed and failed jobs.
+]]
+local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local completedMetricsKey, failedMetricsKey, leasesKey, slotsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local removedKey, waitKey, limiterKey = KEYS[10], KEYS[11], KEYS[12]
+local jobPrefix, timestamp, maxEvents, token, startId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local expired, count, releases = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local limitMax, limitDuration = tonumber(ARGV[9]), tonumber(ARGV[10])
+local GROUP, FIRST = 8, 11
+
+-- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
+local function emit(...)
+  redis.call("XADD", eventsKey, "*", "event", ...)
+end
+
+local trimmed = false
+local function deleteJobs(ids)
+  for _, id in ipairs(ids) do
+    local jobKey = jobPrefix .. id
+    local added = redis.call("HGET", jobKey, "timestamp")
+    if added then redis.call("ZADD", removedKey, timestamp, id .. ":" .. added) end
+    redis.call("DEL", jobKey, jobKey .. ":logs")
+    trimmed = true
+  end
+end
+
+local function trim(setKey, keepCount, keepAge)
+  if keepAge then
+    local old = redis.call("ZRANGEBYSCORE", setKey, "-inf", tonumber(timestamp) - keepAge * 1000, "LIMIT", 0, 1000)
+    if #old > 0 then
+      deleteJobs(old)
+      redis.call("ZREM", setKey, unpack(old))
+    end
+  end
+  if keepCount then
+    local excess = redis.call("ZCARD", setKey) - keepCount
+    if excess > 0 then
+      deleteJobs(redis.call("ZRANGE", setKey, 0, excess - 1))
+      redis.call("ZREMRANGEBYRANK", setKey, 0, excess - 1)
+    end
+  end
+end
+
+local codes, completed, trims, failures, released = {}, {}, {}, 0, {}
+for i = 0, count - 1 do
+  local at = FIRST + i * GROUP
+  local jobId, outcome, attempt = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local value, stacktrace, dueAt = ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
+  local keepCount, keepAge = ARGV[at + 6], ARGV[at + 7]
+  local jobKey = jobPrefix .. jobId
+  released[#released + 1] = jobId
+  if redis.call("LREM", activeKey, 1, jobId) == 0 then
+    codes[i + 1] = redis.call("EXISTS", jobKey) == 1 and 1 or -1
+  else
+    codes[i + 1] = 0
+    if outcome == "completed" then
+      completed[#completed + 1] = timestamp
+      completed[#completed + 1] = jobId
+      redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", timestamp, "atm", attempt)
+      emit("completed", "jobId", jobId, "returnvalue", value, "prev", "active")
+    elseif outcome == "retry" then
+      local due = tonumber(dueAt)
+      redis.call("ZADD", delayedKey, due * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
+      redis.call("HSET", jobKey, "atm", attempt, "failedReason", value, "stacktrace", stacktrace,
+        "delay", due - tonumber(timestamp))
+      emit("delayed", "jobId", jobId, "delay", dueAt)
+    else
+      failures = failures + 1
+      redis.call("ZADD", failedKey, timestamp, jobId)
+      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", stacktrace, "finishedOn", timestamp,
+        "atm", attempt, "dlp", 1)
+      emit("failed", "jobId", jobId, "failedReason", value, "prev", "active")
+    end
+    if outcome ~= "retry" and (keepCount ~= "" or keepAge ~= "") then
+      local setKey = outcome == "completed" and completedKey or failedKey
+      trims[setKey .. "|" .. keepCount .. "|" .. keepAge] = {setKey, tonumber(keepCount), tonumber(keepAge)}
+    end
+  end
+end
+
+for i = 0, releases - 1 do
+  local at = FIRST + count * GROUP + i * 2
+  local jobId, where = ARGV[at], ARGV[at + 1]
+  if redis.call("LREM", activeKey, 1, jobId) > 0 then
+    released[#released + 1] = jobId
+    if where == "delayed" then
+      redis.call("ZADD", delayedKey, tonumber(timestamp) * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
+    else
+      redis.call("RPUSH", waitKey, jobId)
+    end
+    emit("waiting", "jobId", jobId, "prev", "active")
+  end
+end
+
+local attempt, retryAfter = 0, 0
+if startId ~= "" then
+  local startKey = jobPrefix .. startId
+  local state = redis.call("HMGET", startKey, "name", "atm")
+  local clock = redis.call("TIME")
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local blocking = limitMax and redis.call("LINDEX", limiterKey, limitMax - 1)
+  if not state[1] then
+    attempt = -1
+  elseif blocking and tonumber(blocking) > now - limitDuration then
+    attempt, retryAfter = -2, math.max(1, tonumber(blocking) + limitDuration - now)
+  else
+    attempt = (tonumber(state[2]) or 0) + 1
+    redis.call("HSET", startKey, "processedOn", now, "ats", attempt)
+    emit("active", "jobId", startId, "prev", "waiting")
+    if limitMax then
+      redis.call("LPUSH", limiterKey, now)
+      redis.call("LTRIM", limiterKey, 0, limitMax - 1)
+      redis.call("PEXPIRE", limiterKey, limitDuration)
+    end
+  end
+end
+
+if #completed > 0 then
+  redis.call("ZADD", completedKey, unpack(completed))
+  redis.call("HINCRBY", completedMetricsKey, "count", #completed / 2)
+end
+if failures > 0 then
+  redis.call("HINCRBY", failedMetricsKey, "count", failures)
+end
+if #released > 0 then
+  redis.call("ZREM", leasesKey, unpack(released))
+end
+if token ~= "" then
+  redis.call("ZREM", slotsKey, token)
+end
+for _, t in pairs(trims) do
+  trim(t[1], t[2], t[3])
+end
+if trimmed then
+  redis.call("ZREMRANGEBYSCORE", removedKey, "-inf", "(" .. expired)
+end
+redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
+return {codes, attempt, retryAfter}
