@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -18,8 +19,10 @@ def pid_key(job_id: str) -> str:
 
 @processor("lead-processing", "hold")
 def hold(job: Job) -> dict[str, Any]:
-    """Records which process runs each attempt; the first one then holds on (until its process is killed)."""
+    """Records which process runs each attempt; the first one then holds on (until its process is killed), deaf
+    to the worker's ttl alarm as code in a C extension would be: only the function's timeout stops it."""
     redis_client(get_settings().redis_url).rpush(pid_key(job.id), os.getpid())
     if job.attempt == 1:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         time.sleep(float(job.data.get("hold", 60)) if isinstance(job.data, dict) else 60)
     return {"attempt": job.attempt, "pid": os.getpid()}
