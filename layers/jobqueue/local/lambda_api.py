@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["ACCOUNT", "Batching", "LambdaApi", "LambdaApiError", "MappingStore", "function_arn"]
 
 ACCOUNT = "000000000000"
-BASE = "/2015-03-31/event-source-mappings/"
+BASE = "/2015-03-31/event-source-mappings"
 _CREATE_FIELDS = {"FunctionName", "EventSourceArn", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
                   "FunctionResponseTypes", "ScalingConfig"}
 _UPDATE_FIELDS = {"Enabled", "BatchSize", "MaximumBatchingWindowInSeconds"}
