@@ -22,18 +22,17 @@ from jobqueue import (
     processor,
 )
 from jobqueue.connection import aws_client, redis_client
-from jobqueue.deployment import function_specs
 from jobqueue.errors import EventSourceError, UnknownQueueError
 from jobqueue.job import JobMessage, JobOptions
 from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import poll_once
-from jobqueue.local.topology import create_event_source_mappings
 from jobqueue.mappings import EventSourceStates
 from jobqueue.settings import get_settings
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state_node
 from tests.support.functions import LocalFunctions
+from tests.support.mappings import create_worker_mappings, mapping_states
 from tests.support.processors import attempts_of, trace_key
 
 
@@ -201,23 +200,8 @@ class FailingUpdates:
         return getattr(self.client, name)
 
 
-def lane_mappings(ns: Namespace, queue: str) -> list[str]:
-    """The queue's worker mappings created on the local Lambda API as the runtime creates them; their states."""
-    specs = [s for s in function_specs(ns.catalog) if s.name == f"worker-{queue}"]
-    create_event_source_mappings(aws_client("lambda"), ns.sqs, specs, ns.queue_urls)
-    return mapping_states(ns, queue)
-
-
-def mapping_states(ns: Namespace, queue: str) -> list[str]:
-    client = aws_client("lambda")
-    arns = [ns.sqs.get_queue_attributes(QueueUrl=ns.queue_urls[lane.sqs_name], AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"] for lane in ns.catalog.queue(queue).lanes()]
-    return [m["State"] for arn in arns for m in client.list_event_source_mappings(EventSourceArn=arn)[
-        "EventSourceMappings"]]
-
-
 def test_pause_disables_the_mapping_of_every_lane_and_resume_enables_them(ns: Namespace) -> None:
-    assert lane_mappings(ns, "email") == ["Enabled", "Enabled"]  # email-p1 and email
+    assert len(create_worker_mappings(ns, "email")) == 2  # email-p1 and email
     admin = QueueAdmin("email")
     assert admin.pause() == EventSourceStates(enabled=0, disabled=2, transitioning=0)
     assert admin.is_paused() and mapping_states(ns, "email") == ["Disabled", "Disabled"]
@@ -230,9 +214,9 @@ def test_pause_disables_the_mapping_of_every_lane_and_resume_enables_them(ns: Na
 
 def test_a_refused_mapping_update_is_an_error_that_leaves_the_queue_paused_and_a_retry_completes(
         ns: Namespace) -> None:
-    lane_mappings(ns, "email")
+    create_worker_mappings(ns, "email")
     admin = QueueAdmin("email", lambda_client=FailingUpdates(failures=1))
-    with pytest.raises(EventSourceError, match="disabling 1 event source mappings failed.*TooManyRequests"):
+    with pytest.raises(EventSourceError, match=r"disabling 1 event source mappings failed.*TooManyRequests"):
         admin.pause()
     assert admin.is_paused()  # the flag came first: deliveries meanwhile are deferred, never run
     assert sorted(mapping_states(ns, "email")) == ["Disabled", "Enabled"]

@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -68,7 +68,7 @@ def _get(key: str) -> Callable[[Any], Any]:
     return lambda row: row.get(key)
 
 
-def _sources(row: Body) -> str:
+def _sources(row: Mapping[str, Any]) -> str:
     """A queue's event source mappings by state (`2 disabled`); blank where the answer has none (`/stats`)."""
     sources = row.get("eventSources")
     if not sources:
