@@ -16,7 +16,7 @@ from constructs import Construct
 from infra.layer import ARCHITECTURE, REPO, RUNTIME
 from infra.network import Network
 from infra.queues import JobQueues
-from jobqueue.deployment import FunctionSpec
+from jobqueue.deployment import MIN_EVENT_SOURCE_CONCURRENCY, FunctionSpec
 
 __all__ = [
     "ENI_ACTIONS",
@@ -26,8 +26,6 @@ __all__ = [
     "JobFunctions",
 ]
 
-# SQS event sources accept a MaximumConcurrency of 2 or more; concurrency 1 is the function's reserved concurrency.
-MIN_EVENT_SOURCE_CONCURRENCY = 2
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 HANDLER = "handler.lambda_handler"
 # What a function in a VPC needs to attach its network interfaces (AWSLambdaVPCAccessExecutionRole's actions).
@@ -40,10 +38,12 @@ ENI_ACTIONS = [
     "ec2:UnassignPrivateIpAddresses",
 ]
 RESOURCE_STAR_REASON = (
-    "Resource '*' only for xray:PutTraceSegments/PutTelemetryRecords (active tracing) and for the EC2 network "
-    "interface actions a function in a VPC needs: neither supports resource-level permissions; every other "
-    "statement names its queue, secret or log group"
+    "Resource '*' only for xray:PutTraceSegments/PutTelemetryRecords (active tracing), for the EC2 network "
+    "interface actions a function in a VPC needs and, for the functions that pause queues, for "
+    "lambda:ListEventSourceMappings: none supports resource-level permissions; every other statement names its "
+    "queue, secret, log group or event source mapping"
 )
+
 
 
 class JobFunctions(Construct):
@@ -74,9 +74,20 @@ class JobFunctions(Construct):
             handler: lambda_.Code.from_asset(str(REPO / "functions" / handler), exclude=["__pycache__"])
             for handler in sorted({spec.handler for spec in specs})
         }
+        self.event_sources: dict[str, list[SqsEventSource]] = {}
         self.functions = {
             spec.name: self._function(spec, code[spec.handler]) for spec in specs
         }
+
+    def grant_pause(self, grantee: iam.IGrantable) -> None:
+        """Let `grantee` pause and resume queues (`jobqueue.mappings`): list the mappings (an action without
+        resource-level permissions, so on '*') and enable or disable exactly the workers' mappings, nothing else."""
+        workers = [source.event_source_mapping_arn for name, sources in self.event_sources.items()
+                   if self.specs[name].handler == "worker" for source in sources]
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["lambda:ListEventSourceMappings"], resources=["*"]))
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["lambda:UpdateEventSourceMapping"], resources=workers))
 
     def _function(self, spec: FunctionSpec, code: lambda_.Code) -> lambda_.Function:
         """One function, its log group and role, and its SQS event sources."""
@@ -90,7 +101,7 @@ class JobFunctions(Construct):
         )
         log_group.grant_write(role)
         role.add_to_principal_policy(iam.PolicyStatement(actions=ENI_ACTIONS, resources=["*"]))
-        reserve_one = any(s.max_concurrency < MIN_EVENT_SOURCE_CONCURRENCY for s in spec.event_sources)
+        reserve_one = spec.reserve_one
         function = lambda_.Function(
             scope,
             "Function",
@@ -114,14 +125,15 @@ class JobFunctions(Construct):
         Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
             Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=RESOURCE_STAR_REASON)
         )
+        self.event_sources[spec.name] = []
         for source in spec.event_sources:
-            function.add_event_source(
-                SqsEventSource(
-                    self._queues.by_sqs_name[source.sqs_name],
-                    batch_size=source.batch_size,
-                    max_batching_window=Duration.seconds(source.batching_window) if source.batching_window else None,
-                    report_batch_item_failures=True,
-                    max_concurrency=None if reserve_one else source.max_concurrency,
-                )
+            event_source = SqsEventSource(
+                self._queues.by_sqs_name[source.sqs_name],
+                batch_size=source.batch_size,
+                max_batching_window=Duration.seconds(source.batching_window) if source.batching_window else None,
+                report_batch_item_failures=True,
+                max_concurrency=None if reserve_one else source.max_concurrency,
             )
+            function.add_event_source(event_source)
+            self.event_sources[spec.name].append(event_source)
         return function

@@ -78,6 +78,7 @@ class JobQueueStack(Stack):
         for queue in (q for q in catalog.queues.values() if q.cron):  # schedules add jobs to their queues only
             for lane in self.queues.lanes[queue.name]:
                 lane.grant_send_messages(scheduler_function)
+        self.functions.grant_pause(api_function)  # POST /queues/{q}/pause|resume, GET /queues/{q}
         self._api_secrets(catalog, api_function)
         # The API answers bulk availability checks of 10 leads or fewer itself, with that queue's processor.
         self.records.grant(api_function, "bulk-availability")

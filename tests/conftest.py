@@ -15,6 +15,7 @@ from redis import Redis
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
+from jobqueue.local.lambda_api import LambdaApi
 from jobqueue.local.services import EmbeddedMoto, free_port
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
@@ -31,6 +32,19 @@ def moto_endpoint() -> Iterator[str]:
     aws_client.cache_clear()
     yield server.endpoint
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_lambda(moto_endpoint: str) -> Iterator[LambdaApi]:
+    """The local runtime's Lambda API (event source mappings) for the run, as `jobqueue dev` serves it: every
+    Lambda client of the run and its subprocesses use it (AWS_ENDPOINT_URL_LAMBDA), never an emulator's; the
+    region and credentials are the moto fixture's."""
+    server = LambdaApi("us-east-1").start()
+    os.environ["AWS_ENDPOINT_URL_LAMBDA"] = server.endpoint
+    aws_client.cache_clear()
+    yield server
+    server.stop()
+    os.environ.pop("AWS_ENDPOINT_URL_LAMBDA", None)
 
 
 def delete_prefix(client: Redis, prefix: str) -> None:
@@ -85,6 +99,6 @@ def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> It
 
 
 @pytest.fixture
-def ns(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
+def ns(moto_endpoint: str, local_lambda: LambdaApi, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
     with namespace(monkeypatch) as world:
         yield world

@@ -6,6 +6,7 @@
 {'queueName': 'email', 'waiting': 3, 'active': 1, 'completed': 120, 'failed': 2, 'delayed': 0, 'paused': 0,
  'total': 4}
 >>> admin.pause()  # doctest: +SKIP
+EventSourceStates(enabled=0, disabled=1, transitioning=0)
 >>> admin.redrive(on_progress=lambda done, total: print(f"{done}/{total}"))  # doctest: +SKIP
 
 Every change is one Lua call per batch of jobs. SQS keeps carrying every job, so a job removed (remove, drain,
@@ -27,9 +28,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from jobqueue.connection import aws_client
 from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError
 from jobqueue.job import DeadLetter, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
+from jobqueue.mappings import EventSourceMappings, EventSourceStates
 from jobqueue.queue import COUNT_STATES, SQS_BATCH, JobInfo, Queue, job_info, lane_batches, read_counts
 from jobqueue.scripts import Requeue, Scripts, Undo
 
@@ -116,8 +119,11 @@ class QueueAdmin:
         settings: Settings | None = None,
         redis: Redis | None = None,
         sqs: Any = None,
+        lambda_client: Any = None,
     ) -> None:
         self.queue = Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs)
+        self._lambda = lambda_client
+        self._mappings: EventSourceMappings | None = None
         self.name = name
         self.config = self.queue.config
         self.settings = self.queue.settings
@@ -180,17 +186,42 @@ class QueueAdmin:
 
     # -- pause -------------------------------------------------------------------------------------------
 
-    def pause(self) -> None:
-        """Stop the queue's workers starting jobs, as BullMQ 6 does: jobs stay waiting, the flag is in `meta`.
+    def pause(self) -> EventSourceStates:
+        """Stop the queue: BullMQ 6's `paused` flag in `meta`, then every lane's event source mapping disabled.
 
-        A job delivered while paused is sent back to SQS to come again `PAUSED_DEFER_SECONDS` later, counting
-        no attempt. Jobs already running finish. Deployed, the queue's event source mapping is disabled too.
+        Jobs stay waiting and their messages stay in SQS, not received while the mappings are disabled. The flag
+        comes first: a delivery made before a mapping has stopped (Lambda's Disabling window, or a crash or an
+        error between the two steps) finds it and is sent back to come again `PAUSED_DEFER_SECONDS` later,
+        counting no attempt. If Lambda fails, EventSourceError says so with the flag already set; pausing
+        again completes it. Jobs already running finish. Returns the mappings' states as Lambda answered.
         """
         self.scripts.set_paused(True)
+        return self.mappings.disable()
 
-    def resume(self) -> None:
-        """Let the workers start jobs again."""
+    def resume(self) -> EventSourceStates:
+        """Start the queue again: the mappings enabled first, then the flag cleared.
+
+        In that order a failure in between leaves the queue paused (the flag set, deliveries deferred), never a
+        queue that reads as running while nothing receives its messages; resuming again completes it.
+        """
+        states = self.mappings.enable()
         self.scripts.set_paused(False)
+        return states
+
+    def event_sources(self) -> EventSourceStates:
+        """Whether the queue's event source mappings actually receive its messages, as Lambda reports them."""
+        return self.mappings.states()
+
+    @property
+    def mappings(self) -> EventSourceMappings:
+        """The event source mappings of the queue's lanes (found by queue ARN; the ARNs are read once)."""
+        if self._mappings is None:
+            sqs, urls = self.queue.sqs, self.queue.urls
+            arns = [sqs.get_queue_attributes(QueueUrl=urls.url(lane.sqs_name), AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"] for lane in self.config.lanes()]
+            self._mappings = EventSourceMappings(self._lambda or aws_client("lambda"), arns,
+                                                 label=f"queue {self.name!r}")
+        return self._mappings
 
     def is_paused(self) -> bool:
         return bool(self.redis.hexists(self.keys.meta, "paused"))

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_TIMEOUT_S",
+    "MIN_EVENT_SOURCE_CONCURRENCY",
     "SCHEDULER_TIMEOUT_S",
     "EventSource",
     "FunctionSpec",
@@ -32,6 +33,8 @@ Handler = Literal["worker", "dead_letter", "api", "scheduler"]
 API_TIMEOUT_S = 29
 """API Gateway's integration timeout: a longer function would be cut off by the gateway anyway."""
 SCHEDULER_TIMEOUT_S = 60
+MIN_EVENT_SOURCE_CONCURRENCY = 2
+"""SQS event sources accept a MaximumConcurrency of 2 or more; concurrency 1 is the function's reserved concurrency."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,12 @@ class FunctionSpec:
     timeout: int
     environment: dict[str, str] = field(default_factory=dict)
     event_sources: tuple[EventSource, ...] = ()
+
+    @property
+    def reserve_one(self) -> bool:
+        """A source's concurrency is below what a mapping can cap: the function gets a reserved concurrency of 1
+        instead, and its mappings no MaximumConcurrency."""
+        return any(s.max_concurrency < MIN_EVENT_SOURCE_CONCURRENCY for s in self.event_sources)
 
 
 def dead_letter_timeout(catalog: Catalog, name: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CatalogError",
     "EnqueueError",
+    "EventSourceError",
     "InvalidArgumentError",
     "InvalidJobError",
     "JobActiveError",
@@ -56,6 +57,11 @@ class EnqueueError(JobQueueError):
         super().__init__(message)
         self.accepted = accepted
         self.rejected = rejected
+
+
+class EventSourceError(JobQueueError):
+    """Lambda's API failed listing or switching a queue's event source mappings; a retry of the same call
+    (pause, resume, status) completes it. The message names the mappings and the reason."""
 
 
 class MalformedMessageError(JobQueueError):

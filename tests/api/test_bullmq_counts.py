@@ -29,6 +29,7 @@ def test_queue_metrics_equal_npm_bullmq_job_counts(ns: Namespace, api: ApiClient
     assert counts == {"active": 1, "completed": 3, "delayed": 1, "failed": 1, "prioritized": 2, "waiting": 4,
                       "waiting-children": 0}
     metrics = api.call("GET", "/queues/email").json
+    assert metrics.pop("eventSources") == {"enabled": 0, "disabled": 0, "transitioning": 0, "stopped": True}
     waiting = counts["waiting"] + counts["prioritized"]  # seed 003's "waiting": all that waits to start
     assert metrics == {
         "queueName": "email", "waiting": waiting, "active": counts["active"], "completed": counts["completed"],

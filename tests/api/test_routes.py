@@ -15,6 +15,7 @@ from jobqueue.keys import QueueKeys
 from tests.api.conftest import Answer, ApiClient, ghl_contact_event
 from tests.conftest import ROOT, Namespace
 from tests.support.functions import LocalFunctions
+from tests.support.mappings import create_worker_mappings
 
 DOCUMENT = openapi_document()
 
@@ -83,7 +84,8 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert {q["name"] for q in catalog["queues"]} == set(ns.catalog.queues)
     metrics = tour("GET", "/queues/email", "/queues/{queue}", 200)
     assert metrics == {"queueName": "email", "waiting": 4, "active": 0, "completed": 0, "failed": 0, "delayed": 0,
-                       "paused": 0, "total": 4}
+                       "paused": 0, "total": 4,
+                       "eventSources": {"enabled": 0, "disabled": 0, "transitioning": 0, "stopped": True}}
     stats = tour("GET", "/stats", "/stats", 200)
     # email, message-processing, bulk-availability, the search backfill, the webhook's job
     assert stats["totals"]["waiting"] == 4 + 1 + 1 + 1 + 1
@@ -96,9 +98,14 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert (status["state"], status["name"], status["data"]) == ("prioritized", "generic", {"to": "a@x.io"})
     assert set(status) == {"id", "name", "data", "state", "progress", "attemptsMade", "processedOn", "finishedOn",
                            "returnvalue", "failedReason"}
-    assert tour("POST", "/queues/email/pause", "/queues/{queue}/pause", 200) == {"queue": "email", "paused": True}
-    assert tour("GET", "/queues/email", "/queues/{queue}", 200)["paused"] == 1
-    assert tour("POST", "/queues/email/resume", "/queues/{queue}/resume", 200) == {"queue": "email", "paused": False}
+    create_worker_mappings(ns, "email")
+    stopped = {"enabled": 0, "disabled": 2, "transitioning": 0, "stopped": True}
+    running = {"enabled": 2, "disabled": 0, "transitioning": 0, "stopped": False}
+    assert tour("POST", "/queues/email/pause", "/queues/{queue}/pause", 200) == {
+        "queue": "email", "paused": True, "eventSources": stopped}
+    assert tour("GET", "/queues/email", "/queues/{queue}", 200)["eventSources"] == stopped
+    assert tour("POST", "/queues/email/resume", "/queues/{queue}/resume", 200) == {
+        "queue": "email", "paused": False, "eventSources": running}
     removed = tour("DELETE", f"/queues/email/jobs/{one['jobId']}", "/queues/{queue}/jobs/{job_id}", 200)
     assert removed == {"queue": "email", "jobId": one["jobId"], "removed": True}
     assert tour("POST", "/queues/email/drain", "/queues/{queue}/drain", 200) == {"queue": "email", "removed": 3}

@@ -61,7 +61,9 @@ def test_management_events(ns: Namespace, api: ApiClient, monkeypatch: pytest.Mo
     assert (status, inline["mode"], inline["result"]["checked"]) == (200, "sync", 2)
     status, stats = invoke(api, "api-get-stats.json")
     assert status == 200 and stats["totals"]["waiting"] == 1
-    assert invoke(api, "api-post-queue-pause.json") == (200, {"queue": "lead-processing", "paused": True})
+    no_mappings = {"enabled": 0, "disabled": 0, "transitioning": 0, "stopped": True}
+    assert invoke(api, "api-post-queue-pause.json") == (200, {"queue": "lead-processing", "paused": True,
+                                                              "eventSources": no_mappings})
     status, schedules = invoke(api, "api-get-schedules.json")
     assert status == 200 and len(schedules["schedules"]) == 2
     status, health = invoke(api, "api-get-health.json")

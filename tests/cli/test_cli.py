@@ -16,6 +16,7 @@ from jobqueue.local.http import ApiServer
 from jobqueue.settings import get_settings
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
+from tests.support.mappings import create_worker_mappings
 
 TOKEN = "cli-test-token-7f3a"
 DEAD = 25  # enough dead letters for `dlq redrive --all` to report progress
@@ -154,9 +155,12 @@ def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.C
     assert (code, job["state"], job["data"]) == (0, "waiting", {"to": "a@example.com"})
     code, out, _ = run(capsys, *cli, "jobs", "email")
     assert code == 0 and rows(out)[1][:3] == ["welcome-a", "welcome", "waiting"]
-    assert run(capsys, *cli, "pause", "email")[1] == "email is paused\n"
-    assert json.loads(run(capsys, *cli, "stats", "email", "--json")[1])["queues"][0]["paused"] == 1
-    assert run(capsys, *cli, "resume", "email")[1] == "email is running\n"
+    create_worker_mappings(ns, "email")
+    assert run(capsys, *cli, "pause", "email")[1] == "email is paused (event sources: 2 disabled)\n"
+    email = json.loads(run(capsys, *cli, "stats", "email", "--json")[1])["queues"][0]
+    assert (email["paused"], email["eventSources"]["stopped"]) == (1, True)
+    assert rows(run(capsys, *cli, "stats", "email")[1])[1][-3:] == ["yes", "2", "disabled"]
+    assert run(capsys, *cli, "resume", "email")[1] == "email is running (event sources: 2 enabled)\n"
     assert run(capsys, *cli, "drain", "email")[1] == "removed 1 jobs from email\n"
     code, _, err = run(capsys, *cli, "add", "email", "generic", "--opts", '{"attempts": 0}')
     assert code == 1 and "attempts" in err

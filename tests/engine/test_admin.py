@@ -21,16 +21,18 @@ from jobqueue import (
     UnrecoverableError,
     processor,
 )
-from jobqueue.connection import redis_client
-from jobqueue.errors import UnknownQueueError
+from jobqueue.connection import aws_client, redis_client
+from jobqueue.errors import EventSourceError, UnknownQueueError
 from jobqueue.job import JobMessage, JobOptions
 from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import poll_once
+from jobqueue.mappings import EventSourceStates
 from jobqueue.settings import get_settings
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state_node
 from tests.support.functions import LocalFunctions, messages_in, sqs_record
+from tests.support.mappings import create_worker_mappings, mapping_states
 from tests.support.processors import attempts_of, trace_key
 
 
@@ -164,6 +166,54 @@ def test_a_redelivery_while_paused_spends_no_attempt(ns: Namespace) -> None:
     admin.resume()
     LocalFunctions(ns, ["lead-processing"]).pump(lambda: queue.get_state(job_id) == "completed", timeout=20)
     assert [a["attempt"] for a in attempts_of(job_id)] == [1], "the receives before it spent no attempt"
+
+
+class FailingUpdates:
+    """A Lambda client whose next `failures` UpdateEventSourceMapping calls are refused (throttled)."""
+
+    def __init__(self, failures: int) -> None:
+        self.client, self.failures = aws_client("lambda"), failures
+
+    def update_event_source_mapping(self, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}},
+                              "UpdateEventSourceMapping")
+        return self.client.update_event_source_mapping(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_pause_disables_the_mapping_of_every_lane_and_resume_enables_them(ns: Namespace) -> None:
+    assert len(create_worker_mappings(ns, "email")) == 2  # email-p1 and email
+    admin = QueueAdmin("email")
+    assert admin.pause() == EventSourceStates(enabled=0, disabled=2, transitioning=0)
+    assert admin.is_paused() and mapping_states(ns, "email") == ["Disabled", "Disabled"]
+    assert admin.pause().stopped  # idempotent
+    assert admin.event_sources() == EventSourceStates(enabled=0, disabled=2, transitioning=0)
+    assert admin.resume() == EventSourceStates(enabled=2, disabled=0, transitioning=0)
+    assert not admin.is_paused() and mapping_states(ns, "email") == ["Enabled", "Enabled"]
+    assert not admin.event_sources().stopped
+
+
+def test_a_refused_mapping_update_is_an_error_that_leaves_the_queue_paused_and_a_retry_completes(
+        ns: Namespace) -> None:
+    create_worker_mappings(ns, "email")
+    admin = QueueAdmin("email", lambda_client=FailingUpdates(failures=1))
+    with pytest.raises(EventSourceError, match=r"disabling 1 event source mappings failed.*TooManyRequests"):
+        admin.pause()
+    assert admin.is_paused()  # the flag came first: deliveries meanwhile are deferred, never run
+    assert sorted(mapping_states(ns, "email")) == ["Disabled", "Enabled"]
+    assert admin.pause().stopped  # the retry finishes it
+    assert mapping_states(ns, "email") == ["Disabled", "Disabled"]
+
+    admin = QueueAdmin("email", lambda_client=FailingUpdates(failures=2))
+    with pytest.raises(EventSourceError, match="enabling 2 event source mappings failed"):
+        admin.resume()
+    assert admin.is_paused()  # mappings first: a queue never reads as running while nothing receives it
+    assert admin.resume() == EventSourceStates(enabled=2, disabled=0, transitioning=0)
+    assert not admin.is_paused()
 
 
 # -- removing ----------------------------------------------------------------------------------------------

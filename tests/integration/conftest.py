@@ -68,6 +68,7 @@ def emulator(request: pytest.FixtureRequest, redis_url: str, monkeypatch: pytest
     # lead hooks write) live on moto, through botocore's per-service endpoint variable. Started before the
     # environment is set, as the moto fixture sets AWS_ENDPOINT_URL when it starts.
     tables: str = request.getfixturevalue("moto_endpoint")
+    request.getfixturevalue("local_lambda")  # event source mappings: always the local runtime's API
     for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
                         "AWS_REGION": "us-east-1"}.items():

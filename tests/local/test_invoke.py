@@ -49,7 +49,8 @@ def test_every_sample_event_runs_and_prints_the_handler_response(ns: Namespace,
         else:
             assert printed == expected, name
     body = json.loads(printed["body"])
-    assert body == {"queue": "lead-processing", "paused": True}
+    assert body == {"queue": "lead-processing", "paused": True,
+                    "eventSources": {"enabled": 0, "disabled": 0, "transitioning": 0, "stopped": True}}
 
 
 def test_the_console_command_prints_the_response(ns: Namespace) -> None:

@@ -1,4 +1,5 @@
-"""Event source pollers: batch size, batching window, partial batch responses, concurrency, function errors."""
+"""Event source pollers: batch size, batching window, partial batch responses, concurrency, function errors, and
+their mappings switched through the local Lambda API."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from jobqueue.connection import aws_client
 from jobqueue.deployment import EventSource
+from jobqueue.local.lambda_api import Batching, LambdaApi
 from jobqueue.local.pollers import EventSourcePoller
 from jobqueue.local.processes import InvokeError
 from jobqueue.local.runner import failed_ids
@@ -75,10 +77,11 @@ def send(url: str, count: int) -> list[str]:
 
 
 def poller(url: str, invoke: Callable[[Event], Any], *, batch_size: int = 10, window: int = 0,
-           concurrency: int = 1, paused: Callable[[], bool] = lambda: False) -> EventSourcePoller:
+           concurrency: int = 1, mapping: Callable[[], Batching | None] | None = None) -> EventSourcePoller:
+    """A poller of `url`; without `mapping`, its mapping stays enabled with the given batching."""
     source = EventSource("test", batch_size, window, concurrency)
     return EventSourcePoller(aws_client("sqs"), url, source, invoke, function="test", concurrency=concurrency,
-                             paused=paused, wait_seconds=1)
+                             mapping=mapping or (lambda: Batching(batch_size, window)), wait_seconds=1)
 
 
 def visible_and_in_flight(url: str) -> tuple[int, int]:
@@ -205,22 +208,29 @@ def test_concurrent_invocations_never_exceed_the_maximum(queue: str) -> None:
     assert 2 <= most <= 3  # invocations overlap, and never more than MaximumConcurrency
 
 
-def test_a_paused_source_receives_nothing_until_resumed(queue: str) -> None:
-    paused = threading.Event()
-    paused.set()
+def test_a_disabled_mapping_receives_nothing_until_enabled(queue: str, local_lambda: LambdaApi) -> None:
+    client = aws_client("lambda")  # over HTTP, as the engine's pause and resume call it
+    arn = aws_client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping_id = client.create_event_source_mapping(FunctionName="test", EventSourceArn=arn, BatchSize=10)["UUID"]
     recorder = Recorder()
-    running = poller(queue, recorder, paused=paused.is_set).start()
+    running = poller(queue, recorder, mapping=local_lambda.store.consumer(mapping_id)).start()
     try:
-        recorder.wait_for(running.is_paused.is_set)
+        assert client.update_event_source_mapping(UUID=mapping_id, Enabled=False)["State"] == "Disabling"
+        recorder.wait_for(lambda: client.get_event_source_mapping(UUID=mapping_id)["State"] == "Disabled")
+        assert running.is_disabled.is_set()
         send(queue, 2)
         time.sleep(2)
         assert recorder.batches == []
         assert visible_and_in_flight(queue) == (2, 0)  # not even received: the messages are untouched
-        paused.clear()
+        client.update_event_source_mapping(UUID=mapping_id, Enabled=True, BatchSize=1)
         recorder.wait_for(lambda: len(recorder.bodies()) == 2)
     finally:
         running.stop(5)
-    assert not running.is_paused.is_set()
+        client.delete_event_source_mapping(UUID=mapping_id)
+    assert not running.is_disabled.is_set()
+    assert [len(b) for b in recorder.batches] == [1, 1]  # the updated batch size applies
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_event_source_mapping(UUID=mapping_id)
 
 
 class FlakySqs:
@@ -245,7 +255,7 @@ def test_a_failing_receive_is_retried_without_losing_concurrency(queue: str) -> 
     recorder = Recorder()
     source = EventSource("test", 1, 0, 1)
     running = EventSourcePoller(FlakySqs(failures=2), queue, source, recorder, function="test", concurrency=1,
-                                wait_seconds=1).start()
+                                mapping=lambda: Batching(1, 0), wait_seconds=1).start()
     try:
         recorder.wait_for(lambda: len(recorder.bodies()) == 3)
     finally:

@@ -11,6 +11,7 @@ import pytest
 
 from jobqueue import Queue
 from jobqueue.deployment import EventSource, FunctionSpec, function_specs
+from jobqueue.local.lambda_api import Batching
 from jobqueue.local.pollers import EventSourcePoller
 from jobqueue.local.processes import FunctionPool, InvokeError
 from jobqueue.local.runner import sqs_event
@@ -39,7 +40,8 @@ def test_a_killed_process_is_restarted_and_its_batch_redelivered(ns: Namespace,
     pool = FunctionPool(worker_spec(ns, timeout=120), dict(os.environ), size=1)
     url = ns.queue_urls["lead-processing"]
     poller = EventSourcePoller(ns.sqs, url, EventSource("lead-processing", 10, 0, 1), pool.invoke,
-                               function="worker-lead-processing", concurrency=1, wait_seconds=1).start()
+                               function="worker-lead-processing", concurrency=1, mapping=lambda: Batching(10, 0),
+                               wait_seconds=1).start()
     try:
         warm = Queue("lead-processing").add("process-lead", {"leadId": 1})  # so the next batch runs as it arrives
         wait_until(lambda: Queue("lead-processing").get_state(warm) == "completed", 60)

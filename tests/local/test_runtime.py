@@ -70,11 +70,17 @@ def test_the_topology_equals_the_catalog(ns: Namespace, runtime: LocalRuntime) -
 def test_pause_stops_the_queues_event_sources_and_resume_continues(ns: Namespace, runtime: LocalRuntime) -> None:
     admin = QueueAdmin("lead-processing")
     pollers = [p for p in runtime.pollers if p.function == "worker-lead-processing"]
+    client = aws_client("lambda")  # the runtime's Lambda API, as the API function and the CLI reach it
+    assert runtime.lambda_api is not None and client.meta.endpoint_url == runtime.lambda_api.endpoint
+    assert f"AWS_ENDPOINT_URL_LAMBDA={runtime.lambda_api.endpoint}" in runtime.shell_environment()
     admin.pause()
     deadline = time.monotonic() + 30
-    while not all(p.is_paused.is_set() for p in pollers):
+    while not admin.event_sources().stopped:  # Disabling until each poller is between receives
         assert time.monotonic() < deadline, "the event source did not stop"
         time.sleep(0.05)
+    assert all(p.is_disabled.is_set() for p in pollers)
+    mappings = client.list_event_source_mappings(FunctionName="worker-lead-processing")["EventSourceMappings"]
+    assert [m["State"] for m in mappings] == ["Disabled"] * len(pollers)
     job_id = Queue("lead-processing").add("process-lead", {"leadId": 7})
     time.sleep(3)
     url = ns.queue_urls["lead-processing"]
@@ -89,3 +95,4 @@ def test_pause_stops_the_queues_event_sources_and_resume_continues(ns: Namespace
         time.sleep(0.1)
     job = Queue("lead-processing").get_job(job_id)
     assert job is not None and job.attemptsMade == 1  # the pause consumed no attempt
+    assert admin.event_sources().enabled == len(pollers)

@@ -166,6 +166,21 @@ class QueueMetrics(BaseModel):
     total: int
 
 
+class EventSources(BaseModel):
+    """The queue's SQS event source mappings (one per lane) by state, as Lambda reports them."""
+
+    enabled: int = Field(description="mappings in state Enabled: Lambda receives the lane's messages")
+    disabled: int = Field(description="mappings in state Disabled: nothing receives the lane's messages")
+    transitioning: int = Field(description="mappings Creating, Enabling, Disabling, Updating or Deleting")
+    stopped: bool = Field(description="no mapping enabled or transitioning: none of the queue's messages is received")
+
+
+class QueueStatus(QueueMetrics):
+    """A queue's metrics and whether its event source mappings actually stopped (pause) or run."""
+
+    eventSources: EventSources
+
+
 class QueueSummary(BaseModel):
     """A catalog queue and its settings."""
 
@@ -214,8 +229,11 @@ class JobList(BaseModel):
 
 
 class PauseState(BaseModel):
+    """The queue's pause flag after the call, and its event source mappings as Lambda answered the call."""
+
     queue: str
     paused: bool
+    eventSources: EventSources
 
 
 class DrainRequest(_Request):

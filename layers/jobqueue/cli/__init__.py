@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -68,6 +68,23 @@ def _get(key: str) -> Callable[[Any], Any]:
     return lambda row: row.get(key)
 
 
+def _sources(row: Mapping[str, Any]) -> str:
+    """A queue's event source mappings by state (`2 disabled`); blank where the answer has none (`/stats`)."""
+    sources = row.get("eventSources")
+    if not sources:
+        return ""
+    return ", ".join(f"{sources[s]} {s}" for s in ("enabled", "disabled", "transitioning") if sources[s]) or "none"
+
+
+def _switched(template: str) -> Callable[[Body, TextIO], None]:
+    """Pause and resume: the queue's state, and what Lambda answered for its event source mappings."""
+
+    def show(body: Body, out: TextIO) -> None:
+        out.write(template.format(**body) + f" (event sources: {_sources(body)})\n")
+
+    return show
+
+
 def _show_stats(body: Body, out: TextIO) -> None:
     rows = list(body["queues"])
     if "totals" in body:
@@ -75,6 +92,8 @@ def _show_stats(body: Body, out: TextIO) -> None:
     columns: list[Column] = [("queue", _get("queueName"))] + [
         (name, _get(name)) for name in ("waiting", "active", "delayed", "completed", "failed", "total")]
     columns.append(("paused", lambda r: "yes" if r.get("paused") else ""))
+    if any("eventSources" in r for r in rows):
+        columns.append(("event sources", _sources))
     table(rows, columns, out)
     if body.get("deadLetters"):
         out.write("\n")
@@ -162,8 +181,8 @@ COMMANDS: dict[str, Command] = {
     "jobs": Command(lambda b, a: b.jobs(a.queue, a.state, a.start, a.end), _show_jobs),
     "remove": Command(lambda b, a: b.remove(a.queue, a.job_id), _line("removed job {jobId} from {queue}")),
     "retry": Command(lambda b, a: b.retry_failed(a.queue, a.limit), _line("retried {retried} failed jobs of {queue}")),
-    "pause": Command(lambda b, a: b.pause(a.queue), _line("{queue} is paused")),
-    "resume": Command(lambda b, a: b.resume(a.queue), _line("{queue} is running")),
+    "pause": Command(lambda b, a: b.pause(a.queue), _switched("{queue} is paused")),
+    "resume": Command(lambda b, a: b.resume(a.queue), _switched("{queue} is running")),
     "drain": Command(lambda b, a: b.drain(a.queue, a.delayed), _line("removed {removed} jobs from {queue}")),
     "clean": Command(lambda b, a: b.clean(a.queue, a.grace, a.limit, a.state),
                      _line("removed {removed} {state} jobs from {queue}")),

@@ -4,7 +4,9 @@ It creates the catalog's SQS topology and Scheduler schedules on the AWS endpoin
 functions `jobqueue.deployment.function_specs` lists (what the CDK app deploys), each in processes of its own:
 
 - the API function behind http://127.0.0.1:3000 (JOBQUEUE_API_PORT; 0 picks a free port);
-- one SQS event source mapping per event source of a worker or dead-letter function (`pollers`);
+- one SQS event source mapping per event source of a worker or dead-letter function, created through the
+  runtime's own Lambda API (`lambda_api`, AWS_ENDPOINT_URL_LAMBDA) and consumed by a poller (`pollers`) that
+  receives nothing while its mapping is disabled (pause and resume switch them through that API);
 - a Scheduler ticker firing the group's schedules into the scheduler function (`ticker`);
 - the seed systems (`workloads.local`): stand-ins for their third-party services, their DynamoDB tables, and
   the domain-event bus whose rule feeds the search queue; their processors unless JOBQUEUE_PROCESSORS is set.
@@ -14,6 +16,7 @@ Where things are:
 | variable | default | meaning |
 |---|---|---|
 | AWS_ENDPOINT_URL | a moto server embedded in this process (MOTO_PORT, default a free port) | SQS and Scheduler |
+| AWS_ENDPOINT_URL_LAMBDA | always set here: the runtime's Lambda API on a free port | event source mappings |
 | REDIS_URL | a `redis-server` from PATH on a free port, no persistence, stopped on exit | job state |
 | JOBQUEUE_LOCAL_MAX_CONCURRENCY | 2 | cap on each event source's MaximumConcurrency here (processes) |
 | JOBQUEUE_SCHEDULE_GROUP, JOBQUEUE_SCHEDULE_PREFIX | default, none | which schedules are upserted and fired |
@@ -32,30 +35,25 @@ import shlex
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobqueue.catalog import default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client
 from jobqueue.deployment import function_specs
 from jobqueue.errors import JobQueueError
-from jobqueue.keys import QueueKeys
 from jobqueue.local.http import DEFAULT_PORT, ApiServer
+from jobqueue.local.lambda_api import LambdaApi
 from jobqueue.local.pollers import EventSourcePoller
 from jobqueue.local.processes import FunctionPool, InvokeError
 from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis
 from jobqueue.local.ticker import SchedulerTicker
-from jobqueue.local.topology import create_topology
+from jobqueue.local.topology import create_event_source_mappings, create_topology
 from jobqueue.schedules import initialize
 from jobqueue.settings import get_settings
 from workloads.local import SeedSystems  # local tooling only: the deployed engine never imports workloads
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from redis import Redis
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "LocalRuntime", "main", "run"]
 
@@ -77,16 +75,6 @@ def _positive(name: str, default: int) -> int:
     return int(raw)
 
 
-def _pause_flag(redis: Redis, meta_key: str) -> Callable[[], bool]:
-    """Whether a queue is paused: BullMQ's `paused` field in its meta hash (jobqueue.admin pause/resume)."""
-    return lambda: bool(redis.hexists(meta_key, "paused"))
-
-
-def _never() -> bool:
-    """A dead-letter queue has no pause flag."""
-    return False
-
-
 class LocalRuntime:
     """Everything `jobqueue dev` runs; `start()` brings it up, `stop()` takes it all down again."""
 
@@ -98,6 +86,7 @@ class LocalRuntime:
         self.pollers: list[EventSourcePoller] = []
         self.api: ApiServer | None = None
         self.ticker: SchedulerTicker | None = None
+        self.lambda_api: LambdaApi | None = None
         self._moto: EmbeddedMoto | None = None
         self._redis: EmbeddedRedis | None = None
         self._seeds: SeedSystems | None = None
@@ -124,6 +113,8 @@ class LocalRuntime:
         aws_client.cache_clear()
         settings, catalog = get_settings(), default_catalog()
         sqs = aws_client("sqs")
+        self.lambda_api = LambdaApi(sqs.meta.region_name).start()
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.endpoint  # never the emulator's (see lambda_api)
         urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
         group = os.environ.get("JOBQUEUE_SCHEDULE_GROUP", "default")
         prefix = os.environ.get("JOBQUEUE_SCHEDULE_PREFIX", "")
@@ -138,16 +129,17 @@ class LocalRuntime:
         self._seeds = SeedSystems.start(catalog, sqs, urls, settings.sqs_name_prefix)
         os.environ.update(self._seeds.environment)
         stage_env = dict(os.environ)
-        redis = redis_client(settings.redis_url)
-        for spec in function_specs(catalog):
+        specs = function_specs(catalog)
+        mappings = {(spec.name, source): mapping_id for spec, source, mapping_id
+                    in create_event_source_mappings(aws_client("lambda"), sqs, specs, urls)}
+        for spec in specs:
             limits = [min(source.max_concurrency, self.max_concurrency) for source in spec.event_sources]
             self.pools[spec.name] = pool = FunctionPool(spec, stage_env, size=max(1, sum(limits)))
-            queue = spec.environment.get("QUEUE_NAME")
-            paused = _pause_flag(redis, QueueKeys(settings.prefix, queue).meta) if queue else _never
             for source, limit in zip(spec.event_sources, limits, strict=True):
                 self.pollers.append(EventSourcePoller(
                     sqs, urls[source.sqs_name], source, pool.invoke, function=spec.name, concurrency=limit,
-                    paused=paused, wait_seconds=self.poll_wait_seconds))
+                    mapping=self.lambda_api.store.consumer(mappings[spec.name, source]),
+                    wait_seconds=self.poll_wait_seconds))
         self.api = ApiServer(port=self.api_port, runner=self.pools["api"]).start()  # a busy port fails here
         for poller in self.pollers:
             poller.start()
@@ -155,13 +147,14 @@ class LocalRuntime:
             self.ticker = SchedulerTicker(aws_client("scheduler"), self._invoke_target, group=group,
                                           prefix=prefix).start()
         logger.info("jobqueue is running", extra={
-            "api": self.api.url, "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
+            "api": self.api.url, "aws_endpoint": os.environ["AWS_ENDPOINT_URL"], "lambda_api": self.lambda_api.endpoint,
             "redis": settings.redis_url.split("@")[-1], "functions": len(self.pools),
             "eventSources": len(self.pollers), "maxConcurrency": self.max_concurrency})
 
     def shell_environment(self) -> str:
         """An `export` line that points another shell's `jobqueue` (direct mode) and `redis-cli` at this runtime."""
-        names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX"]
+        names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX",
+                 "JOBQUEUE_SQS_PREFIX"]
         names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
         names += ["REDIS_URL"] if self._redis else []  # a URL the user set may hold a password
         names += sorted(n for n in (self._seeds.environment if self._seeds else {}) if n.endswith("_URL"))
@@ -187,6 +180,8 @@ class LocalRuntime:
             self.api.stop()
         for poller in self.pollers:
             poller.stop(timeout=self.poll_wait_seconds + 5)
+        if self.lambda_api is not None:
+            self.lambda_api.stop()
         for pool in self.pools.values():
             pool.close()
         if self._seeds is not None:

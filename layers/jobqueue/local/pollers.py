@@ -4,8 +4,9 @@ As Lambda's mapping does: a batch is gathered until it holds `batch_size` record
 have passed since its first record (no window: what one ReceiveMessage of up to 10 returns); at most
 `concurrency` invocations run at once; records the response reports in `batchItemFailures` are left for SQS,
 the others deleted; a function error, timeout or crash leaves the whole batch to reappear after its
-visibility timeout. While `paused()` holds (the queue's BullMQ pause flag), the mapping receives nothing, as a
-disabled mapping would, and it resumes when the flag is cleared.
+visibility timeout. Before each receive it reads its mapping from the runtime's Lambda API store
+(`jobqueue.local.lambda_api`): while the mapping is disabled it calls no ReceiveMessage at all, as Lambda's poller
+does, and a batch size or window updated through the API applies to the next batch.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from jobqueue.deployment import EventSource
+from jobqueue.local.lambda_api import Batching
 from jobqueue.local.processes import InvokeError
 from jobqueue.local.runner import failed_ids, settle, sqs_event
 
-__all__ = ["PAUSE_CHECK_S", "EventSourcePoller"]
+__all__ = ["DISABLED_CHECK_S", "EventSourcePoller"]
 
 logger = Logger(service="jobqueue-local")
 
-PAUSE_CHECK_S = 1.0
-"""How often a paused mapping looks whether its queue was resumed."""
+DISABLED_CHECK_S = 1.0
+"""How often a disabled mapping looks whether it was enabled again."""
 
 Invoke = Callable[[dict[str, Any]], Any]
 
@@ -35,25 +38,26 @@ Invoke = Callable[[dict[str, Any]], Any]
 class EventSourcePoller:
     """One event source mapping: a receiving thread, and a thread per running invocation.
 
+    `mapping()` is the mapping's batching while it is enabled, None while it is disabled (or deleted).
     `wait_seconds` is each ReceiveMessage's long poll (at most 20); it also bounds how long a mapping takes to
-    notice a pause or `stop()`.
+    stop receiving once disabled, or after `stop()`.
     """
 
     def __init__(self, sqs: Any, queue_url: str, source: EventSource, invoke: Invoke, *, function: str,
-                 concurrency: int, paused: Callable[[], bool] = lambda: False, wait_seconds: int = 5) -> None:
+                 concurrency: int, mapping: Callable[[], Batching | None], wait_seconds: int = 5) -> None:
         if concurrency < 1:
             raise ValueError(f"event source {source.sqs_name}: concurrency must be at least 1, got {concurrency}")
         if not 0 <= wait_seconds <= 20:
             raise ValueError(f"event source {source.sqs_name}: wait_seconds must be 0..20, got {wait_seconds}")
         self.sqs, self.url, self.source, self.function = sqs, queue_url, source, function
         self.concurrency = concurrency
-        self._invoke, self._paused, self._wait = invoke, paused, wait_seconds
+        self._invoke, self._mapping, self._wait = invoke, mapping, wait_seconds
         self._slots = threading.BoundedSemaphore(concurrency)
         self._stop = threading.Event()
         self._arn = ""
         self._thread = threading.Thread(target=self._run, name=f"poller-{source.sqs_name}", daemon=True)
-        self.is_paused = threading.Event()
-        """Set while the mapping stands still because its queue is paused."""
+        self.is_disabled = threading.Event()
+        """Set while the mapping stands still because it is disabled."""
 
     def start(self) -> EventSourcePoller:
         self._arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
@@ -69,7 +73,7 @@ class EventSourcePoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._hold_while_paused() or not self._slots.acquire(timeout=1):
+            if self._hold_while_disabled() or not self._slots.acquire(timeout=1):
                 continue
             try:
                 messages = self._gather()
@@ -88,20 +92,18 @@ class EventSourcePoller:
                 threading.Thread(target=self._deliver, args=(messages,), daemon=True,
                                  name=f"invoke-{self.source.sqs_name}").start()
 
-    def _hold_while_paused(self) -> bool:
-        """True (after a short wait) while the queue is paused."""
-        try:
-            paused = self._paused()
-        except Exception:  # whether it is paused cannot be read: the worker itself still honours the flag
-            logger.exception("pause flag unreadable", extra={"eventSource": self.source.sqs_name})
-            paused = False
-        if paused != self.is_paused.is_set():
-            (self.is_paused.set if paused else self.is_paused.clear)()
-            logger.info("event source " + ("disabled: queue paused" if paused else "enabled: queue resumed"),
+    def _hold_while_disabled(self) -> bool:
+        """True (after a short wait) while the mapping is disabled; else its current batching is applied."""
+        batching = self._mapping()
+        if (batching is None) != self.is_disabled.is_set():
+            (self.is_disabled.clear if batching else self.is_disabled.set)()
+            logger.info("event source " + ("enabled" if batching else "disabled"),
                         extra={"eventSource": self.source.sqs_name, "function": self.function})
-        if paused:
-            self._stop.wait(PAUSE_CHECK_S)
-        return paused
+        if batching is None:
+            self._stop.wait(DISABLED_CHECK_S)
+            return True
+        self.source = replace(self.source, batch_size=batching.batch_size, batching_window=batching.window)
+        return False
 
     def _gather(self) -> list[dict[str, Any]]:
         """Up to batch_size records: one receive without a window, else until full or the window closes."""

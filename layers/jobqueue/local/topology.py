@@ -1,14 +1,20 @@
-"""Create the catalog's SQS topology on an endpoint (moto, LocalStack): what the CDK app deploys."""
+"""Create the catalog's SQS topology on an endpoint (moto, LocalStack) and the functions' event source mappings
+on a Lambda API (the local runtime's own): what the CDK app deploys."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobqueue.catalog import WORK_RETENTION_S, Catalog
+from jobqueue.catalog import WORK_RETENTION_S
 from jobqueue.deployment import dead_letter_timeout
 
-__all__ = ["WORK_RETENTION_S", "create_topology", "visibility_timeout"]
+if TYPE_CHECKING:
+    from jobqueue.catalog import Catalog
+    from jobqueue.deployment import EventSource, FunctionSpec
+
+__all__ = ["WORK_RETENTION_S", "create_event_source_mappings", "create_topology",
+           "visibility_timeout"]
 
 
 def visibility_timeout(function_timeout: int) -> int:
@@ -43,3 +49,24 @@ def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[s
             urls[lane.sqs_name] = sqs.create_queue(QueueName=f"{name_prefix}{lane.sqs_name}",
                                                    Attributes=attributes)["QueueUrl"]
     return urls
+
+
+def create_event_source_mappings(client: Any, sqs: Any, specs: list[FunctionSpec],
+                                 urls: dict[str, str]) -> list[tuple[FunctionSpec, EventSource, str]]:
+    """CreateEventSourceMapping for every event source of `specs`, as the CDK app configures them (partial batch
+    responses, MaximumConcurrency); `urls` are `create_topology`'s. Returns (function, source, mapping UUID).
+
+    Only for the local runtime's Lambda API: the emulators' own mappings must never exist (see `lambda_api`).
+    """
+    created: list[tuple[FunctionSpec, EventSource, str]] = []
+    for spec in specs:
+        for source in spec.event_sources:
+            arn = sqs.get_queue_attributes(QueueUrl=urls[source.sqs_name], AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"]
+            scaling = {} if spec.reserve_one else {"ScalingConfig": {"MaximumConcurrency": source.max_concurrency}}
+            mapping = client.create_event_source_mapping(
+                FunctionName=spec.name, EventSourceArn=arn, BatchSize=source.batch_size,
+                MaximumBatchingWindowInSeconds=source.batching_window,
+                FunctionResponseTypes=["ReportBatchItemFailures"], **scaling)
+            created.append((spec, source, mapping["UUID"]))
+    return created

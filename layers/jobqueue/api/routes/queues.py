@@ -13,12 +13,14 @@ from jobqueue.api.models import (
     CleanResult,
     DrainRequest,
     DrainResult,
+    EventSources,
     JobList,
     JobState,
     JobStatus,
     PauseState,
     QueueList,
     QueueMetrics,
+    QueueStatus,
     QueueSummary,
     RemoveResult,
     RetryRequest,
@@ -29,6 +31,7 @@ from jobqueue.api.router import new_router
 from jobqueue.api.services import Services, services
 from jobqueue.errors import JobNotFoundError
 from jobqueue.keys import QueueKeys
+from jobqueue.mappings import EventSourceStates
 from jobqueue.queue import JobInfo
 
 router = new_router()
@@ -37,6 +40,11 @@ QueuePath = Annotated[str, Path(min_length=1, max_length=80, description="a queu
 JobIdPath = Annotated[str, Path(min_length=1, max_length=256)]
 MAX_PAGE = 1000
 _TOTALS = ("waiting", "active", "completed", "failed", "delayed", "total")
+
+
+def event_sources(states: EventSourceStates) -> EventSources:
+    return EventSources(enabled=states.enabled, disabled=states.disabled, transitioning=states.transitioning,
+                        stopped=states.stopped)
 
 
 def job_status(job: JobInfo) -> JobStatus:
@@ -76,10 +84,13 @@ def _dead_letter_depths(svc: Services) -> dict[str, int]:
     return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
 
-@router.get("/queues/<queue>", tags=["queues"], operation_id="getQueue", summary="A queue's metrics (seed 003)",
-            responses=responses({200: ("job counts", QueueMetrics)}, 400, 401, 404, 503))
-def get_queue(queue: QueuePath) -> QueueMetrics:
-    return QueueMetrics.model_validate(services().admin(queue).metrics())
+@router.get("/queues/<queue>", tags=["queues"], operation_id="getQueue",
+            summary="A queue's metrics (seed 003) and its event source mappings' states",
+            responses=responses({200: ("job counts, and whether Lambda receives the queue", QueueStatus)},
+                                400, 401, 404, 503))
+def get_queue(queue: QueuePath) -> QueueStatus:
+    admin = services().admin(queue)
+    return QueueStatus.model_validate({**admin.metrics(), "eventSources": event_sources(admin.event_sources())})
 
 
 @router.get("/queues/<queue>/jobs", tags=["queues"], operation_id="listJobs", summary="Jobs in one state, paged",
@@ -115,20 +126,20 @@ def remove_job(queue: QueuePath, job_id: JobIdPath) -> RemoveResult:
 
 
 @router.post("/queues/<queue>/pause", tags=["queues"], operation_id="pauseQueue",
-             summary="Stop starting jobs; messages stay in SQS",
+             summary="Stop the queue's event source mappings and starting jobs; messages stay in SQS",
              responses=responses({200: ("the queue is paused", PauseState)}, 400, 401, 404, 503))
 def pause(queue: QueuePath) -> PauseState:
     admin = services().admin(queue)
-    admin.pause()
-    return PauseState(queue=queue, paused=admin.is_paused())
+    states = admin.pause()
+    return PauseState(queue=queue, paused=admin.is_paused(), eventSources=event_sources(states))
 
 
 @router.post("/queues/<queue>/resume", tags=["queues"], operation_id="resumeQueue", summary="Start jobs again",
              responses=responses({200: ("the queue runs", PauseState)}, 400, 401, 404, 503))
 def resume(queue: QueuePath) -> PauseState:
     admin = services().admin(queue)
-    admin.resume()
-    return PauseState(queue=queue, paused=admin.is_paused())
+    states = admin.resume()
+    return PauseState(queue=queue, paused=admin.is_paused(), eventSources=event_sources(states))
 
 
 @router.post("/queues/<queue>/drain", tags=["queues"], operation_id="drainQueue",
