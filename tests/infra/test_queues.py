@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.queues import JobQueues
-from jobqueue.catalog import build_catalog
+from jobqueue.catalog import RECEIVE_MARGIN, build_catalog
 from jobqueue.errors import CatalogError
 from tests.infra.conftest import CATALOG, PREFIX
 from tests.infra.helpers import queue
@@ -36,7 +36,7 @@ def test_email_has_a_priority_lane_with_the_same_dead_letter_queue(template: Tem
 
 
 @pytest.mark.parametrize(
-    ("name", "max_receive_count", "dead_letter"),
+    ("name", "most_attempts", "dead_letter"),
     [
         ("lead-processing", 5, "lead-processing-dlq"),  # seed 000
         ("lead-enrichment", 3, "lead-enrichment-dlq"),  # seed 001
@@ -47,14 +47,15 @@ def test_email_has_a_priority_lane_with_the_same_dead_letter_queue(template: Tem
         ("notification", 3, "dead"),
     ],
 )
-def test_seed_queues_redrive_after_their_most_attempts(
-    template: Template, name: str, max_receive_count: int, dead_letter: str
+def test_seed_queues_redrive_a_margin_above_their_most_attempts(
+    template: Template, name: str, most_attempts: int, dead_letter: str
 ) -> None:
+    """The worker dead-letters exhausted jobs itself; redrive is the safety net RECEIVE_MARGIN receives above."""
     dlq_id, _ = queue(template, dead_letter)
     _, props = queue(template, name)
     assert props["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-        "maxReceiveCount": max_receive_count,
+        "maxReceiveCount": most_attempts + RECEIVE_MARGIN,
     }
 
 
