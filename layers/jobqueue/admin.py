@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -33,14 +32,15 @@ from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, 
 from jobqueue.job import DeadLetter, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
 from jobqueue.mappings import EventSourceMappings, EventSourceStates
-from jobqueue.queue import COUNT_STATES, SQS_BATCH, JobInfo, Queue, job_info, lane_batches, read_counts
+from jobqueue.queue import COUNT_STATES, JobInfo, Queue, job_info, lane_batches, read_counts
 from jobqueue.scripts import Requeue, Scripts, Undo
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from jobqueue.catalog import Catalog
-    from jobqueue.settings import Settings
+    from jobqueue.transport import SQS_BATCH
+from jobqueue.settings import Settings
 
 __all__ = ["JOB_STATES", "DeadLetterInfo", "QueueAdmin"]
 
@@ -392,14 +392,8 @@ class QueueAdmin:
         """SendMessageBatch to each job's priority lane: the ids SQS took, and the others with the reason."""
         rejected: dict[str, str] = {}
         for lane, batch in lane_batches(self.config, messages):
-            entries = [{"Id": str(i), "MessageBody": m.body(), "DelaySeconds": 0} for i, m in enumerate(batch)]
-            try:
-                response = self.queue.sqs.send_message_batch(QueueUrl=self.queue.urls.url(lane), Entries=entries)
-            except (BotoCoreError, ClientError) as exc:
-                rejected.update({m.id: str(exc) for m in batch})
-                continue
-            rejected.update({batch[int(f["Id"])].id: f.get("Message", f.get("Code", "failed"))
-                             for f in response.get("Failed", [])})
+            rejected.update(self.queue.transport.send(
+                lane, [(m.id, {"MessageBody": m.body(), "DelaySeconds": 0}) for m in batch]))
         return [m.id for m in messages if m.id not in rejected], rejected
 
     # -- dead letters ------------------------------------------------------------------------------------

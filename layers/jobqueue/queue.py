@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import RedisError
 
 from jobqueue.catalog import Catalog, QueueConfig, default_catalog
@@ -22,6 +21,7 @@ from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, resolve_options
 from jobqueue.keys import QueueKeys
 from jobqueue.scripts import NewJob, Scripts
 from jobqueue.settings import Settings, get_settings
+from jobqueue.transport import SQS_BATCH, SqsTransport
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["JobInfo", "Queue", "job_info"]
 
-SQS_BATCH = 10
 REDIS_BATCH = 500
 # Room for the longest id a job can get, when the size check runs before ids are known.
 _ID_ROOM = 128
@@ -133,6 +132,7 @@ class Queue:
         self.redis = redis or redis_client(self.settings.redis_url)
         self.sqs = sqs or aws_client("sqs")
         self.urls = QueueUrls(self.sqs, self.settings.sqs_name_prefix)
+        self.transport = SqsTransport(self.sqs, self.urls)
         self.scripts = Scripts(self.redis, self.keys, self.settings.max_len_events)
 
     # -- producing ---------------------------------------------------------------------------------------
@@ -192,22 +192,11 @@ class Queue:
     def _send(self, messages: list[JobMessage]) -> None:
         """Send 10 at a time to each job's lane; roll back the Redis state of every job SQS did not take."""
         rejected: dict[str, str] = {}
-        accepted: list[str] = []
         for lane, batch in lane_batches(self.config, messages):
-            url = self.urls.url(lane)
-            entries = [
-                {"Id": str(i), "MessageBody": m.body(),
-                 "DelaySeconds": math.ceil(min(m.opts.delay, MAX_SQS_DELAY_MS) / 1000)}
-                for i, m in enumerate(batch)
-            ]
-            try:
-                response = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
-            except (BotoCoreError, ClientError) as exc:
-                rejected.update({m.id: str(exc) for m in batch})
-                continue
-            for failure in response.get("Failed", []):
-                rejected[batch[int(failure["Id"])].id] = failure.get("Message", failure.get("Code", "failed"))
-            accepted += [batch[int(ok["Id"])].id for ok in response.get("Successful", [])]
+            rejected.update(self.transport.send(lane, [
+                (m.id, {"MessageBody": m.body(), "DelaySeconds": math.ceil(min(m.opts.delay, MAX_SQS_DELAY_MS) / 1000)})
+                for m in batch]))
+        accepted = [m.id for m in messages if m.id not in rejected]
         if not rejected:
             return
         try:

@@ -3,7 +3,7 @@ ChangeMessageVisibilityBatch, and reports per entry what did not go through."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +19,7 @@ logger = Logger(service="jobqueue")
 
 SQS_BATCH = 10
 """Entries per SendMessageBatch / ChangeMessageVisibilityBatch call: SQS's limit."""
+K = TypeVar("K", bound="Hashable")
 
 
 class SqsTransport:
@@ -28,9 +29,9 @@ class SqsTransport:
         self.sqs = sqs
         self.urls = urls
 
-    def send(self, queue: str, entries: Sequence[tuple[Hashable, dict[str, Any]]]) -> set[Hashable]:
-        """Send `(key, SendMessageBatch entry without Id)` pairs; returns the keys of those not sent."""
-        failed: set[Hashable] = set()
+    def send(self, queue: str, entries: Sequence[tuple[K, dict[str, Any]]]) -> dict[K, str]:
+        """Send `(key, SendMessageBatch entry without Id)` pairs; returns the keys of those not sent, with why."""
+        failed: dict[K, str] = {}
         for start in range(0, len(entries), SQS_BATCH):
             batch = entries[start:start + SQS_BATCH]
             try:
@@ -40,9 +41,10 @@ class SqsTransport:
                 )
             except (BotoCoreError, ClientError) as exc:
                 logger.error("send failed", extra={"queue": queue, "error": str(exc)})
-                failed |= {key for key, _ in batch}
+                failed.update({key: str(exc) for key, _ in batch})
                 continue
-            failed |= {batch[int(f["Id"])][0] for f in response.get("Failed", [])}
+            failed.update({batch[int(f["Id"])][0]: f.get("Message", f.get("Code", "failed"))
+                           for f in response.get("Failed", [])})
         return failed
 
     def change_visibility(self, queue: str, changes: Sequence[tuple[str, int]]) -> None:

@@ -355,10 +355,10 @@ class _Invocation:
         worker = self.worker
         deferred = [r for r in self.records if r.fate == Fate.DEFER]
         dead = [r for r in self.records if r.fate == Fate.DEAD]
-        failed: set[Any] = set()
+        failed: dict[str, str] = {}
         for lane, records in worker.by_lane(deferred):
-            failed |= worker.transport.send(lane, [(r.id, worker.deferred_entry(r)) for r in records])
-        failed |= worker.transport.send(worker.config.dead_letter, [(r.id, worker.dead_entry(r)) for r in dead])
+            failed.update(worker.transport.send(lane, [(r.id, worker.deferred_entry(r)) for r in records]))
+        failed.update(worker.transport.send(worker.config.dead_letter, [(r.id, worker.dead_entry(r)) for r in dead]))
         for record in deferred + dead:
             if record.id in failed:
                 record.fate, record.visibility = Fate.REDELIVER, INFRA_DEFER_SECONDS
