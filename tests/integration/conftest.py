@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from jobqueue.connection import aws_client
 from jobqueue.local.http import ApiServer
+from jobqueue.local.services import EmbeddedRedis
 from tests.api.conftest import GHL_SECRET, TOKEN
 from tests.conftest import REDIS_URL, Namespace, namespace
 from tests.integration.localstack import LocalStack, LocalStackError, localstack_ready
@@ -54,8 +55,19 @@ def localstack_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    """The Redis of the test's namespace: the shared one, unless a test module overrides this fixture."""
+def own_redis() -> Iterator[EmbeddedRedis]:
+    """A Redis of the test's own, for tests that crash, stop or restart it (the shared one is never touched)."""
+    server = EmbeddedRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The Redis of the test's namespace: the shared one, or the test's `own_redis` when it asks for one."""
+    if "own_redis" in request.fixturenames:
+        server: EmbeddedRedis = request.getfixturevalue("own_redis")
+        return server.url
     return REDIS_URL
 
 

@@ -5,9 +5,6 @@ rebuilds each job from its SQS message)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from jobqueue import Queue
 from jobqueue.job import JobMessage, JobOptions
@@ -17,19 +14,6 @@ from tests.support.functions import messages_in, start_worker_process, wait_for
 from tests.support.processors import attempts_of
 
 OUTAGE_S = 30
-
-
-@pytest.fixture
-def own_redis() -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(own_redis: EmbeddedRedis) -> str:
-    """This module's namespaces live on their own Redis, the one this test stops."""
-    return own_redis.url
 
 
 def test_a_30_second_redis_outage_dead_letters_nothing(emulator: Emulator, own_redis: EmbeddedRedis) -> None:

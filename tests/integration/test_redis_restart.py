@@ -3,29 +3,13 @@ SQS messages, which carry the whole job, and ids handed out after the restart ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from jobqueue import Queue
 from jobqueue.local.services import EmbeddedRedis
 from tests.integration.conftest import Emulator
 from tests.support.functions import start_worker_process, wait_for
 from tests.support.processors import attempts_of
-
-
-@pytest.fixture
-def own_redis() -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(own_redis: EmbeddedRedis) -> str:
-    """This module's namespaces live on their own Redis, the one these tests restart."""
-    return own_redis.url
 
 
 def test_redis_restarted_mid_batch_every_accepted_job_completes(emulator: Emulator, own_redis: EmbeddedRedis) -> None:

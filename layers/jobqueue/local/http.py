@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from aws_lambda_powertools import Logger
 
 from jobqueue.local.runner import FunctionRunner
+from jobqueue.local.services import BackgroundHttpServer
 
 __all__ = ["DEFAULT_PORT", "ApiServer", "Invoker", "RouteTable", "proxy_event"]
 
@@ -192,7 +193,7 @@ class _Server(ThreadingHTTPServer):
     invoke_lock: threading.Lock
 
 
-class ApiServer:
+class ApiServer(BackgroundHttpServer):
     """The API function behind a loopback HTTP port, serving in a background thread until `stop()`.
 
     >>> server = ApiServer(port=0).start()          # doctest: +SKIP
@@ -201,26 +202,11 @@ class ApiServer:
     """
 
     def __init__(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1", runner: Invoker | None = None) -> None:
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.runner = runner or FunctionRunner("api")
-        self._httpd.routes = RouteTable.from_api()
-        self._httpd.invoke_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="jobqueue-api-http", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> ApiServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        httpd = _Server((host, port), _Handler)
+        httpd.runner = runner or FunctionRunner("api")
+        httpd.routes = RouteTable.from_api()
+        httpd.invoke_lock = threading.Lock()
+        super().__init__(httpd, "jobqueue-api-http")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from jobqueue.local.services import BackgroundHttpServer
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -256,7 +258,7 @@ class _Server(ThreadingHTTPServer):
     store: MappingStore
 
 
-class LambdaApi:
+class LambdaApi(BackgroundHttpServer):
     """The mapping API on a loopback port (0: a free one), serving `store` from a thread until `stop()`.
 
     >>> api = LambdaApi("us-east-1").start()   # doctest: +SKIP
@@ -266,21 +268,10 @@ class LambdaApi:
 
     def __init__(self, region: str, port: int = 0) -> None:
         self.store = MappingStore(region)
-        self._httpd = _Server(("127.0.0.1", port), _Handler)
-        self._httpd.store = self.store
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="jobqueue-lambda-api", daemon=True)
+        httpd = _Server(("127.0.0.1", port), _Handler)
+        httpd.store = self.store
+        super().__init__(httpd, "jobqueue-lambda-api")
 
     @property
     def endpoint(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LambdaApi:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        return self.url

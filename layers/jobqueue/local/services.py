@@ -9,12 +9,14 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from typing import Any
+from http.server import ThreadingHTTPServer
+from typing import Any, Self
 
 from jobqueue.errors import JobQueueError
 
-__all__ = ["EmbeddedMoto", "EmbeddedRedis", "LocalServiceError", "free_port"]
+__all__ = ["BackgroundHttpServer", "EmbeddedMoto", "EmbeddedRedis", "LocalServiceError", "free_port"]
 
 
 class LocalServiceError(JobQueueError):
@@ -127,3 +129,26 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+
+class BackgroundHttpServer:
+    """An HTTP server of the local runtime (the API adapter, the Lambda API) served on a daemon thread."""
+
+    def __init__(self, httpd: ThreadingHTTPServer, name: str) -> None:
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name=name,
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
