@@ -34,13 +34,13 @@ from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_n
 from jobqueue.mappings import EventSourceMappings, EventSourceStates
 from jobqueue.queue import COUNT_STATES, JobInfo, Queue, job_info, lane_batches, read_counts
 from jobqueue.scripts import Requeue, Scripts, Undo
+from jobqueue.transport import SQS_BATCH
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from jobqueue.catalog import Catalog
-    from jobqueue.transport import SQS_BATCH
-from jobqueue.settings import Settings
+    from jobqueue.settings import Settings
 
 __all__ = ["JOB_STATES", "DeadLetterInfo", "QueueAdmin"]
 
