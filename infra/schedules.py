@@ -1,4 +1,5 @@
-"""The catalog's cron entries as EventBridge Scheduler schedules that invoke the scheduler function.
+"""The catalog's cron entries as EventBridge Scheduler schedules that invoke the scheduler function, and the
+sweeper's every-minute schedule (`jobqueue.sweeper`).
 
 Built from `jobqueue.schedules.schedule_definitions`, the same names, expressions, time zones and target Input
 that `POST /schedules/initialize` uses, so a deployed schedule and an initialized one are the same schedule.
@@ -15,6 +16,7 @@ from constructs import Construct
 
 from jobqueue.catalog import Catalog
 from jobqueue.schedules import schedule_definitions
+from jobqueue.sweeper import sweep_schedule
 
 __all__ = ["RETRY_POLICY", "Schedules"]
 
@@ -63,7 +65,9 @@ class Schedules(Construct):
         self.role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[target.function_arn]))
         self.dead_letter_queue.grant_send_messages(self.role)
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
-        for definition in schedule_definitions(catalog, name_prefix):
+        definitions: list[dict[str, str]] = [
+            {k: v for k, v in d.items() if isinstance(v, str)} for d in schedule_definitions(catalog, name_prefix)]
+        for definition in [*definitions, sweep_schedule(name_prefix)]:
             schedule = scheduler.CfnSchedule(
                 self,
                 definition["Name"],
@@ -71,7 +75,7 @@ class Schedules(Construct):
                 group_name=group_name,
                 description=definition["Description"],
                 schedule_expression=definition["ScheduleExpression"],
-                schedule_expression_timezone=definition["ScheduleExpressionTimezone"],
+                schedule_expression_timezone=definition.get("ScheduleExpressionTimezone"),
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 state="ENABLED",
                 target=scheduler.CfnSchedule.TargetProperty(

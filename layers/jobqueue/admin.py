@@ -24,15 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from jobqueue.connection import aws_client
-from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError
-from jobqueue.job import DeadLetter, JobMessage, JobOptions, resolve_options
+from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError, Rejection
+from jobqueue.job import DeadLetter, JobMessage, resolve_options
 from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
 from jobqueue.mappings import EventSourceMappings, EventSourceStates
-from jobqueue.queue import COUNT_STATES, JobInfo, Queue, job_info, lane_batches, read_counts
+from jobqueue.queue import COUNT_STATES, JobInfo, Queue, job_info, read_counts, send_jobs, stored_message
 from jobqueue.scripts import Requeue, Scripts, Undo
 from jobqueue.transport import SQS_BATCH
 
@@ -71,11 +70,14 @@ class DeadLetterInfo(DeadLetter):
 
 @dataclass
 class _Plan:
-    """One job of a retry/redrive batch: how it goes back, its message, and how to undo it."""
+    """One job of a retry/redrive batch: how it goes back (None: it is waiting already), its message (None:
+    nothing to send, only the record goes) and how to undo the move."""
 
-    requeue: Requeue
-    message: JobMessage
-    undo: Undo
+    job_id: str
+    record_id: str
+    requeue: Requeue | None
+    message: JobMessage | None
+    undo: Undo | None
 
 
 def _loads(value: str | None) -> Any:
@@ -313,88 +315,76 @@ class QueueAdmin:
         """(job id, record id) pairs back to waiting and SQS, SQS_BATCH at a time."""
         requeued: list[str] = []
         for start in range(0, len(items), SQS_BATCH):
-            requeued += self._requeue_batch(items[start:start + SQS_BATCH], requeued)
+            requeued += self._requeue_batch(items[start:start + SQS_BATCH], start, requeued)
             if on_progress:
                 on_progress(min(start + SQS_BATCH, len(items)), len(items))
         return requeued
 
-    def _requeue_batch(self, items: list[tuple[str, str]], before: list[str]) -> list[str]:
+    def _requeue_batch(self, items: list[tuple[str, str]], first: int, before: list[str]) -> list[str]:
+        """Move, send, then settle: a job goes back to waiting marked unsent, is sent, its mark is cleared, and only
+        then its dead-letter record removed. Cut short anywhere, a run again (or the sweeper) completes it."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id, record_id in items:
             pipe.hgetall(self.keys.job(job_id))
             pipe.zscore(self.keys.failed, job_id)
+            pipe.zscore(self.keys.unsent, job_id)
             pipe.hgetall(self.dead_letter_keys.job(record_id))
         found = pipe.execute()
         now = self.now_ms()
-        plans: list[_Plan] = []
-        for i, (job_id, record_id) in enumerate(items):
-            plan = self._plan(job_id, record_id, found[3 * i:3 * i + 3], now)
-            if plan:
-                plans.append(plan)
-        if not plans:
-            return []
-        codes = self.scripts.retry_jobs([p.requeue for p in plans], self.dead_letter_keys, now)
-        moved = [p for p, code in zip(plans, codes, strict=True) if code == 0]
-        accepted, rejected = self._send([p.message for p in moved])
-        if rejected:
-            undo = [p.undo for p in moved if p.message.id in rejected]
+        plans = [plan for i, (job_id, record_id) in enumerate(items)
+                 if (plan := self._plan(job_id, record_id, found[4 * i:4 * i + 4], now))]
+        moving = [p for p in plans if p.requeue]
+        codes = self.scripts.retry_jobs([p.requeue for p in moving if p.requeue], now) if moving else []
+        moved = {p.job_id for p, code in zip(moving, codes, strict=True) if code == 0}
+        to_send = {p.job_id: p.message for p in plans if p.message and (p.job_id in moved or p.requeue is None)}
+        refused = send_jobs(self.queue.transport, self.config, to_send)
+        sent = [job_id for job_id in to_send if job_id not in refused]
+        self.scripts.confirm_sent(sent)
+        settled = set(sent) | {p.job_id for p in plans if p.message is None}
+        self.dead_letter_scripts.remove_dead_letters(self.name, [p.record_id for p in plans if p.job_id in settled])
+        if refused:
             try:
-                self.scripts.undo_retry_jobs(undo, self.dead_letter_keys)
-            except RedisError as exc:
-                raise EnqueueError(
-                    f"queue {self.name!r}: SQS refused {len(rejected)} jobs and putting them back failed too "
-                    f"({exc}); they wait without a message and will not run", before + accepted, rejected,
-                ) from exc
+                self.scripts.undo_retry_jobs([p.undo for p in moving if p.job_id in refused and p.undo])
+                undone = True
+            except RedisError:  # they stay waiting, marked unsent: the sweeper sends them
+                undone = False
+            positions = {job_id: first + i for i, (job_id, _) in enumerate(items)}
             raise EnqueueError(
-                f"queue {self.name!r}: SQS refused {len(rejected)} of {len(moved)} jobs; they were left as they "
-                f"were (first reason: {next(iter(rejected.values()))})", before + accepted, rejected,
+                f"queue {self.name!r}: SQS refused {len(refused)} of {len(to_send)} jobs; they were left as they "
+                f"were, their dead letters kept (first reason: {next(iter(refused.values()))})",
+                [*before, *sent],
+                [Rejection(positions[job_id], job_id, f"SQS refused it: {why}",
+                           may_run=not undone or job_id not in moved) for job_id, why in refused.items()],
             )
-        return accepted
+        return sent
 
     def _plan(self, job_id: str, record_id: str, found: list[Any], now: int) -> _Plan | None:
-        """How one job goes back: retried from its failed hash, re-created from its record, or not at all.
+        """How one job goes back: retried from its failed hash, re-created from its record, sent again (a run cut
+        short left it waiting, unsent), its stale record only removed (the job lives), or not at all.
 
-        `found` is what Redis holds: the job's hash, its score in `failed` (None if not failed), the record's hash.
+        `found` is what Redis holds: the job's hash, its scores in `failed` and `unsent`, the record's hash.
         """
-        raw, score, record = cast("tuple[dict[str, str], float | None, dict[str, str]]", tuple(found))
-        saved_record = record or None
+        raw, failed, unsent, record = cast("tuple[dict[str, str], float | None, float | None, dict[str, str]]",
+                                           tuple(found))
+        has_record = record.get("name") == dead_letter_record_name(self.name)
         if raw and "name" in raw:
-            if score is None:
-                return None  # alive again, or never failed: nothing to put back
-            opts = self._options(raw["name"], job_id, raw.get("opts"))
-            message = JobMessage(queue=self.name, id=job_id, name=raw["name"], data=_loads(raw.get("data")),
-                                 opts=opts, timestamp=int(raw.get("timestamp") or now))
-            undo = Undo(job_id, "retry", str(int(score)), {f: raw[f] for f in _FAILED_FIELDS if f in raw},
-                        record_id, saved_record)
-            return _Plan(Requeue(job_id, "retry", record_id), message, undo)
-        if not record or record.get("name") != dead_letter_record_name(self.name):
+            message = stored_message(self.config, job_id, raw)
+            if failed is None:  # alive: a redrive cut short sends it again, or only its stale record goes
+                if unsent is not None:
+                    return _Plan(job_id, record_id, None, message, None)
+                return _Plan(job_id, record_id, None, None, None) if has_record else None
+            undo = Undo(job_id, "retry", str(int(failed)), {f: raw[f] for f in _FAILED_FIELDS if f in raw})
+            return _Plan(job_id, record_id, Requeue(job_id, "retry"), message, undo)
+        if not has_record:
             return None
         letter = _loads(record.get("data"))
         if not isinstance(letter, dict) or not isinstance(letter.get("name"), str):
             return None
-        opts = self._options(letter["name"], job_id, None)
+        opts = resolve_options(self.config, letter["name"], {} if job_id.isdigit() else {"jobId": job_id})
         message = JobMessage(queue=self.name, id=job_id, name=letter["name"], data=letter.get("data"), opts=opts,
                              timestamp=now)
-        requeue = Requeue(job_id, "create", record_id, message.name, message.data_json, opts.to_bullmq_json(),
-                          opts.priority)
-        return _Plan(requeue, message, Undo(job_id, "create", record_id=record_id, record=saved_record))
-
-    def _options(self, name: str, job_id: str, stored: str | None) -> JobOptions:
-        """The job's own options if jobqueue can read them, else the catalog's defaults for its name."""
-        if stored:
-            try:
-                return JobOptions.model_validate_json(stored)
-            except ValidationError:
-                pass
-        return resolve_options(self.config, name, {} if job_id.isdigit() else {"jobId": job_id})
-
-    def _send(self, messages: list[JobMessage]) -> tuple[list[str], dict[str, str]]:
-        """SendMessageBatch to each job's priority lane: the ids SQS took, and the others with the reason."""
-        rejected: dict[str, str] = {}
-        for lane, batch in lane_batches(self.config, messages):
-            rejected.update(self.queue.transport.send(
-                lane, [(m.id, {"MessageBody": m.body(), "DelaySeconds": 0}) for m in batch]))
-        return [m.id for m in messages if m.id not in rejected], rejected
+        requeue = Requeue(job_id, "create", message.name, message.data_json, opts.to_bullmq_json(), opts.priority)
+        return _Plan(job_id, record_id, requeue, message, Undo(job_id, "create"))
 
     # -- dead letters ------------------------------------------------------------------------------------
 
@@ -433,4 +423,4 @@ class QueueAdmin:
 
     def remove_dead_letter(self, record_id: str) -> bool:
         """Discard one of this queue's dead-letter records for good; False if it has no such record."""
-        return self.dead_letter_scripts.remove_dead_letter(self.name, record_id)
+        return self.dead_letter_scripts.remove_dead_letters(self.name, [record_id]) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = [
     "CatalogError",
     "EnqueueError",
@@ -14,6 +16,7 @@ __all__ = [
     "JobTimeoutError",
     "MalformedMessageError",
     "PayloadTooLargeError",
+    "Rejection",
     "RetryAfterError",
     "ScheduleConflictError",
     "ScheduleNotFoundError",
@@ -47,16 +50,46 @@ class PayloadTooLargeError(InvalidJobError):
     """The serialized job exceeds the message size SQS accepts; nothing was written."""
 
 
-class EnqueueError(JobQueueError):
-    """Some jobs could not be made durable in SQS; their Redis state was rolled back.
+@dataclass(frozen=True)
+class Rejection:
+    """One job of a call that was not accepted: where it was in the call, its id if it got one, why, and
+    whether it may still run (`may_run`: jobqueue could not roll it back, or cannot tell whether SQS has it)."""
 
-    `accepted` lists the ids that did reach SQS (they will run), `rejected` maps the others to the reason.
+    index: int
+    job_id: str | None
+    reason: str
+    may_run: bool
+
+
+class EnqueueError(JobQueueError):
+    """Some jobs of an add (or a retry, or a redrive) were not made durable in SQS.
+
+    `ids` has, per job of the call, the id of each accepted job (it will run) and None for the others;
+    `rejections` says of each other job why, and whether it may still run. A job that may not run was rolled
+    back: nothing of it is left and it never runs. One that may run was recorded and perhaps sent: jobqueue
+    sends it within a minute unless it is removed, so retry it only under the same `jobId`. A retry of the same
+    call with the same job ids completes it and never runs a job twice.
     """
 
-    def __init__(self, message: str, accepted: list[str], rejected: dict[str, str]) -> None:
+    def __init__(self, message: str, ids: list[str | None], rejections: list[Rejection]) -> None:
         super().__init__(message)
-        self.accepted = accepted
-        self.rejected = rejected
+        self.ids = ids
+        self.rejections = rejections
+
+    @property
+    def accepted(self) -> list[str]:
+        """The ids of the jobs that were accepted."""
+        return [job_id for job_id in self.ids if job_id is not None]
+
+    @property
+    def rejected(self) -> dict[str, str]:
+        """The jobs not accepted, by id (`#<index>` for one that got none), with why."""
+        return {r.job_id or f"#{r.index}": r.reason for r in self.rejections}
+
+    @property
+    def may_run(self) -> bool:
+        """Whether any job not accepted may still run."""
+        return any(r.may_run for r in self.rejections)
 
 
 class EventSourceError(JobQueueError):

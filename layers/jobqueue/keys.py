@@ -107,6 +107,16 @@ class QueueKeys:
         return self._key("slots")
 
     @property
+    def unsent(self) -> str:
+        """jobqueue's own: jobs recorded in Redis whose SQS message is not confirmed sent, scored by when (ms).
+
+        A producer marks each job it records and clears the mark once SQS took the message; a mark left by a
+        producer that died or failed in between is how a retry of the same call, and the sweeper
+        (`Queue.resend_unsent`), know the job still needs its message.
+        """
+        return self._key("unsent")
+
+    @property
     def removed(self) -> str:
         """jobqueue's own: tombstones of removed jobs whose SQS message may still arrive.
 

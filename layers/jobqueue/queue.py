@@ -9,28 +9,36 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from jobqueue.catalog import Catalog, QueueConfig, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
-from jobqueue.errors import EnqueueError, InvalidJobError, JobQueueError, PayloadTooLargeError
-from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, resolve_options
+from jobqueue.errors import EnqueueError, InvalidJobError, PayloadTooLargeError, Rejection
+from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys
 from jobqueue.scripts import NewJob, Scripts
 from jobqueue.settings import Settings, get_settings
-from jobqueue.transport import SQS_BATCH, SqsTransport
+from jobqueue.transport import SqsTransport
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Hashable, Iterable
 
     from redis import Redis
 
-__all__ = ["JobInfo", "Queue", "job_info"]
+__all__ = ["UNSENT_GRACE_MS", "JobInfo", "Queue", "job_info", "send_jobs", "stored_message"]
 
+logger = Logger(service="jobqueue")
+
+K = TypeVar("K", bound="Hashable")
 REDIS_BATCH = 500
+UNSENT_GRACE_MS = 60_000
+"""How long a job may stay marked unsent before the sweeper sends it: longer than any add takes between
+recording a job and confirming its message (an API invocation lasts 29 s at most)."""
 # Room for the longest id a job can get, when the size check runs before ids are known.
 _ID_ROOM = 128
 
@@ -68,13 +76,18 @@ def read_counts(pipe: Any, keys: QueueKeys) -> None:
     pipe.zcard(keys.waiting_children)
 
 
-def lane_batches(config: QueueConfig, messages: list[JobMessage]) -> list[tuple[str, list[JobMessage]]]:
-    """SendMessageBatch-sized groups of jobs, each group bound for one priority lane."""
-    lanes: dict[str, list[JobMessage]] = {}
-    for message in messages:
-        lanes.setdefault(config.lane_for(message.opts.priority).sqs_name, []).append(message)
-    return [(lane, group[start:start + SQS_BATCH])
-            for lane, group in lanes.items() for start in range(0, len(group), SQS_BATCH)]
+def send_jobs(transport: SqsTransport, config: QueueConfig, messages: dict[K, JobMessage], *,
+              deadline: float | None = None) -> dict[K, str]:
+    """Send jobs to their priority lanes; returns the keys of those SQS did not take (or that the deadline
+    left unsent), with why."""
+    now = int(time.time() * 1000)
+    lanes: dict[str, list[tuple[K, dict[str, Any]]]] = {}
+    for key, message in messages.items():
+        lanes.setdefault(config.lane_for(message.opts.priority).sqs_name, []).append((key, send_entry(message, now)))
+    refused: dict[K, str] = {}
+    for lane, entries in lanes.items():
+        refused.update(transport.send(lane, entries, deadline=deadline))
+    return refused
 
 
 def _json_or_raw(value: str | None) -> Any:
@@ -108,11 +121,56 @@ def job_info(job_id: str, raw: dict[str, str], state: str) -> JobInfo:
     )
 
 
+def stored_message(config: QueueConfig, job_id: str, raw: dict[str, str]) -> JobMessage | None:
+    """The SQS message of a job Redis holds (its hash, HGETALL), to send it again; None if there is no job.
+
+    Options jobqueue cannot read (a BullMQ client's) fall back to the catalog's defaults for the job's name.
+    """
+    if "name" not in raw:
+        return None
+    opts: JobOptions | None = None
+    if raw.get("opts"):
+        try:
+            opts = JobOptions.model_validate_json(raw["opts"])
+        except ValidationError:
+            opts = None
+    if opts is None:
+        opts = resolve_options(config, raw["name"], {} if job_id.isdigit() else {"jobId": job_id})
+    return JobMessage(queue=config.name, id=job_id, name=raw["name"], data=_json_or_raw(raw.get("data")), opts=opts,
+                      timestamp=int(raw.get("timestamp") or 0))
+
+
+def send_entry(message: JobMessage, now: int) -> dict[str, Any]:
+    """The SendMessageBatch entry of a job: delayed by what is left of its delay (SQS's 15 minutes at most)."""
+    delay = min(max(0, message.due_at() - now), MAX_SQS_DELAY_MS)
+    return {"MessageBody": message.body(), "DelaySeconds": math.ceil(delay / 1000)}
+
+
+@dataclass
+class _Chunk:
+    """One Redis call's worth of an add: the jobs, what addJobs made of each, and what became of them."""
+
+    first: int  # index of the chunk's first job in the call
+    drafts: list[JobMessage]
+    stamp: int = 0  # the add's timestamp: every job it records carries it, and so does its unsent mark
+    ids: list[str | None] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def reject(self, positions: Iterable[int], reason: str, *, may_run: bool) -> None:
+        for i in positions:
+            self.rejections.append(Rejection(self.first + i, self.ids[i] if i < len(self.ids) else None, reason,
+                                             may_run))
+            if i < len(self.ids):
+                self.ids[i] = None
+
+
 class Queue:
     """Adds jobs to one catalog queue and reads its state.
 
-    SQS holds the durable copy of every job; Redis holds its state in BullMQ's layout. A job is written to
-    Redis first and then sent; if the send fails its Redis state is rolled back and the caller gets an error.
+    SQS holds the durable copy of every job; Redis holds its state in BullMQ's layout. A job is recorded in Redis
+    first, marked unsent, then sent, and its mark cleared once SQS took it. If the send fails the job is rolled
+    back and the caller gets an EnqueueError; a job whose producer died, or could not roll it back, keeps its mark:
+    a retry of the same add (same `jobId`) sends it, and so does the sweeper (`resend_unsent`) a minute later.
     """
 
     def __init__(
@@ -141,13 +199,34 @@ class Queue:
         """Add one job; returns its id. Options are BullMQ's (attempts, backoff, delay, priority, jobId, ...)."""
         return self.add_bulk([{"name": name, "data": data, "opts": opts}])[0]
 
-    def add_bulk(self, jobs: Iterable[dict[str, Any]]) -> list[str]:
-        """Add many jobs (`{"name", "data", "opts"}` each): one Redis call per 500, one SQS call per 10."""
+    def add_bulk(self, jobs: Iterable[dict[str, Any]], *, deadline: float | None = None) -> list[str]:
+        """Add many jobs (`{"name", "data", "opts"}` each): one Redis call per 500, one SQS call per 10.
+
+        Every job is validated before anything is written. `deadline` (a `time.monotonic()` value) bounds the
+        call: jobs not sent by then are not accepted. When some job is not accepted, EnqueueError says which
+        were (their ids) and, for each other, why and whether it may still run; calling again with the same
+        job ids completes the call without running any job twice.
+        """
         drafts = [self._draft(i, job) for i, job in enumerate(jobs)]
-        ids: list[str] = []
-        for start in range(0, len(drafts), REDIS_BATCH):
-            ids += self._add_chunk(drafts[start:start + REDIS_BATCH])
-        return ids
+        ids: list[str | None] = []
+        rejections: list[Rejection] = []
+        for first in range(0, len(drafts), REDIS_BATCH):
+            chunk = _Chunk(first, drafts[first:first + REDIS_BATCH])
+            if rejections or (deadline is not None and time.monotonic() >= deadline):
+                chunk.reject(range(len(chunk.drafts)), "not attempted: "
+                             + ("an earlier part of the call failed" if rejections else "the call ran out of time"),
+                             may_run=False)
+            else:
+                self._add_chunk(chunk, deadline)
+            ids += chunk.ids or [None] * len(chunk.drafts)
+            rejections += chunk.rejections
+        if rejections:
+            unsure = sum(r.may_run for r in rejections)
+            raise EnqueueError(
+                f"queue {self.name!r}: {len(rejections)} of {len(drafts)} jobs were not accepted "
+                f"({unsure} of them may still run: retry those only with the same jobId); "
+                f"first reason: {rejections[0].reason}", ids, rejections)
+        return cast("list[str]", ids)
 
     def _draft(self, index: int, job: dict[str, Any]) -> JobMessage:
         if not isinstance(job, dict) or not isinstance(job.get("name"), str) or not job["name"]:
@@ -171,45 +250,84 @@ class Queue:
             )
         return message
 
-    def _add_chunk(self, drafts: list[JobMessage]) -> list[str]:
-        timestamp = int(time.time() * 1000)
-        new_jobs = [
-            NewJob(d.opts.job_id or "", d.name, d.data_json, d.opts.to_bullmq_json(), d.opts.delay,
-                   d.opts.priority)
-            for d in drafts
-        ]
+    def _add_chunk(self, chunk: _Chunk, deadline: float | None) -> None:
+        """Record the chunk's jobs, send those that need a message, confirm what SQS took, roll back the rest."""
+        chunk.stamp = int(time.time() * 1000)
+        new_jobs = [NewJob(d.opts.job_id or "", d.name, d.data_json, d.opts.to_bullmq_json(), d.opts.delay,
+                           d.opts.priority) for d in chunk.drafts]
         try:
-            added = self.scripts.add_jobs(new_jobs, timestamp)
+            added = self.scripts.add_jobs(new_jobs, chunk.stamp)
         except RedisError as exc:
-            raise JobQueueError(f"queue {self.name!r}: could not record jobs in Redis: {exc}") from exc
-        messages = [
-            d.model_copy(update={"id": job_id, "timestamp": timestamp})
-            for d, (job_id, is_new) in zip(drafts, added, strict=True) if is_new
-        ]
-        self._send(messages)
-        return [job_id for job_id, _ in added]
-
-    def _send(self, messages: list[JobMessage]) -> None:
-        """Send 10 at a time to each job's lane; roll back the Redis state of every job SQS did not take."""
-        rejected: dict[str, str] = {}
-        for lane, batch in lane_batches(self.config, messages):
-            rejected.update(self.transport.send(lane, [
-                (m.id, {"MessageBody": m.body(), "DelaySeconds": math.ceil(min(m.opts.delay, MAX_SQS_DELAY_MS) / 1000)})
-                for m in batch]))
-        accepted = [m.id for m in messages if m.id not in rejected]
-        if not rejected:
+            chunk.reject(range(len(chunk.drafts)), f"could not record the jobs in Redis: {exc}", may_run=True)
             return
+        chunk.ids = [job_id for job_id, _ in added]
+        to_send = {i: d.model_copy(update={"id": job_id, "timestamp": chunk.stamp})
+                   for i, (d, (job_id, how)) in enumerate(zip(chunk.drafts, added, strict=True)) if how == "new"}
+        to_send.update(self._unsent_messages({i: job_id for i, (job_id, how) in enumerate(added) if how == "unsent"}))
+        refused = send_jobs(self.transport, self.config, to_send, deadline=deadline)
+        sent = [m.id for i, m in to_send.items() if i not in refused]
         try:
-            self.scripts.remove_jobs(list(rejected))
+            self.scripts.confirm_sent(sent)
+        except RedisError as exc:  # they are in SQS: the sweeper's later copy is dropped as a duplicate
+            logger.warning("unsent marks not cleared", extra={"queue": self.name, "error": str(exc)})
+        if refused:
+            self._roll_back(chunk, {i: (to_send[i].id, why) for i, why in refused.items()})
+
+    def _unsent_messages(self, unsent: dict[int, str]) -> dict[int, JobMessage]:
+        """Messages of jobs an earlier add recorded and never confirmed sent, built from what Redis holds."""
+        if not unsent:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in unsent.values():
+            pipe.hgetall(self.keys.job(job_id))
+        messages = {i: stored_message(self.config, job_id, raw)
+                    for (i, job_id), raw in zip(unsent.items(), pipe.execute(), strict=True)}
+        return {i: m for i, m in messages.items() if m is not None}
+
+    def _roll_back(self, chunk: _Chunk, refused: dict[int, tuple[str, str]]) -> None:
+        """Remove the jobs SQS did not take; one that cannot be removed may still run and is reported so."""
+        first_reason = next(iter(refused.values()))[1]
+        try:
+            standing = set(self.scripts.remove_unsent_jobs([job_id for job_id, _ in refused.values()], chunk.stamp))
         except RedisError as exc:
-            raise EnqueueError(
-                f"queue {self.name!r}: SQS refused {len(rejected)} jobs and rolling back their Redis state "
-                f"failed too ({exc}); they will never run", accepted, rejected,
-            ) from exc
-        raise EnqueueError(
-            f"queue {self.name!r}: SQS refused {len(rejected)} of {len(messages)} jobs; they were not added "
-            f"(first reason: {next(iter(rejected.values()))})", accepted, rejected,
-        )
+            chunk.reject(refused, f"SQS refused it ({first_reason}) and rolling it back failed ({exc}); it is "
+                                  f"recorded and will be sent within a minute", may_run=True)
+            return
+        gone = [i for i, (job_id, _) in refused.items() if job_id not in standing]
+        chunk.reject(gone, f"SQS refused it, so it was not added: {first_reason}", may_run=False)
+        chunk.reject([i for i in refused if i not in gone],
+                     "SQS refused it; another call (a retry of this one) has taken over sending it", may_run=True)
+
+    def resend_unsent(self, older_than_ms: int = UNSENT_GRACE_MS, limit: int = REDIS_BATCH) -> int:
+        """The sweeper: send every job whose producer recorded it `older_than_ms` ago and never confirmed its
+        message (it died, or could not roll the job back), so no job waits without one. Returns how many were
+        sent. A copy of a job that did reach SQS is a duplicate the worker drops."""
+        sent = 0
+        before = int(time.time() * 1000) - older_than_ms
+        while True:
+            ids = self.scripts.unsent_since(before, limit)
+            if not ids:
+                return sent
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self.keys.job(job_id))
+            pending: dict[str, JobMessage] = {}
+            done: list[str] = []
+            for job_id, raw in zip(ids, pipe.execute(), strict=True):
+                message = None if raw.get("ats") or raw.get("finishedOn") else stored_message(self.config, job_id, raw)
+                if message is None:  # gone, or started (its message arrived): only the mark goes
+                    done.append(job_id)
+                else:
+                    pending[job_id] = message
+            refused = send_jobs(self.transport, self.config, pending)
+            took = [job_id for job_id in pending if job_id not in refused]
+            self.scripts.confirm_sent(done + took)
+            sent += len(took)
+            if refused:
+                logger.warning("sweeper: SQS refused jobs", extra={"queue": self.name, "count": len(refused)})
+                return sent
+            if len(ids) < limit:
+                return sent
 
     # -- reading -----------------------------------------------------------------------------------------
 

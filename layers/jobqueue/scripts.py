@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from jobqueue import __version__
 from jobqueue.errors import JobNotFoundError
@@ -22,11 +22,16 @@ if TYPE_CHECKING:
     from jobqueue.keys import QueueKeys
 
 __all__ = [
-    "CHECK", "ClaimCode", "Claims", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Scripts", "Step", "Undo",
-    "raise_for_code",
+    "CHECK", "Added", "ClaimCode", "Claims", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Scripts", "Step",
+    "Undo", "raise_for_code",
 ]
 
 VERSION = f"jobqueue:{__version__}"
+
+Added = Literal["new", "unsent", "exists"]
+"""What addJobs did with one job: added it (marked unsent); found it recorded by an earlier add that never
+confirmed its send ("unsent": the caller sends it now); found it sent ("exists": BullMQ's duplicate id)."""
+_ADDED: dict[str, Added] = {"!": "unsent", "=": "exists"}
 
 
 class ClaimCode:
@@ -93,10 +98,11 @@ class Claims:
 @dataclass(frozen=True)
 class Step:
     """moveToFinished's answer: a code per finished job (0 recorded, 1 already, -1 state lost), the started
-    job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED), and when the rate limit
-    allows the refused start (ms)."""
+    job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED, FINISHED), and when the rate
+    limit allows the refused start (ms)."""
 
     RATE_LIMITED = -2
+    FINISHED = -3
 
     codes: list[int]
     attempt: int
@@ -109,7 +115,6 @@ class Requeue:
 
     job_id: str
     mode: str  # "retry" | "create"
-    record_id: str = ""
     name: str = ""
     data: str = ""
     opts: str = ""
@@ -118,14 +123,12 @@ class Requeue:
 
 @dataclass(frozen=True)
 class Undo:
-    """What undoRetryJobs needs to put one job (and its dead-letter record) back as it was."""
+    """What undoRetryJobs needs to put one job back as it was."""
 
     job_id: str
     mode: str
     failed_score: str = ""
     fields: dict[str, str] = field(default_factory=dict)
-    record_id: str = ""
-    record: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -178,18 +181,27 @@ class Scripts:
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return self._script(name)(keys=list(keys), args=list(args))
 
-    def add_jobs(self, jobs: Sequence[NewJob], timestamp: int) -> list[tuple[str, bool]]:
-        """Add jobs; answers (id, added) in order, added False where the custom id already existed."""
+    def add_jobs(self, jobs: Sequence[NewJob], timestamp: int) -> list[tuple[str, Added]]:
+        """Add jobs, each marked unsent; answers (id, what happened) in order (see `Added`)."""
         k = self.keys
         args: list[Any] = [k.base, timestamp, self.max_len_events, VERSION, len(jobs)]
         for job in jobs:
             args += [job.custom_id, job.name, job.data, job.opts, job.delay, job.priority]
         result = self._run(
-            "addJobs-7.lua",
-            [k.id, k.wait, k.delayed, k.prioritized, k.priority_counter, k.events, k.meta],
+            "addJobs-8.lua",
+            [k.id, k.wait, k.delayed, k.prioritized, k.priority_counter, k.events, k.meta, k.unsent],
             args,
         )
-        return [(r[1:], False) if r.startswith("=") else (r, True) for r in result]
+        return [(r[1:], _ADDED[r[0]]) if r[0] in _ADDED else (r, "new") for r in result]
+
+    def confirm_sent(self, job_ids: Sequence[str]) -> None:
+        """Clear the unsent marks of jobs whose SQS message was taken."""
+        if job_ids:
+            self.client.zrem(self.keys.unsent, *job_ids)
+
+    def unsent_since(self, before: int, limit: int) -> list[str]:
+        """Up to `limit` jobs marked unsent at or before `before` (ms), oldest first."""
+        return cast("list[str]", self.client.zrangebyscore(self.keys.unsent, "-inf", before, start=0, num=limit))
 
     def move_to_active(self, deliveries: Sequence[Delivery], gates: Gates, due_by: int) -> Claims:
         """Claim what a batch may run now (a delayed job due by `due_by`, ms); a ClaimCode per delivery says
@@ -235,12 +247,14 @@ class Scripts:
                      m.attempts_offset, "active" if active else ""]
         return int(self._run("restoreJobs-1.lua", [self.keys.active], args))
 
-    def remove_jobs(self, job_ids: Sequence[str]) -> int:
+    def remove_unsent_jobs(self, job_ids: Sequence[str], timestamp: int) -> list[str]:
+        """Roll back jobs SQS did not take, with tombstones; returns the ids that stand (sent by another caller)."""
         k = self.keys
-        return int(self._run(
-            "removeJobs-4.lua", [k.wait, k.delayed, k.prioritized, k.events],
-            [k.base, self.max_len_events, *job_ids],
-        ))
+        codes = self._run(
+            "removeJobs-6.lua", [k.wait, k.delayed, k.prioritized, k.events, k.unsent, k.removed],
+            [k.base, self.max_len_events, timestamp, timestamp - REMOVED_TTL_MS, *job_ids],
+        )
+        return [job_id for job_id, code in zip(job_ids, codes, strict=True) if int(code) == 0]
 
     def update_progress(self, job_id: str, progress: int | float | dict[str, Any]) -> None:
         code = self._run("updateProgress-2.lua", [self.keys.job(job_id), self.keys.events],
@@ -292,38 +306,33 @@ class Scripts:
              timestamp - REMOVED_TTL_MS, "1" if cleaned_event else "0"],
         ))
 
-    def retry_jobs(self, jobs: Sequence[Requeue], dead_letters: QueueKeys, timestamp: int) -> list[int]:
-        """Move failed jobs (or re-create dead ones) to waiting, removing their records; a code per job."""
+    def retry_jobs(self, jobs: Sequence[Requeue], timestamp: int) -> list[int]:
+        """Move failed jobs (or re-create dead ones) to waiting, marked unsent; a code per job."""
         k = self.keys
-        args: list[Any] = [k.base, dead_letters.base, timestamp, self.max_len_events, dead_letter_record_name(k.queue),
-                           len(jobs)]
+        args: list[Any] = [k.base, timestamp, self.max_len_events, len(jobs)]
         for j in jobs:
-            args += [j.job_id, j.mode, j.record_id, j.name, j.data, j.opts, j.priority]
+            args += [j.job_id, j.mode, j.name, j.data, j.opts, j.priority]
         return [int(c) for c in self._run(
-            "retryJobs-7.lua",
-            [k.wait, k.prioritized, k.priority_counter, k.failed, k.events, dead_letters.wait, dead_letters.events],
-            args,
+            "retryJobs-6.lua", [k.wait, k.prioritized, k.priority_counter, k.failed, k.events, k.unsent], args,
         )]
 
-    def undo_retry_jobs(self, undos: Sequence[Undo], dead_letters: QueueKeys) -> int:
+    def undo_retry_jobs(self, undos: Sequence[Undo]) -> int:
         """Put back jobs that retryJobs moved but SQS refused."""
         k = self.keys
-        args: list[Any] = [k.base, dead_letters.base, self.max_len_events, len(undos)]
+        args: list[Any] = [k.base, self.max_len_events, len(undos)]
         for u in undos:
-            args += [u.job_id, u.mode, u.failed_score, json.dumps(u.fields), u.record_id,
-                     json.dumps(u.record) if u.record else ""]
-        return int(self._run(
-            "undoRetryJobs-6.lua",
-            [k.wait, k.prioritized, k.failed, k.events, dead_letters.wait, dead_letters.events], args,
-        ))
+            args += [u.job_id, u.mode, u.failed_score, json.dumps(u.fields)]
+        return int(self._run("undoRetryJobs-5.lua", [k.wait, k.prioritized, k.failed, k.events, k.unsent], args))
 
     def dead_letter_ids(self, queue: str, start: int, end: int) -> list[str]:
         """Record ids of `queue` in this (dead-letter) queue, newest first, matches `start`..`end` (-1: all)."""
         k = self.keys
         return list(self._run("getDeadLetters-1.lua", [k.wait], [k.base, queue, start, end]))
 
-    def remove_dead_letter(self, queue: str, record_id: str) -> bool:
-        """Remove `queue`'s record `record_id` from this (dead-letter) queue; False if there is none."""
+    def remove_dead_letters(self, queue: str, record_ids: Sequence[str]) -> int:
+        """Remove `queue`'s records `record_ids` from this (dead-letter) queue; returns how many there were."""
         k = self.keys
-        return bool(self._run("removeDeadLetter-2.lua", [k.wait, k.events],
-                              [k.base, record_id, dead_letter_record_name(queue), self.max_len_events]))
+        if not record_ids:
+            return 0
+        return int(self._run("removeDeadLetters-2.lua", [k.wait, k.events],
+                             [k.base, dead_letter_record_name(queue), self.max_len_events, *record_ids]))

@@ -3,6 +3,8 @@ ChangeMessageVisibilityBatch, and reports per entry what did not go through."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -13,12 +15,15 @@ if TYPE_CHECKING:
 
     from jobqueue.connection import QueueUrls
 
-__all__ = ["SQS_BATCH", "SqsTransport"]
+__all__ = ["SEND_THREADS", "SQS_BATCH", "SqsTransport"]
 
 logger = Logger(service="jobqueue")
 
 SQS_BATCH = 10
 """Entries per SendMessageBatch / ChangeMessageVisibilityBatch call: SQS's limit."""
+SEND_THREADS = 8
+"""SendMessageBatch calls in flight at once for one send: a bulk add of 1,000 jobs is 100 calls, each mostly
+waiting on the network."""
 K = TypeVar("K", bound="Hashable")
 
 
@@ -29,23 +34,32 @@ class SqsTransport:
         self.sqs = sqs
         self.urls = urls
 
-    def send(self, queue: str, entries: Sequence[tuple[K, dict[str, Any]]]) -> dict[K, str]:
-        """Send `(key, SendMessageBatch entry without Id)` pairs; returns the keys of those not sent, with why."""
+    def send(self, queue: str, entries: Sequence[tuple[K, dict[str, Any]]], *,
+             deadline: float | None = None) -> dict[K, str]:
+        """Send `(key, SendMessageBatch entry without Id)` pairs, up to SEND_THREADS batches at once; returns the
+        keys of those not sent, with why. A batch not started by `deadline` (`time.monotonic()`) is not sent."""
+        batches = [entries[start:start + SQS_BATCH] for start in range(0, len(entries), SQS_BATCH)]
+        if len(batches) <= 1:
+            return self._send_batch(queue, batches[0], deadline) if batches else {}
         failed: dict[K, str] = {}
-        for start in range(0, len(entries), SQS_BATCH):
-            batch = entries[start:start + SQS_BATCH]
-            try:
-                response = self.sqs.send_message_batch(
-                    QueueUrl=self.urls.url(queue),
-                    Entries=[{"Id": str(i), **body} for i, (_, body) in enumerate(batch)],
-                )
-            except (BotoCoreError, ClientError) as exc:
-                logger.error("send failed", extra={"queue": queue, "error": str(exc)})
-                failed.update({key: str(exc) for key, _ in batch})
-                continue
-            failed.update({batch[int(f["Id"])][0]: f.get("Message", f.get("Code", "failed"))
-                           for f in response.get("Failed", [])})
+        with ThreadPoolExecutor(min(SEND_THREADS, len(batches))) as pool:
+            for result in pool.map(lambda batch: self._send_batch(queue, batch, deadline), batches):
+                failed.update(result)
         return failed
+
+    def _send_batch(self, queue: str, batch: Sequence[tuple[K, dict[str, Any]]],
+                    deadline: float | None) -> dict[K, str]:
+        if deadline is not None and time.monotonic() >= deadline:
+            return {key: "not sent: the call ran out of time" for key, _ in batch}
+        try:
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.urls.url(queue),
+                Entries=[{"Id": str(i), **body} for i, (_, body) in enumerate(batch)],
+            )
+        except (BotoCoreError, ClientError) as exc:
+            logger.error("send failed", extra={"queue": queue, "error": str(exc)})
+            return {key: str(exc) for key, _ in batch}
+        return {batch[int(f["Id"])][0]: f.get("Message", f.get("Code", "failed")) for f in response.get("Failed", [])}
 
     def change_visibility(self, queue: str, changes: Sequence[tuple[str, int]]) -> None:
         """Make received messages `(receipt handle, seconds)` visible again after their seconds; a change that

@@ -127,6 +127,7 @@ class _Invocation:
 
     def run(self, raw_records: list[dict[str, Any]]) -> PartialItemFailureResponse:
         self.records = [self._parse(raw) for raw in raw_records]
+        self._drop_duplicates()
         claimable = [r for r in self.records if r.fate in (Fate.RUN, Fate.CHECK)]
         try:
             self._claim(claimable)
@@ -156,6 +157,19 @@ class _Invocation:
         if record.job.due_at() > self.worker.now_ms() + EARLY_TOLERANCE_MS:
             record.fate = Fate.CHECK
         return record
+
+    def _drop_duplicates(self) -> None:
+        """Two messages of one job in one batch (a producer's retry, the sweeper's copy): the first decides, the
+        others are deleted. Claims by this invocation are idempotent, so only this keeps the job to one run.
+        A job is its id and its timestamp: a custom id removed and added again is another job."""
+        seen: set[tuple[str, int]] = set()
+        for record in self.records:
+            if record.message is None or record.fate == Fate.MALFORMED:
+                continue
+            incarnation = (record.job.id, record.job.timestamp)
+            if incarnation in seen:
+                record.fate, record.reason = Fate.DROP, "duplicate"
+            seen.add(incarnation)
 
     def _claim(self, records: list[_Record]) -> None:
         """Claim `records` in one round trip (two when some job's state was lost and is restored first)."""
@@ -251,7 +265,9 @@ class _Invocation:
                 step = self._step(None, start=record)
             if step is None:
                 break
-            if record.fate == Fate.RUN:
+            if step.attempt == step.FINISHED:
+                record.fate, record.reason = Fate.DROP, "finished"
+            elif record.fate == Fate.RUN:
                 self._attempt(record, step.attempt)
                 previous = record
         releases = [r for r in self.records if r.fate in (Fate.RELEASE, Fate.RUN) and r.finish is None]

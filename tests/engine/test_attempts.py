@@ -23,41 +23,12 @@ from jobqueue.scripts import Scripts
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.dead_letters import dlq_records
+from tests.support.delivery import Killed, deliver, receive, runs
 from tests.support.functions import LocalFunctions, messages_in, sqs_record
-from tests.support.processors import attempts_of
 from workloads.stores import LeadStore
 
 QUEUE = "lead-processing"
 DLQ = "lead-processing-dlq"
-
-
-class Killed(BaseException):
-    """The process dies here (out of memory, a Lambda timeout): nothing after this point runs."""
-
-
-def receive(ns: Namespace, queue: str = QUEUE, count: int = 10) -> list[dict[str, Any]]:
-    """Receive up to `count` messages as the records of one SQS event (with their real receive counts)."""
-    messages = ns.sqs.receive_message(QueueUrl=ns.queue_urls[queue], MaxNumberOfMessages=count, WaitTimeSeconds=1,
-                                      MessageSystemAttributeNames=["All"], VisibilityTimeout=30).get("Messages", [])
-    return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-             "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
-             "messageAttributes": {}, "eventSource": "aws:sqs"} for m in messages]
-
-
-def deliver(ns: Namespace, worker: Worker, records: list[dict[str, Any]], context: Any = None) -> list[str]:
-    """Hand `records` to the worker as Lambda's event source does: delete what it did not report failed.
-    Returns the failed message ids."""
-    failed = [str(f["itemIdentifier"]) for f in worker.handle({"Records": records}, context)["batchItemFailures"]]
-    done = [r for r in records if r["messageId"] not in failed]
-    if done:
-        ns.sqs.delete_message_batch(QueueUrl=ns.queue_urls[QUEUE], Entries=[
-            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done)])
-    return failed
-
-
-def runs(job_id: str) -> list[int]:
-    """The attempt numbers of every processor run of the job."""
-    return [a["attempt"] for a in attempts_of(job_id)]
 
 
 class FlakyRedisScripts(Scripts):

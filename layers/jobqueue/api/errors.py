@@ -88,11 +88,12 @@ class ConflictError(HTTPError):
 
 
 def error_response(status: int, message: str, fields: list[dict[str, str]] | None = None,
-                   headers: dict[str, str] | None = None) -> Response[str]:
-    """The one error body shape: {error, message[, fields]}."""
+                   headers: dict[str, str] | None = None, **extra: Any) -> Response[str]:
+    """The one error body shape: {error, message[, fields][, mayRun]} (ErrorResponse)."""
     body: dict[str, Any] = {"error": HTTPStatus(status).phrase, "message": message}
     if fields is not None:
         body["fields"] = fields
+    body.update(extra)
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body),
                     headers=headers)
 
@@ -142,7 +143,7 @@ def _status(status: int) -> Callable[[Exception], Response[str]]:
 
 def _not_durable(exc: EnqueueError) -> Response[str]:
     logger.warning("enqueue refused", extra={"accepted": len(exc.accepted), "rejected": len(exc.rejected)})
-    return error_response(503, f"{exc}; retry later")
+    return error_response(503, f"{exc}; retry later", mayRun=exc.may_run)
 
 
 def _misconfigured(exc: CatalogError) -> Response[str]:

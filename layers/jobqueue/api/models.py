@@ -76,6 +76,9 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="the HTTP reason phrase")
     message: str
     fields: list[FieldError] | None = Field(None, description="for 400 validation errors: each invalid field")
+    mayRun: bool | None = Field(
+        None, description="for jobs not accepted (503): false when nothing of them was kept and none will run; "
+                          "true when jobqueue cannot tell, so retry only with the same jobId")
 
 
 # -- jobs ----------------------------------------------------------------------------------------------
@@ -105,7 +108,8 @@ class BulkJob(_Request):
 
 
 class BulkJobRequest(_Request):
-    """Many jobs for one queue in one call (`Queue.add_bulk`): all are made durable, or the call fails."""
+    """Many jobs for one queue in one call (`Queue.add_bulk`): 202 when all are durable, else 207 with which were
+    not (the request's time ran out, or a backend failed); sending it again with job ids completes it."""
 
     queue: QueueName
     jobs: list[BulkJob] = Field(min_length=1, max_length=1000)
@@ -139,6 +143,25 @@ class Accepted(BaseModel):
 class BulkAccepted(BaseModel):
     queue: str
     jobIds: list[str]
+
+
+class RejectedJob(BaseModel):
+    """One job of a bulk add that was not accepted."""
+
+    index: int = Field(description="its position in the request's `jobs`")
+    jobId: str | None = Field(description="the id it was given, if it got one")
+    reason: str
+    mayRun: bool = Field(description="false: nothing of it was kept; true: it may still run, so retry it only "
+                                     "with a jobId")
+
+
+class BulkPartial(BaseModel):
+    """A bulk add of which some jobs were accepted and others not (the call ran out of time, or SQS or Redis
+    failed): retry the rejected ones, with the same job ids to be safe."""
+
+    queue: str
+    jobIds: list[str | None] = Field(description="per job of the request: its id if accepted, else null")
+    rejected: list[RejectedJob]
 
 
 class InlineResult(BaseModel):

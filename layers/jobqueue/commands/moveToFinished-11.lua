@@ -32,7 +32,8 @@
     {codes, attempt, retryAfter}: per finished job 0 recorded, 1 already recorded (a repeated call), -1 no such
     job (state lost while running: restore it as active, then call again); the started job's attempt number
     (1 for its first), 0 when none was asked for, -1 when its state was lost (restore, then call again), -2
-    when the rate limit refused the start (nothing changed: it may be asked again in retryAfter ms).
+    when the rate limit refused the start (nothing changed: it may be asked again in retryAfter ms), -3 when
+    the job has finished (a second delivery of it in the same batch): not started.
   Rate limit:
     a sliding-window log of start times: a start is allowed while fewer than `max` happened in the last
     `duration` ms, whichever invocation made them.
@@ -141,12 +142,14 @@ end
 local attempt, retryAfter = 0, 0
 if startId ~= "" then
   local startKey = jobPrefix .. startId
-  local state = redis.call("HMGET", startKey, "name", "atm")
+  local state = redis.call("HMGET", startKey, "name", "atm", "finishedOn")
   local clock = redis.call("TIME")
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local blocking = limitMax and redis.call("LINDEX", limiterKey, limitMax - 1)
   if not state[1] then
     attempt = -1
+  elseif state[3] then
+    attempt = -3
   elseif blocking and tonumber(blocking) > now - limitDuration then
     attempt, retryAfter = -2, math.max(1, tonumber(blocking) + limitDuration - now)
   else

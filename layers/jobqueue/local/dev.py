@@ -53,6 +53,7 @@ from jobqueue.local.ticker import SchedulerTicker
 from jobqueue.local.topology import create_event_source_mappings, create_topology
 from jobqueue.schedules import initialize
 from jobqueue.settings import get_settings
+from jobqueue.sweeper import install_sweep_schedule
 from workloads.local import SeedSystems  # local tooling only: the deployed engine never imports workloads
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "LocalRuntime", "main", "run"]
@@ -119,8 +120,11 @@ class LocalRuntime:
         group = os.environ.get("JOBQUEUE_SCHEDULE_GROUP", "default")
         prefix = os.environ.get("JOBQUEUE_SCHEDULE_PREFIX", "")
         try:
-            initialize(aws_client("scheduler"), catalog, target_arn=os.environ["JOBQUEUE_SCHEDULER_TARGET_ARN"],
-                       role_arn=os.environ["JOBQUEUE_SCHEDULER_ROLE_ARN"], group=group, name_prefix=prefix)
+            target, role = os.environ["JOBQUEUE_SCHEDULER_TARGET_ARN"], os.environ["JOBQUEUE_SCHEDULER_ROLE_ARN"]
+            initialize(aws_client("scheduler"), catalog, target_arn=target, role_arn=role, group=group,
+                       name_prefix=prefix)
+            install_sweep_schedule(aws_client("scheduler"), target_arn=target, role_arn=role, group=group,
+                                   name_prefix=prefix)
             scheduler_api = True
         except (BotoCoreError, ClientError) as exc:
             logger.error("the endpoint's Scheduler API refused the schedules; cron jobs will not fire here",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -16,21 +17,34 @@ from jobqueue.api.models import (
     AddJobRequest,
     BulkAccepted,
     BulkJobRequest,
+    BulkPartial,
     InlineResult,
     JobRequest,
     JobTypeRequest,
+    RejectedJob,
 )
 from jobqueue.api.router import new_router
 from jobqueue.api.services import services
+from jobqueue.errors import EnqueueError
 from jobqueue.job import JobOptions
 
 router = new_router()
+ANSWER_MARGIN_S = 3.0
+"""Time a bulk add keeps at the end of the invocation to roll back what SQS did not take and answer."""
 logger = Logger(service="jobqueue-api")
 
 
 def _opts(opts: JobOptions | None) -> dict[str, Any]:
     """Only the options the caller set, so the queue's and the job name's defaults fill the rest."""
     return opts.model_dump(mode="json", by_alias=True, exclude_unset=True) if opts else {}
+
+
+def _deadline() -> float | None:
+    """When a bulk add must stop sending (`time.monotonic()`): the invocation's end less the time to answer."""
+    context = router.lambda_context
+    if context is None:
+        return None
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_S
 
 
 def _answer(status: int, body: BaseModel) -> Response[str]:
@@ -44,14 +58,22 @@ def _answer(status: int, body: BaseModel) -> Response[str]:
                 "queues); `{queue, jobs: [{name, data, opts}]}`. A `bulk-availability-check` of 10 `leadIds` or "
                 "fewer is checked during the request and answered 200 with the result (seed 002); more are queued.",
     responses=responses({200: ("a small bulk availability check, done", InlineResult),
-                         202: ("accepted: the jobs are durable and will run", Accepted | BulkAccepted)},
+                         202: ("accepted: the jobs are durable and will run", Accepted | BulkAccepted),
+                         207: ("a bulk add partly accepted: which jobs were not, and whether they may run",
+                               BulkPartial)},
                         400, 401, 404, 413, 503),
 )
 def add_jobs(request: Annotated[AddJobRequest, Body()]) -> Response[str]:
     svc = services()
     if isinstance(request, BulkJobRequest):
-        ids = svc.queue(request.queue).add_bulk(
-            [{"name": j.name, "data": j.data, "opts": _opts(j.opts)} for j in request.jobs])
+        try:
+            ids = svc.queue(request.queue).add_bulk(
+                [{"name": j.name, "data": j.data, "opts": _opts(j.opts)} for j in request.jobs], deadline=_deadline())
+        except EnqueueError as exc:
+            logger.warning("bulk add partly accepted", extra={"queue": request.queue, "accepted": len(exc.accepted),
+                                                             "rejected": len(exc.rejections)})
+            return _answer(207, BulkPartial(queue=request.queue, jobIds=exc.ids, rejected=[
+                RejectedJob(index=r.index, jobId=r.job_id, reason=r.reason, mayRun=r.may_run) for r in exc.rejections]))
         return _answer(202, BulkAccepted(queue=request.queue, jobIds=ids))
     if isinstance(request, JobTypeRequest):
         queue = svc.queue(svc.catalog.queue_for_job_type(request.jobType).name)

@@ -4,7 +4,7 @@
   Input:
     KEYS[1] id counter           KEYS[2] wait list            KEYS[3] delayed zset
     KEYS[4] prioritized zset     KEYS[5] priority counter     KEYS[6] events stream
-    KEYS[7] meta hash
+    KEYS[7] meta hash            KEYS[8] unsent zset (jobs whose SQS message is not confirmed)
     ARGV[1] job key prefix ("<prefix>:<queue>:")
     ARGV[2] timestamp (ms) of every job of the batch
     ARGV[3] events stream cap (XADD MAXLEN ~)
@@ -13,13 +13,15 @@
     ARGV[6..] n groups of 6: custom job id ("" = next counter value), name, data JSON, opts JSON,
               delay (ms, "0" for none), priority ("0" for none)
   Output:
-    n entries, in order: the job id, or "=" .. id where a job with that custom id already exists
-    (as in BullMQ, the existing job stands and nothing is added for it).
+    n entries, in order: the job id of a job added (and marked unsent until the caller confirms its send);
+    "=" .. id where a job with that custom id exists and was sent (as in BullMQ, the existing job stands and
+    nothing is added for it); "!" .. id where it exists but is still marked unsent: an earlier add recorded
+    it and never confirmed its message, so this caller sends it.
   Events:
     added, then waiting or delayed (with the due time in ms) for every job added.
 ]]
 local idKey, waitKey, delayedKey, prioritizedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local priorityCounterKey, eventsKey, metaKey = KEYS[5], KEYS[6], KEYS[7]
+local priorityCounterKey, eventsKey, metaKey, unsentKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local jobPrefix, timestamp, maxEvents = ARGV[1], ARGV[2], ARGV[3]
 local version, count = ARGV[4], tonumber(ARGV[5])
 local GROUP = 6
@@ -46,7 +48,7 @@ end
 
 redis.call("HSET", metaKey, "opts.maxLenEvents", maxEvents, "version", version)
 
-local result, waiting = {}, {}
+local result, waiting, unsent = {}, {}, {}
 for i = 0, count - 1 do
   local at = 6 + i * GROUP
   local jobId, name, data, opts = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
@@ -58,7 +60,7 @@ for i = 0, count - 1 do
   end
   local jobKey = jobPrefix .. jobId
   if custom and redis.call("EXISTS", jobKey) == 1 then
-    result[i + 1] = "=" .. jobId
+    result[i + 1] = (redis.call("ZSCORE", unsentKey, jobId) and "!" or "=") .. jobId
   else
     redis.call("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", timestamp,
       "delay", delay, "priority", priority)
@@ -76,10 +78,15 @@ for i = 0, count - 1 do
       emit("waiting", "jobId", jobId)
     end
     result[i + 1] = jobId
+    unsent[#unsent + 1] = timestamp
+    unsent[#unsent + 1] = jobId
   end
 end
 if #waiting > 0 then
   redis.call("LPUSH", waitKey, unpack(waiting))
+end
+if #unsent > 0 then
+  redis.call("ZADD", unsentKey, unpack(unsent))
 end
 redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 return result
