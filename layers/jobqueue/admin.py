@@ -281,12 +281,22 @@ class QueueAdmin:
     def retry_failed(self, limit: int = 1000, *, on_progress: ProgressFn | None = None) -> list[str]:
         """Put up to `limit` (0: all) failed jobs, oldest first, back to waiting with fresh attempts.
 
-        Each is sent to SQS again (the whole job, same id); its dead-letter record, if any, is removed.
-        Returns the ids. If SQS refuses some, they stay failed and EnqueueError says which were retried.
+        Each is sent to SQS again (the whole job, same id); its dead-letter record, if any, is removed once SQS
+        took it. Returns the ids. If SQS refuses some, they stay failed and EnqueueError says which were retried.
+        A retry cut short (killed, Redis lost) is completed by running it again; the sweeper sends its jobs too.
         """
         _not_negative(limit=limit)
-        ids = cast("list[str]", self.redis.zrange(self.keys.failed, 0, limit - 1))
+        ids = cast("list[str]", self.redis.zrange(self.keys.failed, 0, limit - 1)) + self._cut_short()
         return self._requeue([(job_id, dead_letter_record_id(self.name, job_id)) for job_id in ids], on_progress)
+
+    def _cut_short(self) -> list[str]:
+        """Jobs an earlier retry moved and did not finish putting back: marked unsent, their record still there."""
+        unsent = cast("list[str]", self.redis.zrange(self.keys.unsent, 0, -1))
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in unsent:
+            pipe.hget(self.dead_letter_keys.job(dead_letter_record_id(self.name, job_id)), "name")
+        expected = dead_letter_record_name(self.name)
+        return [job_id for job_id, name in zip(unsent, pipe.execute(), strict=True) if name == expected]
 
     def redrive(self, record_ids: list[str] | None = None, on_progress: ProgressFn | None = None) -> list[str]:
         """Send dead jobs back to this queue with fresh attempts (seed 004's triage); returns the job ids re-added.
@@ -321,8 +331,9 @@ class QueueAdmin:
         return requeued
 
     def _requeue_batch(self, items: list[tuple[str, str]], first: int, before: list[str]) -> list[str]:
-        """Move, send, then settle: a job goes back to waiting marked unsent, is sent, its mark is cleared, and only
-        then its dead-letter record removed. Cut short anywhere, a run again (or the sweeper) completes it."""
+        """Move, send, then settle: a job goes back to waiting marked unsent, is sent, then its dead-letter record is
+        removed and last its mark cleared. Cut short with its record there, a run again completes it; with only
+        its mark left, the sweeper sends a copy (dropped as a duplicate) and clears it."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id, record_id in items:
             pipe.hgetall(self.keys.job(job_id))
@@ -339,9 +350,9 @@ class QueueAdmin:
         to_send = {p.job_id: p.message for p in plans if p.message and (p.job_id in moved or p.requeue is None)}
         refused = send_jobs(self.queue.transport, self.config, to_send)
         sent = [job_id for job_id in to_send if job_id not in refused]
-        self.scripts.confirm_sent(sent)
         settled = set(sent) | {p.job_id for p in plans if p.message is None}
         self.dead_letter_scripts.remove_dead_letters(self.name, [p.record_id for p in plans if p.job_id in settled])
+        self.scripts.confirm_sent(sent)
         if refused:
             try:
                 self.scripts.undo_retry_jobs([p.undo for p in moving if p.job_id in refused and p.undo])
@@ -369,8 +380,8 @@ class QueueAdmin:
         has_record = record.get("name") == dead_letter_record_name(self.name)
         if raw and "name" in raw:
             message = stored_message(self.config, job_id, raw)
-            if failed is None:  # alive: a redrive cut short sends it again, or only its stale record goes
-                if unsent is not None:
+            if failed is None:  # alive: a move cut short before SQS took it sends it again, else its record goes
+                if unsent is not None and not (raw.get("ats") or raw.get("finishedOn")):
                     return _Plan(job_id, record_id, None, message, None)
                 return _Plan(job_id, record_id, None, None, None) if has_record else None
             undo = Undo(job_id, "retry", str(int(failed)), {f: raw[f] for f in _FAILED_FIELDS if f in raw})
