@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from jobqueue.api.intake import sign
 from jobqueue.local.http import RouteTable, proxy_event
-from jobqueue.local.runner import FunctionRunner
+from jobqueue.local.runner import FunctionRunner, LocalContext
 from tests.conftest import Namespace
 
 # Test-only secrets. events/api-webhook-gohighlevel.json is signed with GHL_SECRET (see events/README.md).
@@ -53,8 +53,8 @@ class ApiClient:
         sent.update(headers or {})
         return proxy_event(method, path, list(sent.items()), data, routes=self.routes)
 
-    def invoke(self, event: dict[str, Any]) -> Answer:
-        response = self.runner.invoke(event)
+    def invoke(self, event: dict[str, Any], context: LocalContext | None = None) -> Answer:
+        response = self.runner.invoke(event, context)
         headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
         for k, values in (response.get("multiValueHeaders") or {}).items():
             headers.setdefault(k.lower(), values[-1])
@@ -65,9 +65,14 @@ class ApiClient:
 
     def webhook(self, event: dict[str, Any], *, source: str = "gohighlevel", secret: str = GHL_SECRET,
                 raw: bytes | None = None) -> Answer:
+        return self.invoke(self.webhook_event(event, source=source, secret=secret, raw=raw))
+
+    def webhook_event(self, event: dict[str, Any], *, source: str = "gohighlevel", secret: str = GHL_SECRET,
+                      raw: bytes | None = None) -> dict[str, Any]:
+        """The proxy event of a signed delivery of `event` (or of the bytes `raw`)."""
         body = raw if raw is not None else json.dumps(event).encode()
-        return self.call("POST", f"/webhooks/{source}", raw=body, token=None,
-                         headers={"X-GHL-Signature": f"sha256={sign(secret, body)}"})
+        return self.event("POST", f"/webhooks/{source}", raw=body, token=None,
+                          headers={"X-GHL-Signature": f"sha256={sign(secret, body)}"})
 
 
 @pytest.fixture(scope="session")

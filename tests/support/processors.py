@@ -57,6 +57,7 @@ def scripted(job: Job) -> dict[str, Any]:
 def enrich_contact(job: Job) -> dict[str, Any]:
     """Seed 001's enrichment of a GoHighLevel contact event: PROCESSING, then SUCCEEDED (or FAILED_FINAL)."""
     data = job.data if isinstance(job.data, dict) else {}
+    _trace(job)
     contact = str(data.get("contactId") or data.get("id") or "")
     if not contact:
         raise UnrecoverableError("event has no contact id")

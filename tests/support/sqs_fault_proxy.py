@@ -11,9 +11,13 @@ send, while the proxy is enabled, meets at most one fault, drawn with the given 
   one) are taken out before forwarding and reported in the answer's `Failed` list, as SQS reports per-entry
   failures; boto3 does not retry those, so the caller's own handling of a partial batch is exercised.
 
+`brownout(seconds)` makes every send fail for a while (`refuse` or `lose_reply`, even odds), as an SQS outage
+does: independent faults rarely outlast boto3's own retries, an outage does.
+
     proxy = SqsFaultProxy("http://127.0.0.1:5000", refuse=0.1, lose_reply=0.05, seed=7).start()
     os.environ["AWS_ENDPOINT_URL"] = proxy.url   # clients (and child processes) now go through it
     ...
+    proxy.brownout(3)                            # every send fails for 3 s
     proxy.enabled.clear()                        # faults off; requests still pass through
     print(proxy.stats())                         # {'sends': 812, 'refuse': 70, 'lose_reply': 41, ...}
     proxy.stop()
@@ -24,7 +28,9 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +71,7 @@ class SqsFaultProxy(BackgroundHttpServer):
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._brownout_ends = 0.0
         httpd = _ProxyServer((host, port), _ProxyHandler)
         httpd.proxy = self
         super().__init__(httpd, "sqs-fault-proxy")
@@ -79,6 +86,11 @@ class SqsFaultProxy(BackgroundHttpServer):
         with self._lock:
             return dict(self._counts)
 
+    def brownout(self, seconds: float) -> None:
+        """Fail every send for the next `seconds` (while enabled)."""
+        with self._lock:
+            self._brownout_ends = time.monotonic() + seconds
+
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts[name] += n
@@ -90,12 +102,18 @@ class SqsFaultProxy(BackgroundHttpServer):
             return None
         with self._lock:
             roll = self._random.random()
-        for fault, chance in self.chances.items():
+            outage = time.monotonic() < self._brownout_ends
+        if outage:
+            fault: Fault = "refuse" if roll < 0.5 else "lose_reply"
+            self.count(fault)
+            self.count("brownout")
+            return fault
+        for name, chance in self.chances.items():
             if roll < chance:
-                if fault == "refuse_entries" and (action != "SendMessageBatch" or not json_protocol):
+                if name == "refuse_entries" and (action != "SendMessageBatch" or not json_protocol):
                     return None
-                self.count(fault)
-                return fault  # type: ignore[return-value]
+                self.count(name)
+                return name  # type: ignore[return-value]
             roll -= chance
         return None
 
@@ -122,6 +140,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes: without this, Nagle's algorithm holds the body back until the
+        # client's delayed ACK (40 ms a request).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: requests carry signatures."""
