@@ -12,6 +12,7 @@ from infra.monitoring import OLDEST_MESSAGE_ALARM_S
 from infra.schedules import RETRY_POLICY
 from infra.stack import JobQueueStack
 from jobqueue.schedules import SCHEDULED_TIME, schedule_definitions
+from jobqueue.sweeper import SWEEP_EVENT, sweep_schedule
 from tests.infra.conftest import CATALOG, PREFIX
 from tests.infra.helpers import function, function_by_description, one, queue, resources
 
@@ -19,8 +20,18 @@ SCHEDULER = "jobqueue scheduler target: turns schedule ticks into jobs"
 
 
 def schedules(template: Template) -> dict[str, dict[str, Any]]:
+    """The catalog's cron schedules by name (the sweeper's is tested on its own)."""
     found = template.find_resources("AWS::Scheduler::Schedule").values()
-    return {r["Properties"]["Name"]: r["Properties"] for r in found}
+    return {r["Properties"]["Name"]: r["Properties"] for r in found
+            if r["Properties"]["Name"] != sweep_schedule(PREFIX)["Name"]}
+
+
+def test_the_sweeper_runs_every_minute_through_the_scheduler_function(template: Template) -> None:
+    [sweep] = [r["Properties"] for r in template.find_resources("AWS::Scheduler::Schedule").values()
+               if r["Properties"]["Name"] == sweep_schedule(PREFIX)["Name"]]
+    assert sweep["ScheduleExpression"] == "rate(1 minute)" and sweep["State"] == "ENABLED"
+    assert json.loads(sweep["Target"]["Input"]) == SWEEP_EVENT
+    assert sweep["Target"]["RetryPolicy"] == RETRY_POLICY
 
 
 def test_one_schedule_per_cron_entry_with_its_expression_and_time_zone(template: Template) -> None:

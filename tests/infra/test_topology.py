@@ -16,6 +16,7 @@ from aws_cdk.assertions import Template
 from jobqueue.deployment import function_specs
 from jobqueue.local.topology import create_topology
 from jobqueue.schedules import list_schedules, schedule_name
+from jobqueue.sweeper import sweep_schedule
 from tests.infra.conftest import CATALOG, PREFIX
 from tests.infra.helpers import queue_name_of
 
@@ -98,8 +99,9 @@ def test_event_sources_equal_the_function_specs(template: Template) -> None:
 
 def test_schedules_equal_the_catalogs_cron_entries(template: Template) -> None:
     deployed = {(r["Properties"]["Name"], r["Properties"]["ScheduleExpression"],
-                 r["Properties"]["ScheduleExpressionTimezone"])
+                 r["Properties"].get("ScheduleExpressionTimezone"))
                 for r in template.find_resources("AWS::Scheduler::Schedule").values()}
+    deployed.remove((sweep_schedule(PREFIX)["Name"], "rate(1 minute)", None))  # the sweeper's, beside the catalog's
     entries = {(q.name, e.name): e for q in CATALOG.queues.values() for e in q.cron}
     expected = {(schedule_name(s["queue"], entries[(s["queue"], s["name"])], PREFIX), s["expression"], s["tz"])
                 for s in list_schedules(CATALOG)}

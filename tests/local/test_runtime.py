@@ -13,6 +13,7 @@ from jobqueue import Queue, QueueAdmin
 from jobqueue.connection import aws_client
 from jobqueue.cron import to_scheduler_expression
 from jobqueue.local.dev import DEFAULT_MAX_CONCURRENCY, LocalRuntime
+from jobqueue.sweeper import SWEEP_EVENT, sweep_schedule
 from tests.conftest import Namespace
 
 
@@ -59,6 +60,8 @@ def test_the_topology_equals_the_catalog(ns: Namespace, runtime: LocalRuntime) -
     listed = scheduler.list_schedules(GroupName="default", NamePrefix=schedule_prefix)["Schedules"]
     schedules = {s["Name"]: scheduler.get_schedule(Name=s["Name"], GroupName="default") for s in listed
                  if s["Name"].startswith(schedule_prefix)}
+    sweep = schedules.pop(sweep_schedule(schedule_prefix)["Name"])  # beside the catalog's: the sweeper's
+    assert (sweep["ScheduleExpression"], json.loads(sweep["Target"]["Input"])) == ("rate(1 minute)", SWEEP_EVENT)
     entries = {(q.name, e.name): e for q in catalog.queues.values() for e in q.cron}
     assert {(s["ScheduleExpression"], s["ScheduleExpressionTimezone"], s["Target"]["Arn"].rsplit(":", 1)[-1])
             for s in schedules.values()} == {(to_scheduler_expression(e.pattern), e.tz, "scheduler")
