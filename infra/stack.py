@@ -72,11 +72,11 @@ class JobQueueStack(Stack):
         self._wire_workers(catalog)
         [api_function] = self._functions_of("api")
         [scheduler_function] = self._functions_of("scheduler")
-        for lanes in self.queues.lanes.values():  # the API adds jobs to, and redrives into, any queue
+        # The API adds jobs to, and redrives into, any queue; the scheduler function fires the cron entries and
+        # runs the sweeper, which sends any queue's jobs whose producer never confirmed their message.
+        for lanes in self.queues.lanes.values():
             for lane in lanes:
                 lane.grant_send_messages(api_function)
-        for queue in (q for q in catalog.queues.values() if q.cron):  # schedules add jobs to their queues only
-            for lane in self.queues.lanes[queue.name]:
                 lane.grant_send_messages(scheduler_function)
         self.functions.grant_pause(api_function)  # POST /queues/{q}/pause|resume, GET /queues/{q}
         self._api_secrets(catalog, api_function)

@@ -18,9 +18,9 @@ from jobqueue.local.runner import FunctionRunner, LocalContext
 from jobqueue.schedules import fire, schedule_job_id
 from tests.api.conftest import ApiClient, ghl_contact_event
 from tests.conftest import Namespace
-from tests.engine.test_producer_faults import SlowSqs, deliver_all
+from tests.engine.test_producer_faults import deliver_all
 from tests.support.delivery import Killed, runs
-from tests.support.faults import Fault, FaultySqs, Kind, inject, sqs_down
+from tests.support.faults import Fault, FaultySqs, Kind, SlowSqs, inject, sqs_down
 from tests.support.functions import LocalFunctions, messages_in
 
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from jobqueue import Queue
+from jobqueue.api.services import services
 from jobqueue.cli import main
 from jobqueue.keys import QueueKeys
 from jobqueue.local.http import ApiServer
 from jobqueue.settings import get_settings
+from jobqueue.transport import SqsTransport
 from tests.conftest import Namespace
-from tests.support.functions import LocalFunctions
+from tests.support.delivery import runs
+from tests.support.faults import Fault, FaultySqs, sequential, sqs_down
+from tests.support.functions import LocalFunctions, messages_in
 from tests.support.mappings import create_worker_mappings
 
 TOKEN = "cli-test-token-7f3a"
@@ -38,6 +43,8 @@ def cli(request: pytest.FixtureRequest, ns: Namespace, monkeypatch: pytest.Monke
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The command's exit code, stdout and stderr (what the test printed before, log lines included, dropped)."""
+    capsys.readouterr()
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -195,3 +202,33 @@ def test_schedules_and_health(ns: Namespace, cli: list[str], capsys: pytest.Capt
     assert run(capsys, *cli, "schedules", "remove", "digest")[0] != 0
     code, out, _ = run(capsys, *cli, "health")
     assert code == 0 and out.startswith("status: ok\n")
+
+
+def test_add_bulk_partly_refused_says_which_and_running_it_again_completes_it(
+        ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps({"name": "process-lead", "data": {"leadId": i}, "opts": {"jobId": f"f-{i}"}})
+                            + "\n" for i in range(25)))
+    services().queue("lead-processing")  # built now, so that its SQS can be broken for the first run
+    services().queue("lead-processing").transport.sqs = FaultySqs(ns.sqs, Fault("error", sqs_down, skip=1))
+    services().queue("lead-processing").transport.send = sequential(  # type: ignore[method-assign]
+        services().queue("lead-processing").transport.send)
+    code, out, _ = run(capsys, *cli, "add-bulk", "lead-processing", str(jobs))
+    assert code == 1 and out.startswith("added 15 of 25 jobs to lead-processing\nnot accepted")
+    assert [row[:3] for row in rows(out.split("\n", 2)[2])[1:]] == [[str(i), f"f-{i}", "no"] for i in range(10, 20)]
+    services().queue("lead-processing").transport = SqsTransport(ns.sqs, services().queue("lead-processing").urls)
+    code, out, _ = run(capsys, *cli, "add-bulk", "lead-processing", str(jobs), "--json")
+    assert code == 0 and json.loads(out)["jobIds"] == [f"f-{i}" for i in range(25)]
+    LocalFunctions(ns, ["lead-processing"]).pump(lambda: messages_in(ns, "lead-processing") == 0, timeout=30)
+    assert [runs(f"f-{i}") for i in range(25)] == [[1]] * 25
+
+
+def test_add_bulk_refuses_a_file_that_is_not_jobs(ns: Namespace, capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    for text, problem in (("{not json", "not a JSON array nor JSON Lines"), ("[1, 2]", "each an object"),
+                          ('[{"data": {}}]', "invalid arguments: jobs.0.name")):
+        bad.write_text(text)
+        code, _, err = run(capsys, "add-bulk", "lead-processing", str(bad))
+        assert code == 2 and problem in err, err
+    assert run(capsys, "add-bulk", "lead-processing", str(tmp_path / "missing.json"))[0] == 2

@@ -19,7 +19,7 @@ from jobqueue import EnqueueError, Queue
 from jobqueue.keys import QueueKeys
 from tests.conftest import Namespace
 from tests.support.delivery import Killed, runs
-from tests.support.faults import KINDS, Fault, FaultySqs, Kind, attempt, inject, sqs_down
+from tests.support.faults import KINDS, Fault, FaultySqs, Kind, SlowSqs, attempt, inject, sequential, sqs_down
 from tests.support.functions import LocalFunctions, messages_in
 from tests.support.processors import trace_key
 
@@ -151,30 +151,6 @@ def test_a_bulk_add_whose_second_send_fails_says_which_jobs_were_accepted_and_a_
     settle(ns)
     assert [runs(f"lead-{i}") for i in range(25)] == [[1]] * 25
     assert_nothing_stuck(ns)
-
-
-def sequential(send: Any) -> Any:
-    """The transport's send one batch at a time, so 'the second call' is the second batch."""
-    def one_by_one(queue: str, entries: Any, *, deadline: float | None = None) -> Any:
-        refused: dict[Any, str] = {}
-        for start in range(0, len(entries), 10):
-            refused.update(send(queue, entries[start:start + 10], deadline=deadline))
-        return refused
-    return one_by_one
-
-
-class SlowSqs:
-    """SQS that takes `seconds` for every SendMessageBatch."""
-
-    def __init__(self, real: Any, seconds: float) -> None:
-        self.real, self.seconds = real, seconds
-
-    def send_message_batch(self, **kwargs: Any) -> Any:
-        time.sleep(self.seconds)
-        return self.real.send_message_batch(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 def test_a_bulk_add_out_of_time_accepts_what_it_sent_and_rolls_back_the_rest(ns: Namespace) -> None:

@@ -170,14 +170,15 @@ def test_dead_letter_function_only_consumes_its_queue(template: Template, name: 
     assert "sqs:ReceiveMessage" in actions_on(found, arn(template, name))
 
 
-def test_api_may_send_to_every_lane_and_scheduler_only_to_cron_queues(template: Template) -> None:
+def test_api_and_scheduler_may_send_to_every_lane_and_receive_from_none(template: Template) -> None:
+    """The scheduler function fires cron entries and runs the sweeper, which sends any queue's unsent jobs."""
     api = statements(template, function_by_description(template, "jobqueue API and webhook intake")[1])
     scheduler = statements(template, function_by_description(
         template, "jobqueue scheduler target: turns schedule ticks into jobs")[1])
     for config in CATALOG.queues.values():
         for lane in config.lanes():
             assert "sqs:SendMessage" in actions_on(api, arn(template, lane.sqs_name))
-            assert ("sqs:SendMessage" in actions_on(scheduler, arn(template, lane.sqs_name))) == bool(config.cron)
+            assert "sqs:SendMessage" in actions_on(scheduler, arn(template, lane.sqs_name))
     assert not any(a.startswith("sqs:Receive") for s in [*api, *scheduler] for a in actions(s))
 
 

@@ -4,6 +4,7 @@ service did the work, and a process killed just before or just after the call.""
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -80,3 +81,27 @@ class FaultySqs:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
+
+
+class SlowSqs:
+    """SQS that takes `seconds` for every SendMessageBatch."""
+
+    def __init__(self, real: Any, seconds: float) -> None:
+        self.real, self.seconds = real, seconds
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        time.sleep(self.seconds)
+        return self.real.send_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def sequential(send: Any) -> Any:
+    """The transport's send one batch at a time, so 'the second call' is the second batch."""
+    def one_by_one(queue: str, entries: Any, *, deadline: float | None = None) -> Any:
+        refused: dict[Any, str] = {}
+        for start in range(0, len(entries), 10):
+            refused.update(send(queue, entries[start:start + 10], deadline=deadline))
+        return refused
+    return one_by_one

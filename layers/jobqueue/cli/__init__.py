@@ -17,7 +17,8 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, TextIO, cast
 
 from jobqueue.cli.backends import ApiBackend, Backend, CommandError, DirectBackend, ExitCode, api_token
 from jobqueue.cli.render import Column, Progress, as_json, fields, millis, table
@@ -168,6 +169,61 @@ def _add_schedule(backend: Backend, args: argparse.Namespace) -> Body:
                                  **{k: v for k, v in options.items() if v is not None}})
 
 
+BULK_REQUEST = 1000
+"""Jobs per bulk request: the API's limit for one `POST /jobs`."""
+
+
+def _read_jobs(path: str) -> list[Body]:
+    """A JSON array of jobs, or JSON Lines with one job a line (`-`: standard input)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}", ExitCode.USAGE) from exc
+    try:
+        jobs = json.loads(text) if text.lstrip().startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise CommandError(f"{path}: not a JSON array nor JSON Lines: {exc}", ExitCode.USAGE) from exc
+    if not jobs or not all(isinstance(job, dict) for job in jobs):
+        raise CommandError(f"{path}: needs at least one job, each an object {{name, data, opts}}", ExitCode.USAGE)
+    return cast("list[Body]", jobs)
+
+
+def _add_bulk(backend: Backend, args: argparse.Namespace) -> Body:
+    """All the file's jobs in requests of BULK_REQUEST; the answers merged, as one request's would be. After a
+    request that failed, the rest are not sent: run the command again, with job ids, to complete it."""
+    jobs = _read_jobs(args.file)
+    answer: Body = {"queue": args.queue, "jobIds": [], "rejected": []}
+    for first in range(0, len(jobs), BULK_REQUEST):
+        chunk = jobs[first:first + BULK_REQUEST]
+        if answer["rejected"]:
+            body: Body = {"jobIds": [None] * len(chunk), "rejected": [
+                {"index": i, "jobId": None, "reason": "not sent: an earlier request failed", "mayRun": False}
+                for i in range(len(chunk))]}
+        else:
+            try:
+                body = backend.add_bulk(args.queue, chunk)
+            except CommandError as exc:
+                if first == 0 or exc.code == ExitCode.USAGE:
+                    raise
+                body = {"jobIds": [None] * len(chunk), "rejected": [
+                    {"index": i, "jobId": None, "reason": str(exc), "mayRun": True} for i in range(len(chunk))]}
+        answer["jobIds"] += body["jobIds"]
+        answer["rejected"] += [{**r, "index": first + r["index"]} for r in body.get("rejected", [])]
+    return answer
+
+
+def _show_bulk(body: Body, out: TextIO) -> None:
+    accepted = sum(job_id is not None for job_id in body["jobIds"])
+    out.write(f"added {accepted} of {len(body['jobIds'])} jobs to {body['queue']}\n")
+    if body["rejected"]:
+        out.write("not accepted (run the same command again to complete it; jobs without a jobId that may run "
+                  "would be added twice):\n")
+        table(body["rejected"], [("#", _get("index")), ("job id", _get("jobId")),
+                                 ("may run", lambda r: "yes" if r["mayRun"] else "no"), ("reason", _get("reason"))],
+              out)
+
+
 def _redrive(backend: Backend, args: argparse.Namespace) -> Body:
     if args.all == bool(args.record_ids):
         raise CommandError("give RECORD_ID... or --all (not both)", ExitCode.USAGE)
@@ -177,6 +233,7 @@ def _redrive(backend: Backend, args: argparse.Namespace) -> Body:
 COMMANDS: dict[str, Command] = {
     "stats": Command(_stats, _show_stats),
     "add": Command(lambda b, a: b.add(a.queue, a.name, a.data, a.opts), _line("{jobId}")),
+    "add-bulk": Command(_add_bulk, _show_bulk, lambda body: ExitCode.FAILED if body["rejected"] else ExitCode.OK),
     "status": Command(lambda b, a: b.job(a.queue, a.job_id), _show_job),
     "jobs": Command(lambda b, a: b.jobs(a.queue, a.state, a.start, a.end), _show_jobs),
     "remove": Command(lambda b, a: b.remove(a.queue, a.job_id), _line("removed job {jobId} from {queue}")),
@@ -261,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--data", type=_json_value, default=None, help="the job's data, JSON")
     add.add_argument("--opts", type=_json_object, default={},
                      help='BullMQ job options, JSON (e.g. \'{"delay": 5000, "priority": 1}\')')
+    add_bulk = _queue_command(sub, "add-bulk", "add many jobs from a file: a JSON array or JSON Lines of "
+                              "{name, data, opts}", common)
+    add_bulk.add_argument("file", metavar="FILE", help="the jobs (- for standard input); give each a jobId in "
+                          "opts so that running the command again after a failure adds none twice")
 
     for name, help_text in (("status", "a job's state, progress, result or failure"),
                             ("remove", "remove a job that is not running")):

@@ -53,6 +53,7 @@ class Backend(Protocol):
     def stats(self) -> Body: ...
     def queue(self, queue: str) -> Body: ...
     def add(self, queue: str, name: str, data: Any, opts: Body) -> Body: ...
+    def add_bulk(self, queue: str, jobs: list[Body]) -> Body: ...
     def job(self, queue: str, job_id: str) -> Body: ...
     def jobs(self, queue: str, state: str, start: int, end: int) -> Body: ...
     def remove(self, queue: str, job_id: str) -> Body: ...
@@ -140,6 +141,12 @@ class DirectBackend:
         from jobqueue.api.services import services
 
         return self._run(lambda: {"jobId": services().queue(queue).add(name, data, **opts), "queue": queue})
+
+    def add_bulk(self, queue: str, jobs: list[Body]) -> Body:
+        from jobqueue.api.models import BulkJobRequest
+        from jobqueue.api.routes.jobs import add_bulk
+
+        return self._run(lambda: add_bulk(BulkJobRequest.model_validate({"queue": queue, "jobs": jobs})))
 
     def job(self, queue: str, job_id: str) -> Body:
         from jobqueue.api.routes import queues
@@ -277,6 +284,9 @@ class ApiBackend:
 
     def add(self, queue: str, name: str, data: Any, opts: Body) -> Body:
         return self.call("POST", "/jobs", {"queue": queue, "name": name, "data": data, "opts": opts or None})
+
+    def add_bulk(self, queue: str, jobs: list[Body]) -> Body:
+        return self.call("POST", "/jobs", {"queue": queue, "jobs": jobs}, answers=(207,))
 
     def job(self, queue: str, job_id: str) -> Body:
         return self.call("GET", _path("queues", queue, "jobs", job_id))

@@ -47,6 +47,21 @@ def _deadline() -> float | None:
     return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_S
 
 
+def add_bulk(request: BulkJobRequest, *, deadline: float | None = None) -> BulkAccepted | BulkPartial:
+    """Add a bulk request's jobs: all accepted, or which were not and why (EnqueueError, a 503, when none was)."""
+    try:
+        ids = services().queue(request.queue).add_bulk(
+            [{"name": j.name, "data": j.data, "opts": _opts(j.opts)} for j in request.jobs], deadline=deadline)
+    except EnqueueError as exc:
+        if not exc.accepted:
+            raise
+        logger.warning("bulk add partly accepted", extra={"queue": request.queue, "accepted": len(exc.accepted),
+                                                         "rejected": len(exc.rejections)})
+        return BulkPartial(queue=request.queue, jobIds=exc.ids, rejected=[
+            RejectedJob(index=r.index, jobId=r.job_id, reason=r.reason, mayRun=r.may_run) for r in exc.rejections])
+    return BulkAccepted(queue=request.queue, jobIds=ids)
+
+
 def _answer(status: int, body: BaseModel) -> Response[str]:
     return Response(status, "application/json", body.model_dump_json())
 
@@ -66,15 +81,8 @@ def _answer(status: int, body: BaseModel) -> Response[str]:
 def add_jobs(request: Annotated[AddJobRequest, Body()]) -> Response[str]:
     svc = services()
     if isinstance(request, BulkJobRequest):
-        try:
-            ids = svc.queue(request.queue).add_bulk(
-                [{"name": j.name, "data": j.data, "opts": _opts(j.opts)} for j in request.jobs], deadline=_deadline())
-        except EnqueueError as exc:
-            logger.warning("bulk add partly accepted", extra={"queue": request.queue, "accepted": len(exc.accepted),
-                                                             "rejected": len(exc.rejections)})
-            return _answer(207, BulkPartial(queue=request.queue, jobIds=exc.ids, rejected=[
-                RejectedJob(index=r.index, jobId=r.job_id, reason=r.reason, mayRun=r.may_run) for r in exc.rejections]))
-        return _answer(202, BulkAccepted(queue=request.queue, jobIds=ids))
+        answer = add_bulk(request, deadline=_deadline())
+        return _answer(207 if isinstance(answer, BulkPartial) else 202, answer)
     if isinstance(request, JobTypeRequest):
         queue = svc.queue(svc.catalog.queue_for_job_type(request.jobType).name)
         if request.opts is None:
