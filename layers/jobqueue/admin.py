@@ -278,16 +278,19 @@ class QueueAdmin:
 
     # -- putting jobs back to work -----------------------------------------------------------------------
 
-    def retry_failed(self, limit: int = 1000, *, on_progress: ProgressFn | None = None) -> list[str]:
+    def retry_failed(self, limit: int = 1000, *, on_progress: ProgressFn | None = None,
+                     deadline: float | None = None) -> list[str]:
         """Put up to `limit` (0: all) failed jobs, oldest first, back to waiting with fresh attempts.
 
         Each is sent to SQS again (the whole job, same id); its dead-letter record, if any, is removed once SQS
         took it. Returns the ids. If SQS refuses some, they stay failed and EnqueueError says which were retried.
         A retry cut short (killed, Redis lost) is completed by running it again; the sweeper sends its jobs too.
+        `deadline` (`time.monotonic()`): no batch starts after it; `on_progress` then tells how far it got.
         """
         _not_negative(limit=limit)
         ids = cast("list[str]", self.redis.zrange(self.keys.failed, 0, limit - 1)) + self._cut_short()
-        return self._requeue([(job_id, dead_letter_record_id(self.name, job_id)) for job_id in ids], on_progress)
+        return self._requeue([(job_id, dead_letter_record_id(self.name, job_id)) for job_id in ids], on_progress,
+                             deadline)
 
     def _cut_short(self) -> list[str]:
         """Jobs an earlier retry moved and did not finish putting back: marked unsent, their record still there."""
@@ -298,14 +301,16 @@ class QueueAdmin:
         expected = dead_letter_record_name(self.name)
         return [job_id for job_id, name in zip(unsent, pipe.execute(), strict=True) if name == expected]
 
-    def redrive(self, record_ids: list[str] | None = None, on_progress: ProgressFn | None = None) -> list[str]:
+    def redrive(self, record_ids: list[str] | None = None, on_progress: ProgressFn | None = None, *,
+                deadline: float | None = None) -> list[str]:
         """Send dead jobs back to this queue with fresh attempts (seed 004's triage); returns the job ids re-added.
 
         `record_ids` are `DeadLetterInfo.recordId`s; None means all of this queue's records. A job Redis still
         holds (failed) goes back as it was added; one Redis lost is re-created from its record under its
-        original id, with the catalog's default options. Each redriven record is removed. A record whose job
-        is alive again (waiting, active, completed) is left alone and its id not returned.
-        `on_progress(done, total)` is called after every batch of 10.
+        original id, with the catalog's default options. Each redriven record is removed once its job is in SQS.
+        A record whose job is alive again (waiting, active, completed) is only removed, its id not returned.
+        `on_progress(done, total)` is called after every batch of 10, and when `deadline` (`time.monotonic()`)
+        stops it early: what is left is redriven by calling it again.
         """
         if record_ids is None:
             record_ids = self.dead_letter_scripts.dead_letter_ids(self.name, 0, -1)
@@ -319,12 +324,17 @@ class QueueAdmin:
             if missing:
                 raise JobNotFoundError(f"queue {self.name!r}: no dead letters {missing} in {self.dead_letter_queue!r}")
         skip = len(self.name) + 1
-        return self._requeue([(record_id[skip:], record_id) for record_id in record_ids], on_progress)
+        return self._requeue([(record_id[skip:], record_id) for record_id in record_ids], on_progress, deadline)
 
-    def _requeue(self, items: list[tuple[str, str]], on_progress: ProgressFn | None) -> list[str]:
-        """(job id, record id) pairs back to waiting and SQS, SQS_BATCH at a time."""
+    def _requeue(self, items: list[tuple[str, str]], on_progress: ProgressFn | None,
+                 deadline: float | None = None) -> list[str]:
+        """(job id, record id) pairs back to waiting and SQS, SQS_BATCH at a time, none started after `deadline`."""
         requeued: list[str] = []
         for start in range(0, len(items), SQS_BATCH):
+            if deadline is not None and time.monotonic() >= deadline:
+                if on_progress:
+                    on_progress(start, len(items))
+                break
             requeued += self._requeue_batch(items[start:start + SQS_BATCH], start, requeued)
             if on_progress:
                 on_progress(min(start + SQS_BATCH, len(items)), len(items))

@@ -120,3 +120,28 @@ def test_a_scheduler_tick_retried_after_a_fault_runs_once(ns: Namespace, kind: K
     Queue("health-check").resend_unsent(older_than_ms=0)
     deliver_all(ns, "health-check")
     assert runs(job_id) == [1]
+
+
+@pytest.mark.parametrize("route", ["dlq/redrive", "retry-failed"])
+def test_a_redrive_out_of_time_answers_what_it_did_and_the_same_request_again_finishes(
+        ns: Namespace, api: ApiClient, route: str) -> None:
+    queue = Queue("lead-processing")
+    ids = queue.add_bulk([{"name": "process-lead", "data": {"leadId": i, "behavior": "unrecoverable-once"},
+                           "opts": {"jobId": f"d-{i}"}} for i in range(30)])
+    admin = services().admin("lead-processing")
+    LocalFunctions(ns, ["lead-processing"], dead_letters=["lead-processing-dlq"]).pump(
+        lambda: admin.dead_letter_count() == 30, timeout=60)
+    admin.queue.transport.sqs = SlowSqs(ns.sqs, 0.6)
+    # 3.8 s left, 3 s of them kept to answer: batches of 10 that would start after 0.8 s wait for the next request.
+    first = api.invoke(api.event("POST", f"/queues/lead-processing/{route}", body={}),
+                       LocalContext("api", deadline=time.monotonic() + 3.8))
+    assert first.status == 200, first.text
+    done = first.json["redriven" if route == "dlq/redrive" else "retried"]
+    assert 0 < len(done) < 30 and first.json["remaining"] == 30 - len(done)
+    admin.queue.transport.sqs = ns.sqs
+    again = api.call("POST", f"/queues/lead-processing/{route}", body={})
+    assert again.json["remaining"] == 0
+    assert sorted(done + again.json["redriven" if route == "dlq/redrive" else "retried"]) == sorted(ids)
+    deliver_all(ns)
+    assert [runs(job_id) for job_id in ids] == [[1, 1]] * 30
+    assert admin.dead_letter_count() == 0

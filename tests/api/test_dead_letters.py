@@ -27,7 +27,7 @@ def test_redrive_one_then_all_returns_jobs_to_their_queue_and_they_complete(ns: 
     assert all(leads.get_state(i) == "failed" for i in ids)
 
     first = api.call("POST", "/queues/lead-processing/dlq/redrive", body={"recordIds": [records[ids[0]]["recordId"]]})
-    assert first.status == 200 and first.json == {"queue": "lead-processing", "redriven": [ids[0]]}
+    assert first.status == 200 and first.json == {"queue": "lead-processing", "redriven": [ids[0]], "remaining": 0}
     assert {r["originalJobId"] for r in dead_letters()} == set(ids[1:])
     rest = api.call("POST", "/queues/lead-processing/dlq/redrive")
     assert rest.status == 200 and sorted(rest.json["redriven"]) == sorted(ids[1:])

@@ -127,10 +127,10 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert tour("DELETE", f"/queues/lead-processing/dlq/{record['recordId']}", "/queues/{queue}/dlq/{record_id}",
                 200)["removed"] is True
     assert tour("POST", "/queues/lead-processing/dlq/redrive", "/queues/{queue}/dlq/redrive", 200,
-                body={}) == {"queue": "lead-processing", "redriven": []}
+                body={}) == {"queue": "lead-processing", "redriven": [], "remaining": 0}
     retried = tour("POST", "/queues/lead-processing/retry-failed", "/queues/{queue}/retry-failed", 200,
                    body={"limit": 10})
-    assert retried == {"queue": "lead-processing", "retried": [dead]}
+    assert retried == {"queue": "lead-processing", "retried": [dead], "remaining": 0}
 
     # Schedules and operations.
     schedules = tour("GET", "/schedules", "/schedules", 200)["schedules"]

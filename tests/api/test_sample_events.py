@@ -81,6 +81,6 @@ def test_dead_letter_events_list_and_redrive(ns: Namespace, api: ApiClient, monk
     assert [(r["recordId"], r["originalJobId"]) for r in listed["records"]] == [
         ("lead-processing-sample-lead-9", "sample-lead-9")]
     assert invoke(api, "api-post-dlq-redrive.json") == (200, {"queue": "lead-processing",
-                                                             "redriven": ["sample-lead-9"]})
+                                                             "redriven": ["sample-lead-9"], "remaining": 0})
     assert invoke(api, "api-get-dlq.json")[1]["records"] == []
     assert Queue("lead-processing").get_state("sample-lead-9") == "waiting"

@@ -118,7 +118,7 @@ def test_dlq_list_and_redrive_all_with_progress(ns: Namespace, cli: list[str],
     code, out, _ = run(capsys, *cli, "dlq", "list", "lead-processing", "--json")
     assert (code, json.loads(out)["records"]) == (0, [])
     code, out, _ = run(capsys, *cli, "--json", "dlq", "redrive", "lead-processing", "--all")
-    assert (code, json.loads(out)) == (0, {"queue": "lead-processing", "redriven": []})
+    assert (code, json.loads(out)) == (0, {"queue": "lead-processing", "redriven": [], "remaining": 0})
 
 
 def test_unknown_queue_job_or_record_exits_3(ns: Namespace, cli: list[str],

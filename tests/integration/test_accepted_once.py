@@ -51,12 +51,12 @@ def test_a_job_whose_producer_died_before_sqs_is_sent_by_the_sweep_and_runs_once
         producer.add("process-lead", {"leadId": 3}, jobId="lead-3")
     assert messages_in(ns, "lead-processing") == 0
     sweep = FunctionRunner("scheduler")
-    assert sweep.invoke(SWEEP_EVENT)["resent"]["lead-processing"] == 0, "left to its producer for a minute"
+    assert sweep.invoke(dict(SWEEP_EVENT))["resent"]["lead-processing"] == 0, "left to its producer for a minute"
     ns.redis.zadd(Queue("lead-processing").keys.unsent, {"lead-3": 0})  # the minute has passed
-    assert sweep.invoke(SWEEP_EVENT)["resent"]["lead-processing"] == 1
+    assert sweep.invoke(dict(SWEEP_EVENT))["resent"]["lead-processing"] == 1
     LocalFunctions(ns, ["lead-processing"]).pump(lambda: messages_in(ns, "lead-processing") == 0, 30)
     assert runs("lead-3") == [1]
-    assert sweep.invoke(SWEEP_EVENT)["resent"]["lead-processing"] == 0
+    assert sweep.invoke(dict(SWEEP_EVENT))["resent"]["lead-processing"] == 0
 
 
 def test_a_redrive_cut_off_before_the_record_went_completes_when_run_again(emulator: Emulator,

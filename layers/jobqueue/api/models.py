@@ -289,6 +289,8 @@ class RetryRequest(_Request):
 class RetryResult(BaseModel):
     queue: str
     retried: list[str]
+    remaining: int = Field(0, description="failed jobs not reached before the request's time ran out: send the "
+                                          "same request again to continue")
 
 
 class RemoveResult(BaseModel):
@@ -327,6 +329,8 @@ class RedriveRequest(_Request):
 class RedriveResult(BaseModel):
     queue: str
     redriven: list[str] = Field(description="ids of the jobs returned to their queues")
+    remaining: int = Field(0, description="records not reached before the request's time ran out: send the same "
+                                          "request again to continue")
 
 
 # -- schedules and operations --------------------------------------------------------------------------

@@ -118,8 +118,9 @@ class DirectBackend:
     """Runs each operation in this process, with REDIS_URL and the AWS settings of the environment.
 
     It calls the API's route functions themselves (plain functions over `Queue`, `QueueAdmin` and
-    `jobqueue.schedules`), so it answers exactly what the API would; only `redrive` goes to `QueueAdmin`
-    directly, for its progress callback.
+    `jobqueue.schedules`), so it answers exactly what the API would; `redrive`, `retry_failed` and `add_bulk` go
+    to the engine directly, with the same answer models: here they have all the time they need, where the routes
+    stop at the Lambda invocation's deadline.
     """
 
     def _run(self, operation: Callable[..., Any], *args: Any) -> Body:
@@ -164,10 +165,12 @@ class DirectBackend:
         return self._run(queues.remove_job, queue, job_id)
 
     def retry_failed(self, queue: str, limit: int) -> Body:
-        from jobqueue.api.models import RetryRequest
-        from jobqueue.api.routes import queues
+        """Straight to `QueueAdmin` like `redrive`: the route bounds its work by a Lambda invocation's time."""
+        from jobqueue.api.models import RetryRequest, RetryResult
+        from jobqueue.api.services import services
 
-        return self._run(lambda: queues.retry_failed(queue, RetryRequest(limit=limit)))
+        return self._run(lambda: RetryResult(
+            queue=queue, retried=services().admin(queue).retry_failed(RetryRequest(limit=limit).limit)))
 
     def pause(self, queue: str) -> Body:
         from jobqueue.api.routes import queues
@@ -200,7 +203,7 @@ class DirectBackend:
     def redrive(self, queue: str, record_ids: list[str] | None, on_progress: OnProgress) -> Body:
         from jobqueue.api.services import services
 
-        return self._run(lambda: {"queue": queue,
+        return self._run(lambda: {"queue": queue, "remaining": 0,
                                   "redriven": services().admin(queue).redrive(record_ids, on_progress=on_progress)})
 
     def remove_dead_letter(self, queue: str, record_id: str) -> Body:
@@ -298,7 +301,13 @@ class ApiBackend:
         return self.call("DELETE", _path("queues", queue, "jobs", job_id))
 
     def retry_failed(self, queue: str, limit: int) -> Body:
-        return self.call("POST", _path("queues", queue, "retry-failed"), {"limit": limit})
+        """As many requests as it takes: each retries the oldest failed jobs until its time runs out."""
+        retried: list[str] = []
+        while True:
+            answer = self.call("POST", _path("queues", queue, "retry-failed"), {"limit": limit - len(retried)})
+            retried += answer["retried"]
+            if not answer.get("remaining") or not answer["retried"] or len(retried) >= limit:
+                return {**answer, "retried": retried}
 
     def pause(self, queue: str) -> Body:
         return self.call("POST", _path("queues", queue, "pause"))
@@ -317,14 +326,19 @@ class ApiBackend:
 
     def redrive(self, queue: str, record_ids: list[str] | None, on_progress: OnProgress) -> Body:
         """In requests of REDRIVE_CHUNK records, reporting progress after each; `None` means every record."""
-        ids = self._all_record_ids(queue) if record_ids is None else record_ids
+        ids = list(dict.fromkeys(self._all_record_ids(queue) if record_ids is None else record_ids))
         redriven: list[str] = []
         for start in range(0, len(ids), REDRIVE_CHUNK):
             chunk = ids[start:start + REDRIVE_CHUNK]
-            answer = self.call("POST", _path("queues", queue, "dlq", "redrive"), {"recordIds": chunk})
-            redriven += answer.get("redriven", [])
-            on_progress(start + len(chunk), len(ids))
-        return {"queue": queue, "redriven": redriven}
+            while chunk:  # a request out of time redrove the chunk's first records: the rest go again
+                answer = self.call("POST", _path("queues", queue, "dlq", "redrive"), {"recordIds": chunk})
+                redriven += answer.get("redriven", [])
+                left = int(answer.get("remaining", 0))
+                if left == len(chunk):
+                    raise CommandError(f"the API redrove none of {left} records before its time ran out")
+                chunk = chunk[len(chunk) - left:] if left else []
+            on_progress(min(start + REDRIVE_CHUNK, len(ids)), len(ids))
+        return {"queue": queue, "redriven": redriven, "remaining": 0}
 
     def _all_record_ids(self, queue: str) -> list[str]:
         ids: list[str] = []

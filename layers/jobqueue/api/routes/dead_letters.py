@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from jobqueue.api.docs import responses
 from jobqueue.api.errors import BadRequestError, NotFoundError
 from jobqueue.api.models import DeadLetterList, DeadLetterRecord, RedriveRequest, RedriveResult, RemoveResult
-from jobqueue.api.router import new_router
+from jobqueue.api.router import BatchProgress, invocation_deadline, new_router
 from jobqueue.api.services import services
 
 router = new_router()
@@ -39,8 +39,10 @@ def list_dead_letters(
              description="`recordIds` picks records; without it every record of the queue is redriven.",
              responses=responses({200: ("the jobs now back in their queues", RedriveResult)}, 400, 401, 404, 503))
 def redrive(queue: QueuePath, request: Annotated[RedriveRequest | None, Body()] = None) -> RedriveResult:
-    ids = request.recordIds if request else None
-    return RedriveResult(queue=queue, redriven=services().admin(queue).redrive(ids))
+    progress = BatchProgress()
+    redriven = services().admin(queue).redrive(request.recordIds if request else None, progress.seen,
+                                               deadline=invocation_deadline(router))
+    return RedriveResult(queue=queue, redriven=redriven, remaining=progress.remaining)
 
 
 @router.delete("/queues/<queue>/dlq/<record_id>", tags=["dead letters"], operation_id="removeDeadLetter",

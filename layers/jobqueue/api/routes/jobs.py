@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -23,28 +22,18 @@ from jobqueue.api.models import (
     JobTypeRequest,
     RejectedJob,
 )
-from jobqueue.api.router import new_router
+from jobqueue.api.router import invocation_deadline, new_router
 from jobqueue.api.services import services
 from jobqueue.errors import EnqueueError
 from jobqueue.job import JobOptions
 
 router = new_router()
-ANSWER_MARGIN_S = 3.0
-"""Time a bulk add keeps at the end of the invocation to roll back what SQS did not take and answer."""
 logger = Logger(service="jobqueue-api")
 
 
 def _opts(opts: JobOptions | None) -> dict[str, Any]:
     """Only the options the caller set, so the queue's and the job name's defaults fill the rest."""
     return opts.model_dump(mode="json", by_alias=True, exclude_unset=True) if opts else {}
-
-
-def _deadline() -> float | None:
-    """When a bulk add must stop sending (`time.monotonic()`): the invocation's end less the time to answer."""
-    context = router.lambda_context
-    if context is None:
-        return None
-    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_S
 
 
 def add_bulk(request: BulkJobRequest, *, deadline: float | None = None) -> BulkAccepted | BulkPartial:
@@ -81,7 +70,7 @@ def _answer(status: int, body: BaseModel) -> Response[str]:
 def add_jobs(request: Annotated[AddJobRequest, Body()]) -> Response[str]:
     svc = services()
     if isinstance(request, BulkJobRequest):
-        answer = add_bulk(request, deadline=_deadline())
+        answer = add_bulk(request, deadline=invocation_deadline(router))
         return _answer(207 if isinstance(answer, BulkPartial) else 202, answer)
     if isinstance(request, JobTypeRequest):
         queue = svc.queue(svc.catalog.queue_for_job_type(request.jobType).name)

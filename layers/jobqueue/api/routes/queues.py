@@ -27,7 +27,7 @@ from jobqueue.api.models import (
     RetryResult,
     Stats,
 )
-from jobqueue.api.router import new_router
+from jobqueue.api.router import BatchProgress, invocation_deadline, new_router
 from jobqueue.api.services import Services, services
 from jobqueue.errors import JobNotFoundError
 from jobqueue.keys import QueueKeys
@@ -163,5 +163,7 @@ def clean(queue: QueuePath, request: Annotated[CleanRequest | None, Body()] = No
              summary="Send failed jobs back to the queue with fresh attempts",
              responses=responses({200: ("ids retried", RetryResult)}, 400, 401, 404, 503))
 def retry_failed(queue: QueuePath, request: Annotated[RetryRequest | None, Body()] = None) -> RetryResult:
-    retried = services().admin(queue).retry_failed((request or RetryRequest()).limit)
-    return RetryResult(queue=queue, retried=retried)
+    progress = BatchProgress()
+    retried = services().admin(queue).retry_failed((request or RetryRequest()).limit, on_progress=progress.seen,
+                                                   deadline=invocation_deadline(router))
+    return RetryResult(queue=queue, retried=retried, remaining=progress.remaining)
