@@ -65,14 +65,18 @@ class ApiClient:
 
     def webhook(self, event: dict[str, Any], *, source: str = "gohighlevel", secret: str = GHL_SECRET,
                 raw: bytes | None = None) -> Answer:
-        return self.invoke(self.webhook_event(event, source=source, secret=secret, raw=raw))
+        return self.call("POST", f"/webhooks/{source}", **signed(event, secret, raw))
 
     def webhook_event(self, event: dict[str, Any], *, source: str = "gohighlevel", secret: str = GHL_SECRET,
                       raw: bytes | None = None) -> dict[str, Any]:
         """The proxy event of a signed delivery of `event` (or of the bytes `raw`)."""
-        body = raw if raw is not None else json.dumps(event).encode()
-        return self.event("POST", f"/webhooks/{source}", raw=body, token=None,
-                          headers={"X-GHL-Signature": f"sha256={sign(secret, body)}"})
+        return self.event("POST", f"/webhooks/{source}", **signed(event, secret, raw))
+
+
+def signed(event: dict[str, Any], secret: str, raw: bytes | None) -> dict[str, Any]:
+    """A webhook delivery's request arguments: its body (`raw`, else `event` as JSON) and signature header."""
+    body = raw if raw is not None else json.dumps(event).encode()
+    return {"raw": body, "token": None, "headers": {"X-GHL-Signature": f"sha256={sign(secret, body)}"}}
 
 
 @pytest.fixture(scope="session")
