@@ -285,18 +285,22 @@ class Queue:
         return {i: m for i, m in messages.items() if m is not None}
 
     def _roll_back(self, chunk: _Chunk, refused: dict[int, tuple[str, str]]) -> None:
-        """Remove the jobs SQS did not take; one that cannot be removed may still run and is reported so."""
+        """Remove the jobs SQS did not take; one whose message is in SQS after all is accepted, one that cannot be
+        removed may still run and is reported so."""
         first_reason = next(iter(refused.values()))[1]
+        positions = list(refused)
         try:
-            standing = set(self.scripts.remove_unsent_jobs([job_id for job_id, _ in refused.values()], chunk.stamp))
+            fates = self.scripts.remove_unsent_jobs([refused[i][0] for i in positions], chunk.stamp)
         except RedisError as exc:
-            chunk.reject(refused, f"SQS refused it ({first_reason}) and rolling it back failed ({exc}); it is "
-                                  f"recorded and will be sent within a minute", may_run=True)
+            chunk.reject(positions, f"SQS refused it ({first_reason}) and rolling it back failed ({exc}); it is "
+                                    f"recorded and will be sent within a minute", may_run=True)
             return
-        gone = [i for i, (job_id, _) in refused.items() if job_id not in standing]
-        chunk.reject(gone, f"SQS refused it, so it was not added: {first_reason}", may_run=False)
-        chunk.reject([i for i in refused if i not in gone],
-                     "SQS refused it; another call (a retry of this one) has taken over sending it", may_run=True)
+        by_fate = {fate: [i for i, f in zip(positions, fates, strict=True) if f == fate]
+                   for fate in ("removed", "unsure")}
+        chunk.reject(by_fate["removed"], f"SQS refused it, so it was not added: {first_reason}", may_run=False)
+        chunk.reject(by_fate["unsure"], f"SQS refused it ({first_reason}); an earlier add of the same jobId "
+                                        f"recorded it and may have sent it, else it is sent within a minute",
+                     may_run=True)
 
     def resend_unsent(self, older_than_ms: int = UNSENT_GRACE_MS, limit: int = REDIS_BATCH) -> int:
         """The sweeper: send every job whose producer recorded it `older_than_ms` ago and never confirmed its

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from jobqueue.keys import QueueKeys
 
 __all__ = [
-    "CHECK", "Added", "ClaimCode", "Claims", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Scripts", "Step",
-    "Undo", "raise_for_code",
+    "CHECK", "Added", "ClaimCode", "Claims", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Rollback",
+    "Scripts", "Step", "Undo", "raise_for_code",
 ]
 
 VERSION = f"jobqueue:{__version__}"
@@ -32,6 +32,12 @@ Added = Literal["new", "unsent", "exists"]
 """What addJobs did with one job: added it (marked unsent); found it recorded by an earlier add that never
 confirmed its send ("unsent": the caller sends it now); found it sent ("exists": BullMQ's duplicate id)."""
 _ADDED: dict[str, Added] = {"!": "unsent", "=": "exists"}
+
+Rollback = Literal["removed", "durable", "unsure"]
+"""What removeJobs did with one job SQS refused: rolled it back ("removed": it never runs); left it, its message
+being in SQS after all ("durable": a worker took it, or another caller confirmed it); left it marked unsent, an
+earlier add's job ("unsure": it may run)."""
+_ROLLBACK: dict[int, Rollback] = {1: "removed", 0: "durable", 2: "unsure"}
 
 
 class ClaimCode:
@@ -240,21 +246,23 @@ class Scripts:
         return Step([int(c) for c in codes], int(attempt), int(retry_after))
 
     def restore_jobs(self, messages: Sequence[JobMessage], *, active: bool = False) -> int:
-        """Recreate lost job hashes from their SQS copies (`active`: as jobs this invocation holds)."""
+        """Recreate lost job hashes from their SQS copies (`active`: as jobs this invocation holds); a removed job
+        (its tombstone) stays gone. Returns how many were recreated."""
         args: list[Any] = [self.keys.base, len(messages)]
         for m in messages:
             args += [m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, m.opts.priority,
                      m.attempts_offset, "active" if active else ""]
-        return int(self._run("restoreJobs-1.lua", [self.keys.active], args))
+        return int(self._run("restoreJobs-2.lua", [self.keys.active, self.keys.removed], args))
 
-    def remove_unsent_jobs(self, job_ids: Sequence[str], timestamp: int) -> list[str]:
-        """Roll back jobs SQS did not take, with tombstones; returns the ids that stand (sent by another caller)."""
+    def remove_unsent_jobs(self, job_ids: Sequence[str], timestamp: int) -> list[Rollback]:
+        """Roll back jobs the add of `timestamp` recorded and SQS did not take, with tombstones; what became of
+        each (see `Rollback`)."""
         k = self.keys
         codes = self._run(
             "removeJobs-6.lua", [k.wait, k.delayed, k.prioritized, k.events, k.unsent, k.removed],
             [k.base, self.max_len_events, timestamp, timestamp - REMOVED_TTL_MS, *job_ids],
         )
-        return [job_id for job_id, code in zip(job_ids, codes, strict=True) if int(code) == 0]
+        return [_ROLLBACK[int(code)] for code in codes]
 
     def update_progress(self, job_id: str, progress: int | float | dict[str, Any]) -> None:
         code = self._run("updateProgress-2.lua", [self.keys.job(job_id), self.keys.events],

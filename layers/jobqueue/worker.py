@@ -267,6 +267,8 @@ class _Invocation:
                 break
             if step.attempt == step.FINISHED:
                 record.fate, record.reason = Fate.DROP, "finished"
+            elif step.attempt < 1:  # its state was lost and it could not be restored: it was removed
+                record.fate, record.reason = Fate.DROP, "removed"
             elif record.fate == Fate.RUN:
                 self._attempt(record, step.attempt)
                 previous = record

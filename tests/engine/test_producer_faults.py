@@ -169,3 +169,34 @@ def test_a_bulk_add_out_of_time_accepts_what_it_sent_and_rolls_back_the_rest(ns:
     assert sorted(Queue(QUEUE).add_bulk(jobs)) == sorted(j["opts"]["jobId"] for j in jobs)
     settle(ns)
     assert all(runs(f"lead-{i}") == [1] for i in range(120))
+
+
+# -- races between a rollback and what SQS did after all ----------------------------------------------------
+
+def test_a_job_a_worker_ran_before_its_lost_reply_came_back_is_accepted_not_rolled_back(ns: Namespace) -> None:
+    def sent_run_then_reply_lost(**kwargs: Any) -> Any:
+        ns.sqs.send_message_batch(**kwargs)
+        deliver_all(ns)  # the worker takes the message and runs the job before the producer hears back
+        raise sqs_down()
+
+    queue = Queue(QUEUE, sqs=FaultySqs(ns.sqs, Fault("error", sqs_down)))
+    queue.transport.sqs.send_message_batch = sent_run_then_reply_lost
+    assert queue.add("process-lead", {"leadId": 12}, jobId="lead-12") == "lead-12", "it is in SQS: accepted"
+    assert Queue(QUEUE).get_state("lead-12") == "completed"
+    assert Queue(QUEUE).add("process-lead", {"leadId": 12}, jobId="lead-12") == "lead-12"
+    settle(ns)
+    assert runs("lead-12") == [1]
+    assert_nothing_stuck(ns)
+
+
+def test_a_retry_whose_resend_fails_never_rolls_back_a_job_an_earlier_add_accepted(ns: Namespace) -> None:
+    first = faulty_queue(ns, "confirm_sent", "error")
+    assert first.add("process-lead", {"leadId": 13}, jobId="lead-13") == "lead-13"  # accepted, mark left
+    time.sleep(0.002)
+    retry = faulty_queue(ns, "send", "error")
+    with pytest.raises(EnqueueError, match="an earlier add of the same jobId recorded it") as caught:
+        retry.add("process-lead", {"leadId": 13}, jobId="lead-13")
+    assert caught.value.may_run
+    settle(ns)
+    assert runs("lead-13") == [1], "the first add's message ran it"
+    assert_nothing_stuck(ns)

@@ -2,18 +2,22 @@
   Roll back jobs an add recorded but SQS did not take: each is removed with a tombstone, so that a message SQS
   did take after all (a send whose reply was lost) is dropped by the worker instead of restoring the job.
 
-  Only jobs still marked unsent are removed: one whose send another caller confirmed in the meantime (a retry of
-  the same add, or the sweeper) stands.
+  Only a job this add recorded (its timestamp is the add's), still marked unsent and still waiting, is removed.
+  A job a worker has taken already stands: SQS had its message after all (the send's reply was lost), so it is
+  durable and its mark goes. So does one whose send another caller confirmed in the meantime. A job an earlier
+  add recorded (found unsent by this one, whose resend failed) is left marked: that add may have sent it, and
+  may have answered that it was accepted; the sweeper sends it otherwise.
 
   Input:
     KEYS[1] wait list     KEYS[2] delayed zset     KEYS[3] prioritized zset     KEYS[4] events stream
     KEYS[5] unsent zset   KEYS[6] tombstones of removed jobs (zset of "<jobId>:<timestamp>")
     ARGV[1] job key prefix ("<prefix>:<queue>:")
     ARGV[2] events stream cap
-    ARGV[3] timestamp (ms)     ARGV[4] tombstones older than this (ms) are pruned
+    ARGV[3] the add's timestamp (ms), also the tombstones' score     ARGV[4] tombstones older than this are pruned
     ARGV[5..] the job ids
   Output:
-    per job: 1 removed, 0 kept (its send was confirmed by another caller, or it is gone already)
+    per job: 1 removed; 0 kept, its message is in SQS (taken by a worker, or confirmed by another caller); 2 kept,
+    recorded by an earlier add and still marked (or gone already): it may still run
   Events:
     removed
 ]]
@@ -25,18 +29,26 @@ for i = 5, #ARGV do
   local jobId = ARGV[i]
   local jobKey = jobPrefix .. jobId
   local jobTimestamp = redis.call("HGET", jobKey, "timestamp")
-  if redis.call("ZREM", unsentKey, jobId) == 1 and jobTimestamp then
-    -- Just added, so near the head of the wait list.
-    redis.call("LREM", waitKey, 1, jobId)
-    redis.call("ZREM", delayedKey, jobId)
-    redis.call("ZREM", prioritizedKey, jobId)
-    redis.call("DEL", jobKey, jobKey .. ":logs")
-    redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. jobTimestamp)
-    redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", "removed", "jobId", jobId,
-      "prev", "waiting")
-    codes[#codes + 1] = 1
-  else
+  if not jobTimestamp then
+    codes[#codes + 1] = 2
+  elseif not redis.call("ZSCORE", unsentKey, jobId) then
     codes[#codes + 1] = 0
+  elseif jobTimestamp ~= timestamp then
+    codes[#codes + 1] = 2
+  else
+    redis.call("ZREM", unsentKey, jobId)
+    -- Just added, so near the head of the wait list.
+    local waiting = redis.call("LREM", waitKey, 1, jobId) + redis.call("ZREM", delayedKey, jobId)
+      + redis.call("ZREM", prioritizedKey, jobId)
+    if waiting > 0 then
+      redis.call("DEL", jobKey, jobKey .. ":logs")
+      redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. jobTimestamp)
+      redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", "removed", "jobId", jobId,
+        "prev", "waiting")
+      codes[#codes + 1] = 1
+    else
+      codes[#codes + 1] = 0
+    end
   end
 end
 redis.call("ZREMRANGEBYSCORE", removedKey, "-inf", "(" .. expired)
