@@ -10,6 +10,7 @@ none is left without a message.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -17,8 +18,9 @@ import pytest
 
 from jobqueue import EnqueueError, Queue
 from jobqueue.keys import QueueKeys
+from jobqueue.scripts import Delivery, Gates
 from tests.conftest import Namespace
-from tests.support.delivery import Killed, runs
+from tests.support.delivery import Killed, receive, runs
 from tests.support.faults import KINDS, Fault, FaultySqs, Kind, SlowSqs, attempt, inject, sequential, sqs_down
 from tests.support.functions import LocalFunctions, messages_in
 from tests.support.processors import trace_key
@@ -173,20 +175,33 @@ def test_a_bulk_add_out_of_time_accepts_what_it_sent_and_rolls_back_the_rest(ns:
 
 # -- races between a rollback and what SQS did after all ----------------------------------------------------
 
-def test_a_job_a_worker_ran_before_its_lost_reply_came_back_is_accepted_not_rolled_back(ns: Namespace) -> None:
-    def sent_run_then_reply_lost(**kwargs: Any) -> Any:
+@pytest.mark.parametrize(("behavior", "state", "expected"), [
+    ("ok", "completed", [1]), ("flaky", "delayed", [1, 2]), ("sleep", "active", [1])])
+def test_a_job_a_worker_took_before_its_lost_reply_came_back_is_accepted_not_rolled_back(
+        ns: Namespace, behavior: str, state: str, expected: list[int]) -> None:
+    """The worker got the message first: the job completed, failed once and waits for its retry, or runs."""
+    def sent_taken_then_reply_lost(**kwargs: Any) -> Any:
         ns.sqs.send_message_batch(**kwargs)
-        deliver_all(ns)  # the worker takes the message and runs the job before the producer hears back
+        if behavior == "sleep":
+            record = receive(ns)
+            claims = Queue(QUEUE).scripts.move_to_active(  # claimed by a worker, its processor not started yet
+                [Delivery("lead-12", json.loads(record[0]["body"])["timestamp"], "wait")], Gates("t", 30_000),
+                int(time.time() * 1000))
+            assert claims.codes == [0]
+        else:
+            LocalFunctions(ns, [QUEUE]).pump(lambda: Queue(QUEUE).get_state("lead-12") == state, timeout=10)
         raise sqs_down()
 
     queue = Queue(QUEUE, sqs=FaultySqs(ns.sqs, Fault("error", sqs_down)))
-    queue.transport.sqs.send_message_batch = sent_run_then_reply_lost
-    assert queue.add("process-lead", {"leadId": 12}, jobId="lead-12") == "lead-12", "it is in SQS: accepted"
-    assert Queue(QUEUE).get_state("lead-12") == "completed"
+    queue.transport.sqs.send_message_batch = sent_taken_then_reply_lost
+    job_id = queue.add("process-lead", {"leadId": 12, "behavior": behavior, "seconds": 0}, jobId="lead-12")
+    assert job_id == "lead-12", "its message is in SQS: accepted"
+    assert Queue(QUEUE).get_state("lead-12") == state
     assert Queue(QUEUE).add("process-lead", {"leadId": 12}, jobId="lead-12") == "lead-12"
-    settle(ns)
-    assert runs("lead-12") == [1]
-    assert_nothing_stuck(ns)
+    if behavior != "sleep":
+        settle(ns)
+        assert runs("lead-12") == expected
+        assert_nothing_stuck(ns)
 
 
 def test_a_retry_whose_resend_fails_never_rolls_back_a_job_an_earlier_add_accepted(ns: Namespace) -> None:

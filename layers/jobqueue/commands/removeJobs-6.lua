@@ -2,8 +2,8 @@
   Roll back jobs an add recorded but SQS did not take: each is removed with a tombstone, so that a message SQS
   did take after all (a send whose reply was lost) is dropped by the worker instead of restoring the job.
 
-  Only a job this add recorded (its timestamp is the add's), still marked unsent and still waiting, is removed.
-  A job a worker has taken already stands: SQS had its message after all (the send's reply was lost), so it is
+  Only a job this add recorded (its timestamp is the add's), still marked unsent and never started, is removed.
+  A job a worker has taken already (active, finished, or back in delayed for a retry) stands: SQS had its message after all (the send's reply was lost), so it is
   durable and its mark goes. So does one whose send another caller confirmed in the meantime. A job an earlier
   add recorded (found unsent by this one, whose resend failed) is left marked: that add may have sent it, and
   may have answered that it was accepted; the sweeper sends it otherwise.
@@ -28,7 +28,8 @@ local codes = {}
 for i = 5, #ARGV do
   local jobId = ARGV[i]
   local jobKey = jobPrefix .. jobId
-  local jobTimestamp = redis.call("HGET", jobKey, "timestamp")
+  local job = redis.call("HMGET", jobKey, "timestamp", "ats")
+  local jobTimestamp = job[1]
   if not jobTimestamp then
     codes[#codes + 1] = 2
   elseif not redis.call("ZSCORE", unsentKey, jobId) then
@@ -37,9 +38,9 @@ for i = 5, #ARGV do
     codes[#codes + 1] = 2
   else
     redis.call("ZREM", unsentKey, jobId)
-    -- Just added, so near the head of the wait list.
-    local waiting = redis.call("LREM", waitKey, 1, jobId) + redis.call("ZREM", delayedKey, jobId)
-      + redis.call("ZREM", prioritizedKey, jobId)
+    -- Never started (a started job may be back in delayed for a retry); just added, so near the head of wait.
+    local waiting = not job[2] and (redis.call("LREM", waitKey, 1, jobId) + redis.call("ZREM", delayedKey, jobId)
+      + redis.call("ZREM", prioritizedKey, jobId)) or 0
     if waiting > 0 then
       redis.call("DEL", jobKey, jobKey .. ":logs")
       redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. jobTimestamp)
