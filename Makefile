@@ -18,7 +18,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart bench-local bench-flow synth deploy destroy clean localstack localstack-up
+.PHONY: install run test lint typecheck bench bench-coldstart bench-local bench-flow chaos synth deploy destroy clean localstack localstack-up
 
 install: $(INSTALLED) $(NODE_DEPS) $(CDK)
 
@@ -71,6 +71,12 @@ bench-coldstart: $(INSTALLED)
 
 bench-local: $(INSTALLED)
 	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.local_throughput
+
+# Chaos against `jobqueue dev` (bench/chaos.py): SIGKILLs, SQS send faults, Redis restarted empty; the last line is
+# one JSON object. Its own redis-server unless REDIS_URL is given (a shared one is never restarted). CHAOS_ARGS
+# passes options: make chaos CHAOS_ARGS="--jobs 500 --seed 7".
+chaos: $(INSTALLED)
+	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.chaos $(CHAOS_ARGS)
 
 bench-flow: $(INSTALLED)
 	$(PY) -m bench.flow

@@ -6,21 +6,23 @@ its own, with `bench/chaos_catalog.toml`: a `chaos` queue (10 attempts, fixed 1 
 and a `chaos` webhook source. Its processor (`bench/chaos_processors.py`) fails 30% of runs with a transient
 error and logs every run (start, done or fail) and every dead letter to a file, with the client's token.
 
-Chaos, while client threads send a few thousand jobs (`--jobs`) as single `POST /jobs` (generated or client
-`jobId`), bulk `POST /jobs` (with and without `jobId`s) and signed webhooks:
+Chaos, while client threads send a few thousand jobs (`--jobs`, at `--rate` jobs a second) as single `POST /jobs`
+(generated or client `jobId`), bulk `POST /jobs` (with and without `jobId`s) and signed webhooks:
 
 - SQS: the runtime's AWS endpoint is a fault proxy (`tests.support.sqs_fault_proxy`) in front of the emulator;
   SendMessage(Batch) calls are refused, have their reply lost after SQS took them, or lose some entries; every
   `--brownout-every` seconds all sends fail for `--brownout` seconds;
-- processes: every few seconds a random worker or API function process is SIGKILLed (pid and time recorded);
+- processes: every few seconds a worker function process of the chaos queue or the API function's process is
+  SIGKILLed (pid and time recorded); the API only while a caller waits for it, so the kill lands inside a request;
 - Redis: once, halfway through, it is restarted empty (a throwaway redis-server of this run; with REDIS_URL
   given, a shared server is never restarted, so this run's keys are deleted instead).
 
 Callers behave as a careful client does: a call with a `jobId` or a webhook event id is retried on 5xx, 409 and
 connection errors with the same id; a generated-id call is retried (as a new job, with a new token) only after a
 503 saying `mayRun: false`, and never after an answer that leaves the outcome open. After the callers finish
-and `--chaos-tail` seconds more, chaos stops and the run waits (at most `--quiet-timeout` s) until every accepted
-job completed or died, the chaos queue and its DLQ are empty and no job is left marked unsent.
+and `--chaos-tail` seconds more, chaos stops and the run waits (at most `--quiet-timeout` s) until nothing is left
+that could run a job: the chaos queue and its DLQ empty (nothing visible, in flight or delayed) and no job marked
+unsent. The seed fixes the plan of calls and every random draw, not the timing, so runs differ in detail.
 
 Figures (printed, not judged; the last line is one JSON object):
 
@@ -37,7 +39,15 @@ Figures (printed, not judged; the last line is one JSON object):
   run out of their attempts;
 - `attempts_accurate`: every job still in Redis has `attemptsMade` equal to the runs its incarnation logged
   (`attempts_mismatched` counts those that do not, `attempts_mismatched_flush_explained` those whose runs began
-  before the Redis restart).
+  before the Redis restart); `attempt_numbers_off`: incarnations whose runs were not given attempts 1, 2, 3, ...;
+  `partial_job_hashes`: job hashes in Redis without a name (written over a deleted job);
+- context: `refused`, `unsure` (no answer, or `mayRun: true`), `unsure_ran`, `runs`, `kills`, `sqs_faults`,
+  `quiet` (false: the wait timed out), `unexplained_cases` per kind.
+
+Before the JSON line, up to five cases of each unexplained kind are printed with their evidence: the caller's
+ticket (every answer it got), the run log's lines and what Redis held of the job at the end. The run log
+(`runs.jsonl`), the tickets (`tickets.jsonl`), the kills and the Redis restart (`chaos.json`) and the runtime's
+own logs (`runtime.log`) stay in the run's directory (`--keep DIR`, else a new temporary directory).
 
     .venv/bin/python -m bench.chaos --jobs 2000 --seed 7
 """
@@ -49,6 +59,7 @@ import contextlib
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import os
 import queue
@@ -70,18 +81,15 @@ import boto3
 if TYPE_CHECKING:
     from redis import Redis
 
+    from jobqueue.catalog import QueueConfig
     from jobqueue.local.dev import LocalRuntime
+    from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis
     from tests.support.sqs_fault_proxy import SqsFaultProxy
 
 QUEUE = "chaos"
 DLQ = "chaos-dlq"
 WEBHOOK_SOURCE = "chaos"
 SIGNATURE_HEADER = "X-Chaos-Signature"
-ATTEMPTS = 10
-"""The chaos queue's attempts (bench/chaos_catalog.toml)."""
-WORKER_TIMEOUT_S = 3
-"""The chaos queue's function timeout (bench/chaos_catalog.toml): a worker commits a returned job's outcome well
-within it, so a SIGKILL later than this after a completion cannot explain a second one."""
 CATALOG = Path(__file__).with_name("chaos_catalog.toml")
 MAX_TRIES = 6
 """Calls a client makes for one request, retries included."""
@@ -90,11 +98,6 @@ HTTP_TIMEOUT_S = 90
 # Share of the jobs each kind of call carries.
 KINDS = {"single": 0.25, "single-id": 0.15, "bulk": 0.20, "bulk-id": 0.20, "webhook": 0.20}
 BULK_SIZES = (5, 25)
-
-
-def log(message: str, started: float) -> None:
-    """A progress line on stdout (the runtime's own logs go to the log file)."""
-    print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
 
 # -- the callers' side -------------------------------------------------------------------------------------
@@ -121,8 +124,10 @@ class Ledger:
         self._lock = threading.Lock()
         self.tickets: dict[str, Ticket] = {}
 
-    def new(self, kind: str, job_id: str | None = None, token: str | None = None) -> Ticket:
-        ticket = Ticket(token or uuid.uuid4().hex, kind, job_id, sent_at=time.time())
+    def new(self, kind: str, *, with_id: bool = False) -> Ticket:
+        """A ticket with a fresh token; `with_id`: the caller names the job `cid-<token>`."""
+        token = uuid.uuid4().hex
+        ticket = Ticket(token, kind, f"cid-{token}" if with_id else None, sent_at=time.time())
         with self._lock:
             self.tickets[ticket.token] = ticket
         return ticket
@@ -151,7 +156,7 @@ def describe(status: int, body: Any) -> str:
 
 def retryable(status: int) -> bool:
     """What a client with an id retries: no answer, a conflict (another delivery in progress), 5xx."""
-    return status == 0 or status == 409 or status == 429 or status >= 500
+    return status in {0, 409, 429} or status >= 500
 
 
 class Api:
@@ -161,11 +166,20 @@ class Api:
         host, _, port = url.removeprefix("http://").partition(":")
         self.host, self.port = host, int(port)
         self.token, self.secret = token, secret
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def busy(self) -> bool:
+        """Some call is waiting for its answer (the killer aims at the API function while it works)."""
+        return self._in_flight > 0
 
     def call(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
              ) -> tuple[int, Any]:
         """(status, JSON body); status 0 with the error's text when no answer came."""
         connection = http.client.HTTPConnection(self.host, self.port, timeout=HTTP_TIMEOUT_S)
+        with self._lock:
+            self._in_flight += 1
         try:
             connection.request(method, path, body=body, headers={"Content-Type": "application/json",
                                                                   **(headers or {})})
@@ -175,6 +189,8 @@ class Api:
             return 0, f"{type(exc).__name__}: {exc}"[:160]
         finally:
             connection.close()
+            with self._lock:
+                self._in_flight -= 1
         try:
             return response.status, json.loads(raw) if raw else None
         except ValueError:
@@ -186,6 +202,23 @@ class Api:
     def webhook(self, body: bytes) -> tuple[int, Any]:
         signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
         return self.call("POST", f"/webhooks/{WEBHOOK_SOURCE}", body, {SIGNATURE_HEADER: f"sha256={signature}"})
+
+
+class Pacer:
+    """Spreads the callers' jobs over time at `rate` jobs a second (0: as fast as they go), so that the chaos
+    meets the whole run instead of a burst."""
+
+    def __init__(self, rate: float, stop: threading.Event) -> None:
+        self.rate, self.stop = rate, stop
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self, jobs: int) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            at = self._next = max(self._next, time.monotonic()) + jobs / self.rate
+        self.stop.wait(max(0.0, at - jobs / self.rate - time.monotonic()))
 
 
 class Client:
@@ -201,8 +234,14 @@ class Client:
         return {"token": ticket.token, "ms": self.rng.randint(5, 40)}
 
     def run(self, kind: str, size: int) -> None:
-        {"single": self.single, "single-id": self.single_with_id, "webhook": self.webhook,
-         "bulk": lambda: self.bulk(size), "bulk-id": lambda: self.bulk_with_ids(size)}[kind]()
+        if kind == "bulk":
+            self.bulk(size)
+        elif kind == "bulk-id":
+            self.bulk_with_ids(size)
+        else:
+            calls: dict[str, Callable[[], None]] = {"single": self.single, "single-id": self.single_with_id,
+                                                    "webhook": self.webhook}
+            calls[kind]()
 
     def single(self) -> None:
         """A generated id: nothing to retry with, except after `mayRun: false` (then as a new job)."""
@@ -223,8 +262,7 @@ class Client:
             return
 
     def single_with_id(self) -> None:
-        ticket = self.ledger.new("single-id")
-        ticket.job_id = f"cid-{ticket.token}"
+        ticket = self.ledger.new("single-id", with_id=True)
         payload = {"queue": QUEUE, "name": "chaos-single-id", "data": self._data(ticket),
                    "opts": {"jobId": ticket.job_id}}
         self._retry_with_id(ticket, lambda: self.api.add(payload))
@@ -242,10 +280,9 @@ class Client:
             if status == 202:
                 decide(ticket, "accepted", body["jobId"])
                 return
-            if not retryable(status):
+            if not retryable(status) or tries + 1 == MAX_TRIES or self.stop.is_set():
                 break
-            if tries + 1 < MAX_TRIES and not self.stop.is_set():
-                self._pause(tries)
+            self._pause(tries)
         decide(ticket, final_status(status, body))
 
     def bulk(self, size: int) -> None:
@@ -274,10 +311,9 @@ class Client:
     def bulk_with_ids(self, size: int) -> None:
         """Client ids: whatever was not accepted is sent again with the same ids; each job ends with what the last
         answer about it said."""
-        pending = [self.ledger.new("bulk-id") for _ in range(size)]
+        pending = [self.ledger.new("bulk-id", with_id=True) for _ in range(size)]
         jobs: dict[str, dict[str, Any]] = {}
         for ticket in pending:
-            ticket.job_id = f"cid-{ticket.token}"
             jobs[ticket.token] = {"name": "chaos-bulk-id", "data": self._data(ticket), "opts": {"jobId": ticket.job_id}}
         for tries in range(MAX_TRIES):
             status, body = self.api.add({"queue": QUEUE, "jobs": [jobs[t.token] for t in pending]})
@@ -350,11 +386,16 @@ class Kill:
 
 
 class Chaos:
-    """The killer and the SQS brownouts, on one thread until stopped; the Redis fault on request."""
+    """The killer and the SQS brownouts, on one thread until stopped; the Redis fault on request.
 
-    def __init__(self, runtime: LocalRuntime, proxy: SqsFaultProxy, rng: random.Random, args: argparse.Namespace,
-                 redis_fault: Callable[[], None]) -> None:
-        self.runtime, self.proxy, self.rng, self.args = runtime, proxy, rng, args
+    A worker process is killed whenever its turn comes (the workers are busy most of the time); the API process
+    only while a caller waits for it, a few milliseconds into its work, so that kills land inside an add (between
+    Redis and SQS, or before the answer) rather than between calls.
+    """
+
+    def __init__(self, runtime: LocalRuntime, proxy: SqsFaultProxy, api: Api, rng: random.Random, *,
+                 args: argparse.Namespace, redis_fault: Callable[[], None]) -> None:
+        self.runtime, self.proxy, self.api, self.rng, self.args = runtime, proxy, api, rng, args
         self.redis_fault = redis_fault
         self.kills: list[Kill] = []
         self.restarts: list[tuple[float, float]] = []
@@ -392,7 +433,12 @@ class Chaos:
         return self.rng.uniform(low, high)
 
     def _kill_one(self) -> None:
-        function = self.rng.choices(["worker-" + QUEUE, "api"], [0.65, 0.35])[0]
+        function = self.rng.choices(["worker-" + QUEUE, "api"], [0.6, 0.4])[0]
+        if function == "api":
+            waited = time.monotonic() + 2
+            while not self.api.busy and time.monotonic() < waited and not self.stop.wait(0.002):
+                pass
+            time.sleep(self.rng.uniform(0, 0.03))
         pids = self.runtime.pools[function].pids
         if not pids:
             return
@@ -428,173 +474,218 @@ class RunLog:
         return self.events
 
 
-# -- waiting and judging -----------------------------------------------------------------------------------
-
-
-def sqs_depth(sqs: Any, urls: dict[str, str]) -> int:
-    """Messages in the chaos queue and its DLQ: visible, in flight and delayed."""
-    total = 0
-    for url in urls.values():
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-        total += sum(int(v) for v in attributes.values())
-    return total
+# -- judging -----------------------------------------------------------------------------------------------
 
 
 def settled_tokens(events: list[dict[str, Any]]) -> set[str]:
-    return {e["token"] for e in events if e["ev"] in ("done", "dead")}
+    return {str(e["token"]) for e in events if e["ev"] in ("done", "dead")}
 
 
-@dataclass
-class Judgement:
-    figures: dict[str, Any]
-    evidence: list[str]
+class Judge:
+    """The figures of the module docstring from the tickets, the run log, the kills, the Redis restart and what
+    Redis holds of each job at the end; each case nothing explains is kept as evidence."""
 
+    SHOWN_PER_KIND = 5
+    """Cases kept as evidence per kind (LOST, PHANTOM RUN, ...); the figures count them all."""
 
-def judge(ledger: Ledger, events: list[dict[str, Any]], kills: list[Kill], restarts: list[tuple[float, float]],
-          jobs_in_redis: dict[str, dict[str, str]]) -> Judgement:
-    """The figures of the module docstring, with evidence for each unexplained case."""
-    tickets = ledger.tickets
-    by_token: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    by_pid: dict[int, list[float]] = defaultdict(list)
-    for event in events:
-        by_token[str(event.get("token"))].append(event)
-        by_pid[event["pid"]].append(event["t"])
-    for times in by_pid.values():
-        times.sort()
-    kills_of: dict[int, list[float]] = defaultdict(list)
-    for kill in kills:
-        kills_of[kill.pid].append(kill.at)
-    flush_at = restarts[0][0] if restarts else None
-    evidence: list[str] = []
+    def __init__(self, config: QueueConfig, tickets: dict[str, Ticket], events: list[dict[str, Any]], *,
+                 kills: list[Kill], restarts: list[tuple[float, float]],
+                 jobs_in_redis: dict[str, dict[str, str]]) -> None:
+        self.tickets, self.events, self.jobs_in_redis = tickets, events, jobs_in_redis
+        self.max_attempts = config.attempts
+        self.commit_window = config.timeout
+        """A worker commits a returned job's outcome well within its function's timeout: a SIGKILL later than
+        this after a completion cannot explain a second one."""
+        self.by_token: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.times_of_pid: dict[int, list[float]] = defaultdict(list)
+        for event in sorted(events, key=lambda e: e["t"]):
+            self.by_token[str(event.get("token"))].append(event)
+            self.times_of_pid[event["pid"]].append(event["t"])
+        self.kills_of: dict[int, list[float]] = defaultdict(list)
+        for kill in kills:
+            self.kills_of[kill.pid].append(kill.at)
+        self.flush_at = restarts[0][0] if restarts else None
+        self.evidence: list[str] = []
+        self.unexplained: Counter[str] = Counter()
 
-    def show(title: str, token: str) -> None:
-        if len(evidence) >= 60:
+    def figures(self) -> dict[str, Any]:
+        """The issue's six figures first, then what explains or qualifies them."""
+        counts = Counter(t.status for t in self.tickets.values())
+        ran = {str(e.get("token")) for e in self.events if e["ev"] == "start"}
+        found = {**self.lost(), **self.phantoms(), **self.doubles(), **self.dead(), **self.attempts()}
+        first = ("accepted", "lost", "phantom_runs", "double_runs", "false_dead", "attempts_accurate")
+        return {
+            **{name: found.pop(name) for name in first}, **found,
+            "partial_job_hashes": sum(1 for raw in self.jobs_in_redis.values() if "name" not in raw),
+            "refused": counts["refused"], "unsure": counts["unsure"], "errors": counts["error"],
+            "unanswered": counts["pending"],
+            "unsure_ran": sum(1 for t in self.tickets.values() if t.status == "unsure" and t.token in ran),
+            "runs": sum(1 for e in self.events if e["ev"] == "start"),
+        }
+
+    def show(self, title: str, token: str) -> None:
+        """Keep a case: the caller's ticket, the run log's lines and what Redis holds of the job."""
+        kind = title.partition(" attemptsMade")[0]
+        self.unexplained[kind] += 1
+        if self.unexplained[kind] > self.SHOWN_PER_KIND:
             return
-        ticket = tickets.get(token)
+        ticket = self.tickets.get(token)
         lines = [f"{title}: token {token} ticket {json.dumps(asdict(ticket)) if ticket else None}"]
-        lines += [f"    {json.dumps(e)}" for e in sorted(by_token.get(token, []), key=lambda e: e["t"])]
-        job_id = ticket.job_id if ticket else None
-        if job_id is None:
-            job_id = next((e["job"] for e in by_token.get(token, [])), None)
-        if job_id is not None:
-            lines.append(f"    redis {job_id}: {json.dumps(jobs_in_redis.get(job_id))}")
-        evidence.append("\n".join(lines))
+        lines += [f"    {json.dumps(e)}" for e in self.by_token.get(token, [])]
+        job_ids = {e["job"] for e in self.by_token.get(token, [])} | ({ticket.job_id} if ticket and ticket.job_id
+                                                                      else set())
+        lines += [f"    redis {job_id}: {json.dumps(self.jobs_in_redis.get(job_id))}" for job_id in sorted(job_ids)]
+        self.evidence.append("\n".join(lines))
 
-    def killed_before_commit(done: dict[str, Any]) -> bool:
-        """Its process was SIGKILLed after the processor returned, before it logged anything else."""
-        after = [t for t in by_pid[done["pid"]] if t > done["t"]]
-        next_event = after[0] if after else float("inf")
-        return any(done["t"] <= k <= min(next_event, done["t"] + WORKER_TIMEOUT_S) for k in kills_of[done["pid"]])
+    def before_flush(self, t: float) -> bool:
+        return self.flush_at is not None and t < self.flush_at
 
-    accepted = [t for t in tickets.values() if t.status == "accepted"]
-    settled = settled_tokens(events)
-    lost = [t.token for t in accepted if t.token not in settled]
-    for token in lost:
-        show("LOST", token)
+    def straddles_flush(self, runs: list[dict[str, Any]]) -> bool:
+        """Some runs before the Redis restart and some after it."""
+        return bool(runs) and self.before_flush(runs[0]["t"]) and not self.before_flush(runs[-1]["t"])
 
-    phantom, phantom_flush = 0, 0
-    for ticket in tickets.values():
-        starts = [e for e in by_token.get(ticket.token, []) if e["ev"] == "start"]
-        if ticket.status != "refused" or not starts:
-            continue
-        if flush_at is not None and ticket.decided_at < flush_at <= min(e["t"] for e in starts):
-            phantom_flush += 1
-        else:
-            phantom += 1
-            show("PHANTOM RUN", ticket.token)
+    def lost(self) -> dict[str, Any]:
+        accepted = [t for t in self.tickets.values() if t.status == "accepted"]
+        settled = settled_tokens(self.events)
+        lost = [t.token for t in accepted if t.token not in settled]
+        for token in lost:
+            self.show("LOST", token)
+        return {"accepted": len(accepted), "lost": len(lost)}
 
-    doubles, doubles_kill, doubles_flush = 0, 0, 0
-    for token, token_events in by_token.items():
-        dones = sorted((e for e in token_events if e["ev"] == "done"), key=lambda e: e["t"])
-        if len(dones) < 2:
-            continue
-        first, second = dones[0], dones[1]
-        if killed_before_commit(first):
-            doubles_kill += 1
-        elif flush_at is not None and first["t"] < flush_at < second["t"]:
-            doubles_flush += 1
-        else:
-            doubles += 1
-            show("DOUBLE RUN", token)
+    def phantoms(self) -> dict[str, Any]:
+        """Refused jobs that ran; explained by the flush when refused before it and run only after it."""
+        phantom, explained = 0, 0
+        for ticket in self.tickets.values():
+            starts = [e for e in self.by_token.get(ticket.token, []) if e["ev"] == "start"]
+            if ticket.status != "refused" or not starts:
+                continue
+            if self.before_flush(ticket.decided_at) and not self.before_flush(starts[0]["t"]):
+                explained += 1
+            else:
+                phantom += 1
+                self.show("PHANTOM RUN", ticket.token)
+        return {"phantom_runs": phantom, "phantom_runs_flush_explained": explained}
 
-    false_dead, dead_early, dead_total = 0, 0, 0
-    for token, token_events in by_token.items():
-        if not any(e["ev"] == "dead" for e in token_events):
-            continue
-        dead_total += 1
-        runs = [e for e in token_events if e["ev"] == "start"]
-        if not runs or any(e["ev"] == "done" for e in token_events):
-            false_dead += 1
-            show("FALSE DEAD", token)
-        elif sum(e["ev"] == "fail" for e in token_events) < ATTEMPTS:
-            dead_early += 1
-            show("DEAD EARLY", token)
+    def killed_before_commit(self, done: dict[str, Any]) -> bool:
+        """The completion's process was SIGKILLed after the processor returned and before it logged anything else
+        (the next job's start is logged after the round trip that commits this one)."""
+        later = [t for t in self.times_of_pid[done["pid"]] if t > done["t"]]
+        until = min(later[0] if later else float("inf"), done["t"] + self.commit_window)
+        return any(done["t"] <= k <= until for k in self.kills_of[done["pid"]])
 
-    checked, mismatched, mismatched_flush, numbering, numbering_flush = 0, 0, 0, 0, 0
-    starts_of: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
-        if event["ev"] == "start":
-            starts_of[(event["job"], int(event["ts"]))].append(event)
-    for (_job_id, _ts), starts in starts_of.items():
-        starts.sort(key=lambda e: e["t"])
-        if [e["attempt"] for e in starts] == list(range(1, len(starts) + 1)):
-            continue
-        if flush_at is not None and starts[0]["t"] < flush_at < starts[-1]["t"]:
-            numbering_flush += 1
-        else:
-            numbering += 1
-            show("ATTEMPT NUMBERS", str(starts[0].get("token")))
-    for job_id, raw in jobs_in_redis.items():
-        if not raw.get("timestamp"):
-            continue
-        checked += 1
-        starts = starts_of.get((job_id, int(raw["timestamp"])), [])
-        if int(raw.get("atm") or 0) == len(starts):
-            continue
-        if flush_at is not None and starts and starts[0]["t"] < flush_at:
-            mismatched_flush += 1
-        else:
-            mismatched += 1
-            token = json.loads(raw.get("data") or "{}").get("token", "")
-            show(f"ATTEMPTS atm={raw.get('atm')} runs={len(starts)}", token)
+    def doubles(self) -> dict[str, Any]:
+        """Jobs that completed more than once. Each later completion needs its own excuse: the one before it was
+        cut off by a SIGKILL before its commit, or the Redis restart fell between the two. A job counts as
+        unexplained if any of its repeats has none, else as flush-explained if any needed the flush."""
+        doubles, by_kill, by_flush = 0, 0, 0
+        for token, events in self.by_token.items():
+            dones = [e for e in events if e["ev"] == "done"]
+            if len(dones) < 2:
+                continue
+            excuses = set()
+            for earlier, later in itertools.pairwise(dones):
+                if self.killed_before_commit(earlier):
+                    excuses.add("kill")
+                elif self.before_flush(earlier["t"]) and not self.before_flush(later["t"]):
+                    excuses.add("flush")
+                else:
+                    excuses.add("none")
+            if "none" in excuses:
+                doubles += 1
+                self.show("DOUBLE RUN", token)
+            elif "flush" in excuses:
+                by_flush += 1
+            else:
+                by_kill += 1
+        return {"double_runs": doubles, "double_runs_kill_explained": by_kill, "double_runs_flush_explained": by_flush}
 
-    counts = Counter(t.status for t in tickets.values())
-    ran = {str(e.get("token")) for e in events if e["ev"] == "start"}
-    figures = {
-        "accepted": len(accepted), "lost": len(lost),
-        "phantom_runs": phantom, "phantom_runs_flush_explained": phantom_flush,
-        "double_runs": doubles, "double_runs_kill_explained": doubles_kill,
-        "double_runs_flush_explained": doubles_flush,
-        "false_dead": false_dead, "dead_early": dead_early, "dead_letters": dead_total,
-        "attempts_accurate": mismatched == 0, "attempts_mismatched": mismatched,
-        "attempts_mismatched_flush_explained": mismatched_flush, "attempts_checked": checked,
-        "attempt_numbers_off": numbering, "attempt_numbers_off_flush_explained": numbering_flush,
-        "refused": counts["refused"], "unsure": counts["unsure"], "errors": counts["error"],
-        "unanswered": counts["pending"],
-        "unsure_ran": sum(1 for t in tickets.values() if t.status == "unsure" and t.token in ran),
-        "runs": sum(1 for e in events if e["ev"] == "start"),
-    }
-    return Judgement(figures, evidence)
+    def dead(self) -> dict[str, Any]:
+        """Dead letters of jobs that completed or never ran (false), or whose last run was not their last attempt
+        (early: they had attempts left, or the attempts were miscounted)."""
+        false_dead, early, total = 0, 0, 0
+        for token, events in self.by_token.items():
+            if not any(e["ev"] == "dead" for e in events):
+                continue
+            total += 1
+            kinds = Counter(e["ev"] for e in events)
+            if not kinds["start"] or kinds["done"]:
+                false_dead += 1
+                self.show("FALSE DEAD", token)
+            elif [e for e in events if e["ev"] == "start"][-1]["attempt"] != self.max_attempts:
+                early += 1
+                self.show("DEAD EARLY", token)
+        return {"false_dead": false_dead, "dead_early": early, "dead_letters": total}
+
+    def attempts(self) -> dict[str, Any]:
+        """attemptsMade against the runs of the job's incarnation (id and timestamp), and the attempt numbers the
+        processor was given (1, 2, 3, ... in the order of the runs). A job whose runs straddle the flush lost the
+        count of the earlier ones with it."""
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        for events in self.by_token.values():
+            for event in events:
+                if event["ev"] == "start":
+                    runs[(str(event["job"]), int(event["ts"]))].append(event)
+        numbering, numbering_flush = 0, 0
+        for starts in runs.values():
+            if [e["attempt"] for e in starts] == list(range(1, len(starts) + 1)):
+                continue
+            if self.straddles_flush(starts):
+                numbering_flush += 1
+            else:
+                numbering += 1
+                self.show("ATTEMPT NUMBERS", str(starts[0].get("token")))
+        checked, mismatched, mismatched_flush = 0, 0, 0
+        for job_id, raw in self.jobs_in_redis.items():
+            if not raw.get("timestamp"):
+                continue
+            checked += 1
+            starts = runs.get((job_id, int(raw["timestamp"])), [])
+            if int(raw.get("atm") or 0) == len(starts):
+                continue
+            if self.straddles_flush(starts):
+                mismatched_flush += 1
+            else:
+                mismatched += 1
+                token = str(json.loads(raw.get("data") or "{}").get("token", ""))
+                self.show(f"ATTEMPTS attemptsMade={raw.get('atm')} runs={len(starts)}", token)
+        return {"attempts_accurate": mismatched == 0, "attempts_mismatched": mismatched,
+                "attempts_mismatched_flush_explained": mismatched_flush, "attempts_checked": checked,
+                "attempt_numbers_off": numbering, "attempt_numbers_off_flush_explained": numbering_flush}
 
 
 # -- the run -----------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def stderr_to(path: Path) -> Iterator[None]:
-    """The runtime's logs (this process's and every function process's stderr) into a file, not the terminal."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with path.open("ab") as target:
-        os.dup2(target.fileno(), 2)
-    try:
-        yield
-    finally:
+class Reporter:
+    """Progress on the terminal's stdout, while this process's and its children's stdout and stderr (the runtime's
+    JSON logs) go to a file."""
+
+    def __init__(self, log_file: Path) -> None:
+        self.log_file = log_file
+        self.started = time.monotonic()
+        self.out = os.fdopen(os.dup(1), "w", buffering=1)
+
+    def line(self, message: str) -> None:
+        self.out.write(f"[{time.monotonic() - self.started:6.1f}s] {message}\n")
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """File descriptors 1 and 2 point at the log file inside the block; function processes started in it
+        inherit them, and Powertools logs to stdout."""
+        sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        saved = [os.dup(1), os.dup(2)]
+        with self.log_file.open("ab") as target:
+            os.dup2(target.fileno(), 1)
+            os.dup2(target.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def read_jobs(client: Redis, prefix: str, job_ids: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -617,11 +708,230 @@ def delete_prefix(client: Redis, prefix: str) -> None:
         client.unlink(*keys[start:start + 500])
 
 
+class ChaosRun:
+    """One run: services up, callers and chaos, settling, judging, everything down again."""
+
+    def __init__(self, args: argparse.Namespace, seed: int, workdir: Path, report: Reporter) -> None:
+        self.args, self.seed, self.workdir, self.report = args, seed, workdir, report
+        self.rng = random.Random(seed)
+        self.prefix = f"chaos-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:8]}"
+        self.service_token, self.secret = uuid.uuid4().hex, uuid.uuid4().hex
+        self.ledger = Ledger()
+        self.run_log = RunLog(workdir / "runs.jsonl")
+        self.stop_callers = threading.Event()
+        self.sent = Counter[str]()
+        self._sent_lock = threading.Lock()
+        self.moto: EmbeddedMoto | None = None
+        self.own_redis: EmbeddedRedis | None = None
+        self.proxy: SqsFaultProxy | None = None
+        self.runtime: LocalRuntime | None = None
+        self.chaos: Chaos | None = None
+
+    # -- services ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The emulator (unless AWS_ENDPOINT_URL names one) behind the fault proxy, Redis (unless REDIS_URL names
+        one) and the runtime pointed at both."""
+        from jobqueue.catalog import load_catalog
+        from jobqueue.connection import redis_client
+        from jobqueue.local.dev import LocalRuntime
+        from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis
+        from tests.support.sqs_fault_proxy import SqsFaultProxy
+
+        args = self.args
+        self.config = load_catalog(str(CATALOG)).queue(QUEUE)
+        os.environ.update({
+            "JOBQUEUE_PREFIX": self.prefix, "JOBQUEUE_SQS_PREFIX": f"{self.prefix}-",
+            "JOBQUEUE_SCHEDULE_PREFIX": f"{self.prefix}-", "JOBQUEUE_TABLE_PREFIX": f"{self.prefix}-",
+            "JOBQUEUE_CATALOG": str(CATALOG), "JOBQUEUE_API_PORT": "0",
+            "JOBQUEUE_LOCAL_MAX_CONCURRENCY": str(args.concurrency), "SERVICE_TOKEN": self.service_token,
+            "CHAOS_WEBHOOK_SECRET": self.secret, "CHAOS_RUN_LOG": str(self.run_log.path),
+            "CHAOS_FAIL_RATE": str(args.fail_rate), "CHAOS_SEED": str(self.seed),
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        })
+        os.environ.pop("JOBQUEUE_PROCESSORS", None)  # the chaos catalog names its own
+        upstream = os.environ.get("AWS_ENDPOINT_URL")
+        if not upstream:
+            self.moto = EmbeddedMoto().start()
+            upstream = self.moto.endpoint
+        if not os.environ.get("REDIS_URL"):
+            self.own_redis = EmbeddedRedis().start()
+            os.environ["REDIS_URL"] = self.own_redis.url
+        self.redis = redis_client(os.environ["REDIS_URL"])
+        self.proxy = SqsFaultProxy(upstream, refuse=args.sqs_refuse, lose_reply=args.sqs_lose_reply,
+                                   refuse_entries=args.sqs_refuse_entries, seed=self.seed).start()
+        self.proxy.enabled.clear()  # no faults while the runtime sets itself up
+        os.environ["AWS_ENDPOINT_URL"] = self.proxy.url
+        self.runtime = LocalRuntime().start()
+        self.sqs = boto3.client("sqs", endpoint_url=upstream)  # straight to the emulator, never faulted
+        self.urls = {name: self.sqs.get_queue_url(QueueName=f"{self.prefix}-{name}")["QueueUrl"]
+                     for name in (QUEUE, DLQ)}
+        assert self.runtime.api is not None
+        self.api = Api(self.runtime.api.url, self.service_token, self.secret)
+        redis_where = os.environ["REDIS_URL"].split("@")[-1]
+        self.report.line(f"runtime up: API {self.runtime.api.url}, AWS {upstream} behind the fault proxy "
+                         f"{self.proxy.url}, Redis {redis_where} ({'own' if self.own_redis else 'shared'})")
+
+    def stop(self) -> None:
+        """Everything this run started, in reverse; a shared Redis loses this run's keys."""
+        self.stop_callers.set()
+        if self.chaos is not None:
+            self.chaos.finish()
+        if self.runtime is not None:
+            self.runtime.stop()
+        if self.own_redis is None and os.environ.get("REDIS_URL"):
+            with contextlib.suppress(Exception):
+                delete_prefix(self.redis, self.prefix)
+        if self.proxy is not None:
+            self.proxy.stop()
+        if self.moto is not None:
+            self.moto.stop()
+        if self.own_redis is not None:
+            self.own_redis.stop()
+
+    def redis_fault(self) -> None:
+        """Redis restarted empty; a shared server is never restarted, so this run's keys are deleted instead."""
+        if self.own_redis is not None:
+            self.own_redis.restart()
+        else:
+            delete_prefix(self.redis, self.prefix)
+
+    # -- callers and chaos -------------------------------------------------------------------------------
+
+    def send(self) -> None:
+        """The callers' threads through `plan`, chaos alongside; Redis restarted once half the jobs were sent."""
+        assert self.runtime is not None and self.proxy is not None
+        args = self.args
+        work: queue.Queue[tuple[str, int]] = queue.Queue()
+        for call in plan(args.jobs, self.rng):
+            work.put(call)
+        self.proxy.enabled.set()
+        self.chaos = Chaos(self.runtime, self.proxy, self.api, random.Random(self.rng.getrandbits(64)), args=args,
+                           redis_fault=self.redis_fault).start()
+        pacer = Pacer(args.rate, self.stop_callers)
+        callers = [threading.Thread(target=self._caller, args=(work, Client(
+            self.api, self.ledger, random.Random(self.rng.getrandbits(64)), self.stop_callers), pacer), daemon=True,
+            name=f"caller-{i}") for i in range(args.clients)]
+        for thread in callers:
+            thread.start()
+        deadline = time.monotonic() + args.submit_timeout
+        next_report = time.monotonic() + 10
+        restart_after = None if args.no_redis_restart else args.jobs // 2
+        while any(t.is_alive() for t in callers):
+            time.sleep(0.2)
+            if restart_after is not None and self.sent["jobs"] >= restart_after:
+                restart_after = None
+                self.chaos.restart_redis()
+                self.report.line(f"Redis {'restarted empty' if self.own_redis else 'keys deleted'} after "
+                                 f"{self.sent['jobs']} jobs sent")
+            if time.monotonic() >= next_report:
+                next_report += 10
+                self.report.line(f"sent {self.sent['jobs']}/{args.jobs} | {self.progress()}")
+            if time.monotonic() > deadline:
+                self.report.line("submit timeout: the callers stop")
+                self.stop_callers.set()
+                break
+        for thread in callers:
+            thread.join(HTTP_TIMEOUT_S * 2)
+        self.report.line(f"callers done: {self.sent['calls']} planned calls, {self.sent['jobs']} jobs; chaos goes on "
+                         f"{args.chaos_tail:.0f} s")
+        self.stop_callers.wait(args.chaos_tail)
+        self.chaos.finish()
+
+    def _caller(self, work: queue.Queue[tuple[str, int]], client: Client, pacer: Pacer) -> None:
+        while not self.stop_callers.is_set():
+            try:
+                kind, size = work.get_nowait()
+            except queue.Empty:
+                return
+            pacer.wait(size)
+            if self.stop_callers.is_set():
+                return
+            with self._sent_lock:
+                self.sent["calls"] += 1
+                self.sent["jobs"] += size
+            client.run(kind, size)
+
+    def progress(self) -> str:
+        assert self.chaos is not None and self.proxy is not None
+        counts = self.ledger.counts()
+        runs = Counter(e["ev"] for e in self.run_log.read())
+        faults = self.proxy.stats()
+        return (f"accepted {counts['accepted']} refused {counts['refused']} unsure {counts['unsure']} | runs "
+                f"{runs['start']} done {runs['done']} fail {runs['fail']} dead {runs['dead']} | kills "
+                f"{len(self.chaos.kills)} | sqs sends {faults.get('sends', 0)}: refused {faults.get('refuse', 0)} "
+                f"reply lost {faults.get('lose_reply', 0)} entries refused {faults.get('entries_refused', 0)}")
+
+    # -- settling and judging ----------------------------------------------------------------------------
+
+    def settle(self) -> bool:
+        """Wait until nothing is left that could run a job: both queues empty (nothing visible, in flight or
+        delayed) and nothing marked unsent, on consecutive checks 2 s apart; twice suffices when every accepted job
+        completed or died, five when some did not (those are lost). False if `--quiet-timeout` passed first."""
+        self.report.line("chaos stopped; waiting for every job to settle")
+        deadline = time.monotonic() + self.args.quiet_timeout
+        next_report = time.monotonic() + 10
+        calm = 0
+        while time.monotonic() < deadline:
+            settled = settled_tokens(self.run_log.read())
+            open_jobs = sum(1 for t in self.ledger.tickets.values()
+                            if t.status == "accepted" and t.token not in settled)
+            try:
+                depth = self.sqs_depth()
+                unsent = int(self.redis.zcard(f"{self.prefix}:{QUEUE}:unsent"))
+            except Exception as exc:  # an endpoint hiccup is not quiet
+                self.report.line(f"quiet check failed: {exc}")
+                depth, unsent = -1, -1
+            calm = calm + 1 if (depth, unsent) == (0, 0) else 0
+            if calm >= (2 if open_jobs == 0 else 5):
+                self.report.line(f"quiet: both queues empty, nothing unsent; {open_jobs} accepted jobs never settled")
+                return True
+            if time.monotonic() >= next_report:
+                next_report += 10
+                self.report.line(f"settling: {open_jobs} accepted jobs open, {depth} messages in {QUEUE} and {DLQ}, "
+                                 f"{unsent} unsent | {self.progress()}")
+            time.sleep(2)
+        self.report.line(f"quiet timeout after {self.args.quiet_timeout:.0f} s")
+        return False
+
+    def sqs_depth(self) -> int:
+        """Messages in the chaos queue and its DLQ: visible, in flight and delayed."""
+        total = 0
+        for url in self.urls.values():
+            attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            total += sum(int(v) for v in attributes.values())
+        return total
+
+    def judge(self, quiet: bool) -> tuple[dict[str, Any], list[str]]:
+        assert self.chaos is not None and self.proxy is not None
+        events = self.run_log.read()
+        known = {t.job_id for t in self.ledger.tickets.values() if t.job_id} | {str(e["job"]) for e in events}
+        judge = Judge(self.config, self.ledger.tickets, events, kills=self.chaos.kills, restarts=self.chaos.restarts,
+                      jobs_in_redis=read_jobs(self.redis, self.prefix, sorted(known)))
+        figures = {**judge.figures(), "unexplained_cases": dict(judge.unexplained), "quiet": quiet,
+                   "kills": dict(Counter(k.function for k in self.chaos.kills)),
+                   "redis_restarts": len(self.chaos.restarts), "sqs_faults": self.proxy.stats()}
+        return figures, judge.evidence
+
+    def save(self) -> None:
+        """The callers' tickets and the kills, beside the run log, for reading a case afterwards."""
+        with (self.workdir / "tickets.jsonl").open("w") as out:
+            for ticket in list(self.ledger.tickets.values()):
+                out.write(json.dumps(asdict(ticket)) + "\n")
+        if self.chaos is not None:
+            (self.workdir / "chaos.json").write_text(json.dumps({
+                "kills": [asdict(k) for k in self.chaos.kills], "redis_restarts": self.chaos.restarts}))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=2000, help="jobs the callers send (default 2000)")
     parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: random)")
     parser.add_argument("--clients", type=int, default=4, help="caller threads")
+    parser.add_argument("--rate", type=float, default=20.0,
+                        help="jobs a second the callers send at most (0: as fast as the API takes them)")
     parser.add_argument("--fail-rate", type=float, default=0.3, help="share of processor runs that fail")
     parser.add_argument("--kill-every", type=float, nargs=2, default=(2.0, 6.0), metavar=("MIN", "MAX"),
                         help="seconds between SIGKILLs, drawn uniformly")
@@ -651,204 +961,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
-    rng = random.Random(seed)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="jobqueue-chaos-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    run_log = workdir / "runs.jsonl"
-    runtime_log = workdir / "runtime.log"
-    started = time.monotonic()
-    began_wall = time.time()
-    log(f"seed {seed}; run log, tickets and runtime log in {workdir}", started)
-
-    tag = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
-    prefix = f"chaos-{tag}"
-    service_token, secret = uuid.uuid4().hex, uuid.uuid4().hex
-    os.environ.update({
-        "JOBQUEUE_PREFIX": prefix, "JOBQUEUE_SQS_PREFIX": f"{prefix}-", "JOBQUEUE_SCHEDULE_PREFIX": f"{prefix}-",
-        "JOBQUEUE_TABLE_PREFIX": f"{prefix}-", "JOBQUEUE_CATALOG": str(CATALOG), "JOBQUEUE_API_PORT": "0",
-        "JOBQUEUE_LOCAL_MAX_CONCURRENCY": str(args.concurrency), "SERVICE_TOKEN": service_token,
-        "CHAOS_WEBHOOK_SECRET": secret, "CHAOS_RUN_LOG": str(run_log), "CHAOS_FAIL_RATE": str(args.fail_rate),
-        "CHAOS_SEED": str(seed), "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
-    })
-    os.environ.pop("JOBQUEUE_PROCESSORS", None)  # the chaos catalog names its own
-
-    from jobqueue.connection import redis_client
-    from jobqueue.local.dev import LocalRuntime
-    from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis
-    from tests.support.sqs_fault_proxy import SqsFaultProxy
-
-    moto: EmbeddedMoto | None = None
-    own_redis: EmbeddedRedis | None = None
-    runtime: LocalRuntime | None = None
-    proxy: SqsFaultProxy | None = None
-    chaos: Chaos | None = None
-    stop_clients = threading.Event()
-    ledger = Ledger()
-    result: Judgement | None = None
-    summary: dict[str, Any] = {}
+    report = Reporter(workdir / "runtime.log")
+    began = time.time()
+    report.line(f"seed {seed}; the run log, the callers' tickets and the runtime's log go to {workdir}")
+    run = ChaosRun(args, seed, workdir, report)
     try:
-        with stderr_to(runtime_log):
-            upstream = os.environ.get("AWS_ENDPOINT_URL")
-            if not upstream:
-                moto = EmbeddedMoto().start()
-                upstream = moto.endpoint
-            if not os.environ.get("REDIS_URL"):
-                own_redis = EmbeddedRedis().start()
-                os.environ["REDIS_URL"] = own_redis.url
-            redis_url = os.environ["REDIS_URL"]
-            proxy = SqsFaultProxy(upstream, refuse=args.sqs_refuse, lose_reply=args.sqs_lose_reply,
-                                  refuse_entries=args.sqs_refuse_entries, seed=seed).start()
-            proxy.enabled.clear()  # no faults while the runtime sets itself up
-            os.environ["AWS_ENDPOINT_URL"] = proxy.url
-            runtime = LocalRuntime().start()
-            assert runtime.api is not None
-            sqs = boto3.client("sqs", endpoint_url=upstream)
-            urls = {name: sqs.get_queue_url(QueueName=f"{prefix}-{name}")["QueueUrl"] for name in (QUEUE, DLQ)}
-            redis = redis_client(redis_url)
-            log(f"runtime up ({time.monotonic() - started:.1f} s): API {runtime.api.url}, AWS {upstream} behind "
-                f"{proxy.url}, Redis {'own' if own_redis else 'shared'} {redis_url.split('@')[-1]}", started)
-
-            def redis_fault() -> None:
-                if own_redis is not None:
-                    own_redis.restart()
-                else:  # a shared server is never restarted: this run's keys go instead
-                    delete_prefix(redis, prefix)
-
-            proxy.enabled.set()
-            chaos = Chaos(runtime, proxy, rng, args, redis_fault).start()
-            calls = plan(args.jobs, rng)
-            work: queue.Queue[tuple[str, int]] = queue.Queue()
-            for call in calls:
-                work.put(call)
-            api = Api(runtime.api.url, service_token, secret)
-            done_calls = Counter[str]()
-            lock = threading.Lock()
-
-            def client_loop(client: Client) -> None:
-                while not stop_clients.is_set():
-                    try:
-                        kind, size = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    client.run(kind, size)
-                    with lock:
-                        done_calls["calls"] += 1
-                        done_calls["jobs"] += size
-
-            clients = [threading.Thread(target=client_loop, daemon=True, name=f"client-{i}",
-                                        args=(Client(api, ledger, random.Random(rng.getrandbits(64)),
-                                                     stop_clients),))
-                       for i in range(args.clients)]
-            for thread in clients:
-                thread.start()
-            reader = RunLog(run_log)
-            submit_deadline = time.monotonic() + args.submit_timeout
-            next_report = time.monotonic() + 10
-            restart_after = None if args.no_redis_restart else args.jobs // 2
-            while any(t.is_alive() for t in clients):
-                time.sleep(0.2)
-                if restart_after is not None and done_calls["jobs"] >= restart_after:
-                    restart_after = None
-                    chaos.restart_redis()
-                    log(f"Redis {'restarted empty' if own_redis else 'keys deleted'} after "
-                        f"{done_calls['jobs']} jobs sent", started)
-                if time.monotonic() >= next_report:
-                    next_report += 10
-                    log(progress(ledger, reader.read(), chaos, proxy, done_calls["jobs"], args.jobs), started)
-                if time.monotonic() > submit_deadline:
-                    log("submit timeout: stopping the callers", started)
-                    stop_clients.set()
-                    break
-            for thread in clients:
-                thread.join(HTTP_TIMEOUT_S * 2)
-            log(f"callers done: {done_calls['calls']} calls, {done_calls['jobs']} jobs; chaos goes on "
-                f"{args.chaos_tail:.0f} s", started)
-            tail_ends = time.monotonic() + args.chaos_tail
-            while time.monotonic() < tail_ends:
-                time.sleep(1)
-            chaos.finish()
-            log("chaos stopped; waiting for every job to settle", started)
-            quiet = wait_quiet(ledger, reader, sqs, urls, redis, prefix, args.quiet_timeout, started, chaos, proxy)
-            events = reader.read()
-            known = {t.job_id for t in ledger.tickets.values() if t.job_id} | {str(e["job"]) for e in events}
-            result = judge(ledger, events, chaos.kills, chaos.restarts, read_jobs(redis, prefix, sorted(known)))
-            summary = {"quiet": quiet, "kills": dict(Counter(k.function for k in chaos.kills)),
-                       "redis_restarts": len(chaos.restarts), "sqs_faults": proxy.stats()}
+        with report.quiet():
+            run.start()
+            run.send()
+            figures, evidence = run.judge(run.settle())
     finally:
-        stop_clients.set()
-        if chaos is not None:
-            chaos.finish()
-        with stderr_to(runtime_log):
-            if runtime is not None:
-                runtime.stop()
-            if own_redis is None and os.environ.get("REDIS_URL"):
-                with contextlib.suppress(Exception):
-                    delete_prefix(redis_client(os.environ["REDIS_URL"]), prefix)
-            if proxy is not None:
-                proxy.stop()
-            if moto is not None:
-                moto.stop()
-            if own_redis is not None:
-                own_redis.stop()
-        save(workdir, ledger, chaos)
-    assert result is not None
-    for item in result.evidence:
-        print(item)
-    seconds = round(time.time() - began_wall, 1)
-    log(f"{len(result.evidence)} cases shown above; files in {workdir}", started)
-    print(json.dumps({**result.figures, **summary, "jobs": args.jobs, "seed": seed, "seconds": seconds}), flush=True)
+        with report.quiet():
+            run.stop()
+        run.save()
+    for case in evidence:
+        report.out.write(case + "\n")
+    report.line(f"unexplained cases: {figures['unexplained_cases'] or 'none'} (at most {Judge.SHOWN_PER_KIND} of a "
+                f"kind shown above); the run's files are in {workdir}")
+    report.out.write(json.dumps({**figures, "jobs": args.jobs, "seed": seed,
+                                 "seconds": round(time.time() - began, 1)}) + "\n")
+    report.out.flush()
     return 0
-
-
-def progress(ledger: Ledger, events: list[dict[str, Any]], chaos: Chaos, proxy: SqsFaultProxy, sent: int,
-             jobs: int) -> str:
-    counts = ledger.counts()
-    runs = Counter(e["ev"] for e in events)
-    faults = proxy.stats()
-    return (f"sent {sent}/{jobs}: accepted {counts['accepted']} refused {counts['refused']} unsure "
-            f"{counts['unsure']} | runs {runs['start']} done {runs['done']} fail {runs['fail']} dead {runs['dead']} | "
-            f"kills {len(chaos.kills)} | sqs sends {faults.get('sends', 0)} refused {faults.get('refuse', 0)} "
-            f"lost-reply {faults.get('lose_reply', 0)} entries {faults.get('entries_refused', 0)}")
-
-
-def wait_quiet(ledger: Ledger, reader: RunLog, sqs: Any, urls: dict[str, str], redis: Redis, prefix: str,
-               timeout: float, started: float, chaos: Chaos, proxy: SqsFaultProxy) -> bool:
-    """Until every accepted job completed or died, both queues are empty and nothing is marked unsent, twice in a
-    row; False if `timeout` passed first."""
-    deadline = time.monotonic() + timeout
-    next_report = time.monotonic() + 10
-    calm = 0
-    while time.monotonic() < deadline:
-        events = reader.read()
-        settled = settled_tokens(events)
-        open_jobs = sum(1 for t in ledger.tickets.values() if t.status == "accepted" and t.token not in settled)
-        try:
-            depth = sqs_depth(sqs, urls)
-            unsent = int(redis.zcard(f"{prefix}:{QUEUE}:unsent"))
-        except Exception as exc:  # an endpoint hiccup is not quiet
-            log(f"quiet check failed: {exc}", started)
-            depth, unsent = -1, -1
-        calm = calm + 1 if (open_jobs, depth, unsent) == (0, 0, 0) else 0
-        if calm >= 2:
-            log("quiet: every accepted job settled, queues empty, nothing unsent", started)
-            return True
-        if time.monotonic() >= next_report:
-            next_report += 10
-            log(f"settling: {open_jobs} accepted jobs open, {depth} messages in {QUEUE}+{DLQ}, {unsent} unsent | "
-                + progress(ledger, events, chaos, proxy, 0, 0).split(" | ", 1)[1], started)
-        time.sleep(2)
-    log(f"quiet timeout after {timeout:.0f} s", started)
-    return False
-
-
-def save(workdir: Path, ledger: Ledger, chaos: Chaos | None) -> None:
-    """The callers' tickets and the kills, beside the run log, for reading a case afterwards."""
-    with (workdir / "tickets.jsonl").open("w") as out:
-        for ticket in ledger.tickets.values():
-            out.write(json.dumps(asdict(ticket)) + "\n")
-    if chaos is not None:
-        (workdir / "chaos.json").write_text(json.dumps({"kills": [asdict(k) for k in chaos.kills],
-                                                         "redis_restarts": chaos.restarts}))
 
 
 if __name__ == "__main__":

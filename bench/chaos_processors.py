@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["QUEUE", "TransientError", "record_dead", "run"]
 
 QUEUE = "chaos"
-_log_fd: int | None = None
+_log: list[int] = []
+"""The run log's descriptor, opened on first use."""
 
 
 class TransientError(RuntimeError):
@@ -36,11 +37,10 @@ class TransientError(RuntimeError):
 def _write(event: str, **fields: Any) -> None:
     """One line, one write(2) on an O_APPEND descriptor: lines of concurrent processes never interleave, and a
     line is in the file once write returns, even if the process is SIGKILLed right after."""
-    global _log_fd
-    if _log_fd is None:
-        _log_fd = os.open(os.environ["CHAOS_RUN_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if not _log:
+        _log.append(os.open(os.environ["CHAOS_RUN_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
     line = json.dumps({"ev": event, **fields, "pid": os.getpid(), "t": time.time()}, separators=(",", ":"))
-    os.write(_log_fd, (line + "\n").encode())
+    os.write(_log[0], (line + "\n").encode())
 
 
 def _fails(job: Job) -> bool:

@@ -58,7 +58,7 @@ class SqsFaultProxy(BackgroundHttpServer):
 
     def __init__(self, upstream: str, *, refuse: float = 0.0, lose_reply: float = 0.0, refuse_entries: float = 0.0,
                  entry_share: float = 0.3, seed: int | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        chances = {"refuse": refuse, "lose_reply": lose_reply, "refuse_entries": refuse_entries}
+        chances: dict[Fault, float] = {"refuse": refuse, "lose_reply": lose_reply, "refuse_entries": refuse_entries}
         if any(not 0 <= p <= 1 for p in (*chances.values(), entry_share)) or sum(chances.values()) > 1:
             raise ValueError(f"fault probabilities must be within 0..1 and sum to at most 1: {chances}")
         target = urlsplit(upstream)
@@ -82,7 +82,8 @@ class SqsFaultProxy(BackgroundHttpServer):
         return self
 
     def stats(self) -> dict[str, int]:
-        """How many send requests passed (`sends`) and how many met each fault; `entries_refused` counts entries."""
+        """How many send requests passed (`sends`) and how many met each fault (`brownout`: of those, how many in a
+        brownout); `entries_refused` counts entries."""
         with self._lock:
             return dict(self._counts)
 
@@ -113,7 +114,7 @@ class SqsFaultProxy(BackgroundHttpServer):
                 if name == "refuse_entries" and (action != "SendMessageBatch" or not json_protocol):
                     return None
                 self.count(name)
-                return name  # type: ignore[return-value]
+                return name
             roll -= chance
         return None
 
