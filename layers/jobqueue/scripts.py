@@ -107,6 +107,7 @@ class Step:
     job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED, FINISHED), and when the rate
     limit allows the refused start (ms)."""
 
+    LOST = -1
     RATE_LIMITED = -2
     FINISHED = -3
 

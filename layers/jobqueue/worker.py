@@ -267,7 +267,7 @@ class _Invocation:
                 break
             if step.attempt == step.FINISHED:
                 record.fate, record.reason = Fate.DROP, "finished"
-            elif step.attempt < 1:  # its state was lost and it could not be restored: it was removed
+            elif step.attempt == step.LOST:  # its state was lost and could not be restored: it was removed
                 record.fate, record.reason = Fate.DROP, "removed"
             elif record.fate == Fate.RUN:
                 self._attempt(record, step.attempt)
@@ -314,7 +314,7 @@ class _Invocation:
         """Redis lost a held job's state (a flush, a failover): rebuild it from the message, as active, and
         commit again."""
         lost = ([previous.job] if previous and step.codes and step.codes[0] == -1 else []) + \
-            ([start.job] if start and step.attempt == -1 else [])
+            ([start.job] if start and step.attempt == step.LOST else [])
         if not lost:
             return step
         self.worker.scripts.restore_jobs(lost, active=True)

@@ -15,11 +15,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobqueue import Job, Queue, processor
 from jobqueue.catalog import Backoff, QueueConfig
+from jobqueue.connection import redis_client
 from jobqueue.errors import InvalidJobError
 from jobqueue.job import JobMessage
 from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import LocalContext
 from jobqueue.scripts import Scripts
+from jobqueue.settings import get_settings
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.dead_letters import dlq_records
@@ -184,6 +186,29 @@ def test_a_duplicate_of_a_completed_job_is_dropped(ns: Namespace) -> None:
     for _ in range(3):
         assert Worker(QUEUE).handle({"Records": records}) == {"batchItemFailures": []}
     assert runs(job_id) == [1] and messages_in(ns, QUEUE) == 0
+
+
+@processor(QUEUE, "erase-next")
+def erase_next(job: Job) -> None:
+    """Removes the batch's next job behind the worker's back (its hash gone, a tombstone left), as a rollback
+    racing a worker once did: the worker has claimed it and is about to start it."""
+    settings, client = get_settings(), redis_client(get_settings().redis_url)
+    keys = QueueKeys(settings.prefix, QUEUE)
+    following = job.data["next"]
+    client.delete(keys.job(following))
+    client.zadd(keys.removed, {f"{following}:{job.data['timestamp']}": int(time.time() * 1000)})
+
+
+def test_a_claimed_job_removed_before_it_starts_is_dropped_not_run(ns: Namespace) -> None:
+    queue = Queue(QUEUE)
+    victim = queue.add("process-lead", {"leadId": 5}, jobId="victim")
+    timestamp = int(cast("str", ns.redis.hget(QueueKeys(ns.settings.prefix, QUEUE).job(victim), "timestamp")))
+    eraser = queue.add("erase-next", {"next": victim, "timestamp": timestamp})
+    records = receive(ns)
+    records.sort(key=lambda r: 0 if JobMessage.model_validate_json(r["body"]).id == eraser else 1)
+    assert deliver(ns, Worker(QUEUE), records) == []
+    assert runs(victim) == [] and messages_in(ns, QUEUE) == 0, "dropped: never run with an attempt of -1"
+    assert queue.get_job(victim) is None and queue.get_job(eraser).attemptsMade == 1  # type: ignore[union-attr]
 
 
 # -- 4. never before its time ----------------------------------------------------------------------------------
