@@ -60,8 +60,12 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 
+# Two workers (a CI machine has 2 cores); each test file runs on one of them, infra and integration each on one
+# (tests/conftest.py), so CDK synths and LocalStack are built once. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
+
 test: install localstack lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(PY) -m bench.lifecycle

@@ -102,3 +102,15 @@ def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> It
 def ns(moto_endpoint: str, local_lambda: LambdaApi, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
     with namespace(monkeypatch) as world:
         yield world
+
+
+SHARED_SETUP = ("infra", "integration")
+"""Suites whose session fixtures are costly to build twice (CDK synths, LocalStack): one xdist worker each."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), a test file runs on one worker, so its
+    module fixtures are built once, and each suite in SHARED_SETUP stays on one worker."""
+    for item in items:
+        path = item.path.relative_to(ROOT / "tests")
+        item.add_marker(pytest.mark.xdist_group(path.parts[0] if path.parts[0] in SHARED_SETUP else str(path)))

@@ -215,3 +215,13 @@ def test_a_retry_whose_resend_fails_never_rolls_back_a_job_an_earlier_add_accept
     settle(ns)
     assert runs("lead-13") == [1], "the first add's message ran it"
     assert_nothing_stuck(ns)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_sweep_cut_short_is_completed_by_the_next_one_and_the_job_runs_once(ns: Namespace, kind: Kind) -> None:
+    with pytest.raises(Killed):
+        faulty_queue(ns, "send", "kill").add("process-lead", {"leadId": 14}, jobId="lead-14")
+    attempt(lambda: Queue(QUEUE, sqs=FaultySqs(ns.sqs, Fault(kind, sqs_down))).resend_unsent(older_than_ms=0))
+    settle(ns)  # the next sweep
+    assert runs("lead-14") == [1]
+    assert_nothing_stuck(ns)
