@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from jobqueue.keys import QueueKeys
 from jobqueue.local.http import ApiServer
 from jobqueue.settings import get_settings
 from jobqueue.transport import SqsTransport
-from tests.conftest import Namespace
+from tests.conftest import ROOT, Namespace
 from tests.support.delivery import runs
 from tests.support.faults import Fault, FaultySqs, sequential, sqs_down
 from tests.support.functions import LocalFunctions, messages_in
@@ -232,3 +234,17 @@ def test_add_bulk_refuses_a_file_that_is_not_jobs(ns: Namespace, capsys: pytest.
         code, _, err = run(capsys, "add-bulk", "lead-processing", str(bad))
         assert code == 2 and problem in err, err
     assert run(capsys, "add-bulk", "lead-processing", str(tmp_path / "missing.json"))[0] == 2
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(ns: Namespace) -> None:
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m jobqueue.cli stats | true"],
+                          env=ns.env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_no_aws_region_is_exit_4_saying_what_to_set(ns: Namespace) -> None:
+    env = {k: v for k, v in ns.env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    done = subprocess.run([sys.executable, "-m", "jobqueue.cli", "stats"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 4 and "Traceback" not in done.stderr, done.stderr
+    assert "no region is set (AWS_REGION, or AWS_DEFAULT_REGION)" in done.stderr

@@ -451,9 +451,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("jobqueue: interrupted\n")
         return 130
-    if getattr(args, "json", False):
-        as_json(body, sys.stdout)
-    else:
-        command.show(body, sys.stdout)
+    try:
+        if getattr(args, "json", False):
+            as_json(body, sys.stdout)
+        else:
+            command.show(body, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`jobqueue stats | head -1`): it had what it wanted. Later writes, the
+        # interpreter's last flush included, go nowhere instead of failing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return command.status(body)
 

@@ -83,6 +83,7 @@ def engine_errors() -> Iterator[None]:
         ConnectTimeoutError,
         EndpointConnectionError,
         NoCredentialsError,
+        NoRegionError,
         ReadTimeoutError,
     )
     from pydantic import ValidationError
@@ -100,6 +101,9 @@ def engine_errors() -> Iterator[None]:
         raise status_error(exc.status, str(exc)) from exc
     except (RedisConnectionError, RedisTimeoutError) as exc:
         raise CommandError(f"cannot reach Redis: {exc}", ExitCode.UNREACHABLE) from exc
+    except NoRegionError as exc:
+        raise CommandError("cannot reach AWS: no region is set (AWS_REGION, or AWS_DEFAULT_REGION)",
+                           ExitCode.UNREACHABLE) from exc
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, NoCredentialsError) as exc:
         raise CommandError(f"cannot reach AWS: {exc}", ExitCode.UNREACHABLE) from exc
     except ClientError as exc:
