@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobqueue.errors import JobQueueError
 from jobqueue.local.dev import LocalRuntime
+from jobqueue.local.http import ApiServer
 from jobqueue.local.services import EmbeddedRedis, LocalServiceError
 
 
@@ -34,3 +38,15 @@ def test_a_bad_concurrency_cap_is_refused_by_name(value: str, monkeypatch: pytes
     monkeypatch.setenv("JOBQUEUE_LOCAL_MAX_CONCURRENCY", value)
     with pytest.raises(JobQueueError, match=f"JOBQUEUE_LOCAL_MAX_CONCURRENCY='{value}' is not a positive"):
         LocalRuntime()
+
+
+def test_a_busy_api_port_names_the_process_holding_it_and_the_setting_to_change() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(LocalServiceError) as caught:
+            ApiServer(port=port)
+    message = str(caught.value)
+    assert message.startswith(f"port {port} is in use by pid {os.getpid()} (")
+    assert message.endswith("stop that process, or set JOBQUEUE_API_PORT to another port (0 picks a free one)")

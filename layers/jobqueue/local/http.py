@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from aws_lambda_powertools import Logger
 
 from jobqueue.local.runner import FunctionRunner
-from jobqueue.local.services import BackgroundHttpServer
+from jobqueue.local.services import BackgroundHttpServer, bind_error
 
 __all__ = ["DEFAULT_PORT", "ApiServer", "Invoker", "RouteTable", "proxy_event"]
 
@@ -202,7 +202,10 @@ class ApiServer(BackgroundHttpServer):
     """
 
     def __init__(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1", runner: Invoker | None = None) -> None:
-        httpd = _Server((host, port), _Handler)
+        try:
+            httpd = _Server((host, port), _Handler)
+        except OSError as exc:
+            raise bind_error(exc, port, "JOBQUEUE_API_PORT") from exc
         httpd.runner = runner or FunctionRunner("api")
         httpd.routes = RouteTable.from_api()
         httpd.invoke_lock = threading.Lock()

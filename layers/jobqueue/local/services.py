@@ -3,6 +3,8 @@ throwaway `redis-server` (no persistence, stopped on exit)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
 import os
@@ -12,11 +14,13 @@ import subprocess
 import threading
 import time
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
 from jobqueue.errors import JobQueueError
 
-__all__ = ["BackgroundHttpServer", "EmbeddedMoto", "EmbeddedRedis", "LocalServiceError", "free_port"]
+__all__ = ["BackgroundHttpServer", "EmbeddedMoto", "EmbeddedRedis", "LocalServiceError", "bind_error", "free_port",
+           "listener_of"]
 
 
 class LocalServiceError(JobQueueError):
@@ -28,6 +32,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listener_of(port: int) -> str | None:
+    """Who listens on TCP `port` on this machine, as `pid N (command line)`, read from /proc; None when that
+    cannot be told (no /proc, or the process is another user's)."""
+    inodes: set[str] = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    for process in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if any(_link(fd) in inodes for fd in (process / "fd").iterdir()):
+                command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                return f"pid {process.name} ({command.strip()[:120]})"
+    return None
+
+
+def _link(fd: Path) -> str:
+    """Where a /proc file descriptor points; "" for one closed meanwhile (the listing's own, say)."""
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""
+
+
+def bind_error(exc: OSError, port: int, setting: str) -> Exception:
+    """A port that is taken, named with the process that holds it and the setting that picks another."""
+    if exc.errno != errno.EADDRINUSE:
+        return exc
+    holder = listener_of(port)
+    return LocalServiceError(f"port {port} is in use{f' by {holder}' if holder else ''}: stop that process, or "
+                             f"set {setting} to another port (0 picks a free one)")
 
 
 def _serialize_sqs_receives() -> None:
