@@ -138,3 +138,28 @@ def test_make_run_turns_a_signed_webhook_into_a_completed_job(dev: tuple[subproc
     assert {"function": "worker-lead-enrichment", "eventSource": "lead-enrichment", "batchSize": 1, "failures": 0,
             "outcome": "ok"}.items() <= invocations[0].items()
     assert lines[-1]["message"] == "stopped"
+
+
+def test_the_runtime_stops_when_the_process_that_started_it_dies(tmp_path: Path) -> None:
+    """`make run` signalled alone (make dies, its process group does not): the runtime goes too."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in LEFT_OUT}
+    env.update({"JOBQUEUE_API_PORT": str(port), "SERVICE_TOKEN": TOKEN, "GHL_WEBHOOK_SECRET": SECRET})
+    log = tmp_path / "dev.log"
+    starter = subprocess.Popen(  # stands in for make: starts the runtime and waits for it
+        [sys.executable, "-c", f"import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-m', "
+                               f"'jobqueue.local.dev'], stdout=open({str(log)!r}, 'wb'), stderr=subprocess.STDOUT))"],
+        cwd=ROOT, env=env)
+    try:
+        wait_for(lambda: request("GET", f"http://127.0.0.1:{port}/health")[0] == 200, 180, f"the API; log: {log}")
+        [runtime] = children(starter.pid)
+        processes = children(runtime)
+        starter.kill()
+        starter.wait()
+        wait_for(lambda: not alive(runtime), 60, f"the runtime stopping; log: {log}")
+        wait_for(lambda: not any(alive(pid) for pid in processes), 15, "every child process gone")
+        assert [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")][-1][
+            "message"] == "stopped"
+    finally:
+        if starter.poll() is None:
+            starter.kill()

@@ -30,6 +30,8 @@ process, the embedded Redis and moto.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shlex
 import signal
@@ -57,6 +59,9 @@ from jobqueue.sweeper import install_sweep_schedule
 from workloads.local import SeedSystems  # local tooling only: the deployed engine never imports workloads
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "LocalRuntime", "main", "run"]
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2)'s option: the signal this process gets when its parent dies."""
 
 logger = Logger(service="jobqueue-local")
 
@@ -212,11 +217,20 @@ def run(stop: threading.Event, api_port: int | None = None, started: list[ApiSer
         runtime.stop()
 
 
+def _stop_with_parent() -> None:
+    """Ask Linux for SIGTERM when the process that started this one dies: `make run` signalled alone (not its
+    whole process group, as Ctrl-C does) then stops the runtime too instead of leaving it running orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def main() -> int:
-    """Run until SIGINT or SIGTERM; exit 0 after a clean stop, 1 when the runtime cannot start."""
+    """Run until SIGINT or SIGTERM (or the parent process dies); exit 0 after a clean stop, 1 when the runtime
+    cannot start."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    _stop_with_parent()
     try:
         runtime = LocalRuntime().start()
     except (JobQueueError, OSError) as exc:
