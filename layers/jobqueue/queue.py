@@ -275,14 +275,18 @@ class Queue:
 
     def _unsent_messages(self, unsent: dict[int, str]) -> dict[int, JobMessage]:
         """Messages of jobs an earlier add recorded and never confirmed sent, built from what Redis holds."""
-        if not unsent:
+        hashes = self._hashes(list(unsent.values()))
+        messages = {i: stored_message(self.config, job_id, hashes[job_id]) for i, job_id in unsent.items()}
+        return {i: m for i, m in messages.items() if m is not None}
+
+    def _hashes(self, job_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The jobs' hashes (empty for a job Redis does not hold), in one round trip."""
+        if not job_ids:
             return {}
         pipe = self.redis.pipeline(transaction=False)
-        for job_id in unsent.values():
+        for job_id in job_ids:
             pipe.hgetall(self.keys.job(job_id))
-        messages = {i: stored_message(self.config, job_id, raw)
-                    for (i, job_id), raw in zip(unsent.items(), pipe.execute(), strict=True)}
-        return {i: m for i, m in messages.items() if m is not None}
+        return dict(zip(job_ids, pipe.execute(), strict=True))
 
     def _roll_back(self, chunk: _Chunk, refused: dict[int, tuple[str, str]]) -> None:
         """Remove the jobs SQS did not take; one whose message is in SQS after all is accepted, one that cannot be
@@ -312,12 +316,9 @@ class Queue:
             ids = self.scripts.unsent_since(before, limit)
             if not ids:
                 return sent
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hgetall(self.keys.job(job_id))
             pending: dict[str, JobMessage] = {}
             done: list[str] = []
-            for job_id, raw in zip(ids, pipe.execute(), strict=True):
+            for job_id, raw in self._hashes(ids).items():
                 message = None if raw.get("ats") or raw.get("finishedOn") else stored_message(self.config, job_id, raw)
                 if message is None:  # gone, or started (its message arrived): only the mark goes
                     done.append(job_id)
