@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+PREBUILT_CATALOG := layers/jobqueue/catalog.json
 NODE_DEPS := compat/node_modules/.package-lock.json
 # LocalStack's community runtime, on the host under CPython 3.13 (pyenv's when there is one), in its own venv.
 PYENV_ROOT ?= $(HOME)/.pyenv
@@ -11,6 +12,10 @@ LOCALSTACK_PYTHON ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin
 LOCALSTACK_VENV := .localstack/venv
 LOCALSTACK_CONSTRAINTS := tests/integration/localstack-constraints.txt
 LOCALSTACK_INSTALLED := $(LOCALSTACK_VENV)/.installed
+# checkov, in its own venv too: it pins many libraries the project's venv must not get. Version in the constraints.
+CHECKOV_VENV := .checkov/venv
+CHECKOV_CONSTRAINTS := tests/infra/checkov-constraints.txt
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 # The CDK CLI (npm aws-cdk, v2 line) lives in infra/cli, never global. CDK_ARGS passes context: CDK_ARGS="-c stage=prod".
 CDK := infra/cli/node_modules/.bin/cdk
 CDK_FLAGS := --no-notices --no-version-reporting
@@ -18,15 +23,19 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck bench bench-coldstart bench-local bench-flow chaos synth deploy destroy clean localstack localstack-up
+.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-memory chaos synth deploy destroy clean localstack localstack-up checkov
 
-install: $(INSTALLED) $(NODE_DEPS) $(CDK)
+install: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) $(CDK)
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
+
+# The packaged catalog validated once (jobqueue.prebuilt), what cold starts load; rewritten when its sources change.
+$(PREBUILT_CATALOG): $(INSTALLED) layers/jobqueue/catalog.toml layers/jobqueue/catalog.py layers/jobqueue/cron.py
+	$(PY) -m jobqueue.prebuilt
 
 $(NODE_DEPS): compat/package.json compat/package-lock.json
 	npm ci --prefix compat --no-audit --no-fund --loglevel=error
@@ -41,18 +50,33 @@ $(LOCALSTACK_INSTALLED): $(LOCALSTACK_CONSTRAINTS)
 		-c $(LOCALSTACK_CONSTRAINTS) 'localstack-core[runtime]==2026.3.0'
 	touch $@
 
+# Installs checkov (idempotent); tests/infra/test_checkov.py runs it on every stage's synthesized template.
+checkov: $(CHECKOV_INSTALLED)
+
+$(CHECKOV_INSTALLED): $(CHECKOV_CONSTRAINTS)
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c $(CHECKOV_CONSTRAINTS) checkov
+	touch $@
+
 # LocalStack on a free loopback port until Ctrl-C; it prints the AWS_ENDPOINT_URL to use.
 localstack-up: $(INSTALLED) $(LOCALSTACK_INSTALLED)
 	$(PY) -m tests.integration.localstack
 
 # Local-only defaults (README): the API's service token and the GoHighLevel webhook secret. `jobqueue dev` itself
 # starts the seeds' stand-ins and runs their processors (JOBQUEUE_PROCESSORS overrides which).
-# REDIS_URL reaches `jobqueue dev` only when you set it; otherwise it starts a throwaway redis-server.
+# REDIS_URL reaches `jobqueue dev` only when you set it; otherwise it starts its own redis-server, whose data stays in
+# .jobqueue/ (JOBQUEUE_STATE_DIR) across restarts. `make run-fresh` wipes that state first.
 LOCAL_ENV := SERVICE_TOKEN="$${SERVICE_TOKEN-local-dev-token}" \
 	GHL_WEBHOOK_SECRET="$${GHL_WEBHOOK_SECRET-local-dev-webhook-secret}"
+RUN_LOCAL := env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(LOCAL_ENV) \
+	$(PY) -m jobqueue.local.dev
 
-run: $(INSTALLED)
-	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(LOCAL_ENV) $(PY) -m jobqueue.local.dev
+run: $(INSTALLED) $(PREBUILT_CATALOG)
+	$(RUN_LOCAL)
+
+run-fresh: $(INSTALLED) $(PREBUILT_CATALOG)
+	$(RUN_LOCAL) --fresh
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -64,16 +88,16 @@ typecheck: $(INSTALLED)
 # (tests/conftest.py), so CDK synths and LocalStack are built once. PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 
-test: install localstack lint typecheck
+test: install localstack checkov lint typecheck
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(PY) -m bench.lifecycle
 
-bench-coldstart: $(INSTALLED)
+bench-coldstart: $(INSTALLED) $(PREBUILT_CATALOG)
 	$(PY) -m bench.coldstart
 
-bench-local: $(INSTALLED)
+bench-local: $(INSTALLED) $(PREBUILT_CATALOG)
 	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.local_throughput
 
 # Chaos against `jobqueue dev` (bench/chaos.py): SIGKILLs, SQS send faults, Redis restarted empty; the last line is
@@ -84,6 +108,11 @@ chaos: $(INSTALLED)
 
 bench-flow: $(INSTALLED)
 	$(PY) -m bench.flow
+
+# A simulated month of the catalog's schedules plus 300,000 jobs on REDIS_URL, ~6 minutes (BENCH_MEMORY_ARGS="--jobs
+# 1000000" for the issue's million).
+bench-memory: $(INSTALLED)
+	$(PY) -m bench.memory $(BENCH_MEMORY_ARGS)
 
 $(CDK): infra/cli/package.json infra/cli/package-lock.json
 	npm ci --prefix infra/cli --no-audit --no-fund --loglevel=error
@@ -99,4 +128,4 @@ destroy: $(INSTALLED) $(CDK)
 	$(CDK) destroy $(CDK_FLAGS) $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) .localstack compat/node_modules infra/cli/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack .checkov compat/node_modules infra/cli/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

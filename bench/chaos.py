@@ -49,7 +49,7 @@ ticket (every answer it got), the run log's lines and what Redis held of the job
 (`runs.jsonl`), the tickets (`tickets.jsonl`), the kills and the Redis restart (`chaos.json`) and the runtime's
 own logs (`runtime.log`) stay in the run's directory (`--keep DIR`, else a new temporary directory).
 
-    .venv/bin/python -m bench.chaos --jobs 2000 --seed 7
+    $ .venv/bin/python -m bench.chaos --jobs 2000 --seed 7
 """
 
 from __future__ import annotations

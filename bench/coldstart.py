@@ -4,7 +4,7 @@ DESIGN.md section 9's budget: at most 1.3x the baseline. Every sample is a fresh
 cold start pays), runs alternate between the baseline and the handlers so machine load hits both alike, and
 the median of `--runs` samples is reported. The last line is one JSON object.
 
-    .venv/bin/python -m bench.coldstart --runs 9
+    $ .venv/bin/python -m bench.coldstart --runs 9
 """
 
 from __future__ import annotations

@@ -54,8 +54,12 @@ Workloads, each of ``--jobs`` jobs (default 20,000) named "bench" with data ``{"
   - ``newest10``: a tenth of each window's deliveries are the newest messages in the queue (newer jobs
     overtaking older ones, DESIGN.md section 4's costly case), the rest the oldest.
 
+  Each of these runs for every job id shape (``--id-shapes``): ``numeric`` (generated ids), ``webhook``
+  (``event_job_id`` of a webhook event), ``cron`` (``schedule_job_id`` of a schedule's tick) and ``user``
+  (a caller's ``jobId``, ``order-<n>``). Only generated ids tell by themselves how old a job is.
+
   ``backlog_growth`` is CPU per job with the large backlog over CPU per job with the small one, for each
-  order; the JSON field is the worse of the two. Budget: at most 1.2.
+  shape and order; the JSON field is the worst of them. Budget: at most 1.2.
 
 Budgets (DESIGN.md section 9, from the issue): jobqueue's Redis CPU per job at most 0.5x BullMQ's
 (heading to 0.3x, with at most 8 Redis commands per job) and flat as the backlog grows.
@@ -78,15 +82,18 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
+from jobqueue.api.intake import event_job_id
 from jobqueue.catalog import Catalog, build_catalog
 from jobqueue.queue import Queue
 from jobqueue.registry import Registry
+from jobqueue.schedules import schedule_job_id
 from jobqueue.settings import Settings
 from jobqueue.worker import Worker
 
@@ -99,6 +106,13 @@ QUEUE = "bench"
 JOB_NAME = "bench"
 SQS_BATCH = 10
 ORDERS = ("sqs", "newest10")
+# Job id shapes: the id of the n-th job, None for ids the producer generates.
+ID_SHAPES: dict[str, Callable[[int], str] | None] = {
+    "numeric": None,
+    "webhook": lambda n: event_job_id("gohighlevel", f"evt-{n}"),
+    "cron": lambda n: schedule_job_id("bench-tick", datetime.fromtimestamp(60 * n, UTC)),
+    "user": lambda n: f"order-{n}",
+}
 REPO = Path(__file__).resolve().parent.parent
 BULLMQ_SCRIPT = REPO / "compat" / "bench_bullmq.mjs"
 BULLMQ_LABEL = "npm bullmq 6.7.0, empty queue (addBulk, Worker c=10)"
@@ -441,9 +455,13 @@ def batches(items: list[StubMessage], size: int = SQS_BATCH) -> Iterator[list[St
 # -- workloads --------------------------------------------------------------------------------------------
 
 
-def job_specs(count: int, first: int = 0) -> list[dict[str, Any]]:
-    """The jobs both systems add: BullMQ's workload adds `{name: "bench", data: {i}}` with default opts."""
-    return [{"name": JOB_NAME, "data": {"i": i}} for i in range(first, first + count)]
+def job_specs(count: int, first: int = 0, shape: str = "numeric") -> list[dict[str, Any]]:
+    """The jobs both systems add: BullMQ's workload adds `{name: "bench", data: {i}}` with default opts;
+    other id shapes add the same jobs with a `jobId` of that shape."""
+    job_id = ID_SHAPES[shape]
+    if job_id is None:
+        return [{"name": JOB_NAME, "data": {"i": i}} for i in range(first, first + count)]
+    return [{"name": JOB_NAME, "data": {"i": i}, "opts": {"jobId": job_id(i)}} for i in range(first, first + count)]
 
 
 def _noop(job: Job) -> None:
@@ -459,6 +477,7 @@ class Scenario:
     jobs: int
     window: int
     order: str
+    shape: str = "numeric"
     calibrate: bool = False  # also measure the cost of a bare round trip at this run's pace
 
 
@@ -467,7 +486,8 @@ class JobqueueBench:
 
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
-        self.catalog: Catalog = build_catalog({QUEUE: {}}, {})
+        # Every finished job kept, as BullMQ's workload keeps them (the catalog's default retention would trim).
+        self.catalog: Catalog = build_catalog({QUEUE: {"remove_on_complete": None, "remove_on_fail": None}}, {})
         self.registry = Registry()
         self.registry.processor(QUEUE)(_noop)
         self.client = Redis.from_url(redis_url, decode_responses=True)
@@ -480,13 +500,13 @@ class JobqueueBench:
         worker = Worker(QUEUE, catalog=self.catalog, settings=settings, redis=self.client, sqs=sqs,
                         processors=self.registry)
         for start in range(0, scenario.backlog, 10_000):
-            queue.add_bulk(job_specs(min(10_000, scenario.backlog - start), start))
+            queue.add_bulk(job_specs(min(10_000, scenario.backlog - start), start, scenario.shape))
         meter.settle()
         before = meter.snapshot()
         started = time.perf_counter()
         for start in range(0, scenario.jobs, scenario.window):
             size = min(scenario.window, scenario.jobs - start)
-            queue.add_bulk(job_specs(size, scenario.backlog + start))
+            queue.add_bulk(job_specs(size, scenario.backlog + start, scenario.shape))
             for batch in batches(sqs.take(QUEUE, size, scenario.order)):
                 response = worker.handle(sqs_event(batch, sqs.arn(QUEUE), sqs.region), None)
                 if response["batchItemFailures"]:
@@ -647,11 +667,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="runs during which other processes were busy are discarded and run again (2)")
     parser.add_argument("--no-bullmq", action="store_true", help="skip npm BullMQ (no ratio)")
     parser.add_argument("--no-backlog", action="store_true", help="skip the backlog workloads")
+    parser.add_argument("--no-admin-pages", action="store_true",
+                        help="skip bench.admin_pages (admin reads at 100 and at --large-backlog records)")
+    parser.add_argument("--id-shapes", default=",".join(ID_SHAPES),
+                        help=f"backlog workloads: job id shapes to run, comma-separated ({','.join(ID_SHAPES)})")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args(argv)
     args.jobs = args.jobs or (2_000 if args.quick else 20_000)
     args.large_backlog = args.large_backlog or (10_000 if args.quick else 100_000)
     args.repeats = args.repeats or (1 if args.quick else 3)
+    args.id_shapes = [shape.strip() for shape in args.id_shapes.split(",") if shape.strip()]
+    if unknown := sorted(set(args.id_shapes) - set(ID_SHAPES)):
+        parser.error(f"unknown --id-shapes {unknown}; known: {', '.join(ID_SHAPES)}")
     if min(args.jobs, args.window, args.repeats, args.large_backlog) < 1 or min(args.small_backlog, args.retries) < 0:
         parser.error("sizes and --repeats must be positive")
     return args
@@ -663,9 +690,9 @@ def scenarios_of(args: argparse.Namespace) -> list[Scenario]:
                           calibrate=True)]
     if not args.no_backlog:
         scenarios += [
-            Scenario(f"jobqueue, {backlog:,} waiting, windows of {args.window:,}, {order}", backlog, args.jobs,
-                     args.window, order)
-            for backlog in (args.small_backlog, args.large_backlog) for order in ORDERS
+            Scenario(f"jobqueue, {backlog:,} waiting, {shape} ids, windows of {args.window:,}, {order}", backlog,
+                     args.jobs, args.window, order, shape)
+            for shape in args.id_shapes for backlog in (args.small_backlog, args.large_backlog) for order in ORDERS
         ]
     return scenarios
 
@@ -722,13 +749,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         delete_keys(meter.client, f"{run_id}-*")
         wait_for_lazyfree(meter.client)
+    pages: dict[str, Any] = {}
+    if not args.no_admin_pages:
+        from bench.admin_pages import measure_pages  # it reuses this module's meter
+        out(f"admin pages at 100 and at {args.large_backlog:,} records:")
+        pages = measure_pages(args.redis_url, meter, [100, args.large_backlog], 20 if args.quick else 200, out)
     out(f"total time {time.monotonic() - started:.0f} s")
-    report(out, args, scenarios, runs, env)
+    report(out, args, scenarios, runs, env, pages=pages)
     return 0
 
 
 def report(out: Out, args: argparse.Namespace, scenarios: list[Scenario], runs: dict[str, list[Measure]],
-           env: Environment) -> None:
+           env: Environment, *, pages: dict[str, Any]) -> None:
     """The readable table, the breakdowns, the verdicts and, last, the JSON line."""
     rows = {label: Row(label, measures) for label, measures in runs.items()}
     headline = rows[scenarios[0].label].median
@@ -742,10 +774,11 @@ def report(out: Out, args: argparse.Namespace, scenarios: list[Scenario], runs: 
         out("")
         print_breakdown("npm bullmq", bullmq, out)
     backlog = backlog_figures(args, scenarios, rows)
-    growth = {o: figures["growth"] for o, figures in backlog.items()}
+    growth = {(shape, o): figures["growth"] for shape, orders in backlog.items() for o, figures in orders.items()}
     if backlog:
-        worst_order = max(growth, key=lambda o: growth[o] or 0.0)
-        label = next(s.label for s in scenarios if s.backlog == args.large_backlog and s.order == worst_order)
+        worst_shape, worst_order = max(growth, key=lambda key: growth[key] or 0.0)
+        label = next(s.label for s in scenarios if s.backlog == args.large_backlog and s.order == worst_order
+                     and s.shape == worst_shape)
         out("")
         print_breakdown(label, rows[label].median, out)
     cpu_ratio = ratio(headline.cpu_per_job, bullmq.cpu_per_job) if bullmq else None
@@ -766,7 +799,7 @@ def report(out: Out, args: argparse.Namespace, scenarios: list[Scenario], runs: 
             f"bullmq {bq_scripts:.1f} us, ratio {ratio(jq_scripts, bq_scripts)} (context, not the budget)")
     out(f"Redis commands per job, jobqueue: {headline.commands_per_job:.2f} (target <= {COMMANDS_TARGET}: "
         f"{verdict(verdicts['target_commands_ok'])})")
-    by_order = ", ".join(f"{o} {g}" for o, g in growth.items()) or "not measured"
+    by_order = ", ".join(f"{shape} ids {o} {g}" for (shape, o), g in growth.items()) or "not measured"
     out(f"backlog growth, CPU per job with {args.large_backlog:,} / with {args.small_backlog:,} waiting: "
         f"{by_order}; worst {worst} (budget <= {BACKLOG_BUDGET}: {verdict(verdicts['budget_backlog_ok'])})")
     warnings = env.warnings + run_warnings(list(rows.values()))
@@ -774,19 +807,19 @@ def report(out: Out, args: argparse.Namespace, scenarios: list[Scenario], runs: 
         out(f"WARNING: {warning}")
     summary = summary_json(args, env, headline=headline, bullmq=bullmq, cpu_ratio=cpu_ratio, worst=worst,
                            backlog=backlog, verdicts=verdicts, warnings=warnings)
-    out(json.dumps(summary, separators=(",", ":")))
+    out(json.dumps({**summary, **pages}, separators=(",", ":")))
 
 
 def backlog_figures(args: argparse.Namespace, scenarios: list[Scenario],
-                    rows: dict[str, Row]) -> dict[str, dict[str, float | None]]:
-    """Per delivery order: CPU and commands per job at both backlog sizes, and the growth between them."""
-    figures: dict[str, dict[str, float | None]] = {}
-    for order in ORDERS:
-        found = {s.backlog: rows[s.label].median for s in scenarios[1:] if s.order == order}
+                    rows: dict[str, Row]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per id shape and delivery order: CPU and commands per job at both backlog sizes, and the growth."""
+    figures: dict[str, dict[str, dict[str, float | None]]] = {}
+    for shape, order in ((shape, order) for shape in args.id_shapes for order in ORDERS):
+        found = {s.backlog: rows[s.label].median for s in scenarios[1:] if s.order == order and s.shape == shape}
         if len(found) < 2:
             continue
         small, large = found[args.small_backlog], found[args.large_backlog]
-        figures[order] = {
+        figures.setdefault(shape, {})[order] = {
             f"cpu_us_per_job_{args.small_backlog}": round(small.cpu_per_job, 3),
             f"cpu_us_per_job_{args.large_backlog}": round(large.cpu_per_job, 3),
             f"commands_per_job_{args.small_backlog}": round(small.commands_per_job, 3),
@@ -797,7 +830,8 @@ def backlog_figures(args: argparse.Namespace, scenarios: list[Scenario],
 
 
 def summary_json(args: argparse.Namespace, env: Environment, *, headline: Measure, bullmq: Measure | None,
-                 cpu_ratio: float | None, worst: float | None, backlog: dict[str, dict[str, float | None]],
+                 cpu_ratio: float | None, worst: float | None,
+                 backlog: dict[str, dict[str, dict[str, float | None]]],
                  verdicts: dict[str, bool | None], warnings: list[str]) -> dict[str, Any]:
     """The machine-readable result: the issue's fields first, then the details behind them."""
     def both(value: Callable[[Measure], float], digits: int) -> dict[str, float | None]:
@@ -814,10 +848,13 @@ def summary_json(args: argparse.Namespace, env: Environment, *, headline: Measur
         "script_time_ratio": ratio(headline.usec(SCRIPT_COMMANDS), bullmq.usec(SCRIPT_COMMANDS)) if bullmq else None,
         "jobqueue_round_trip_us": None if headline.round_trip_us is None else round(headline.round_trip_us, 1),
         "backlog_growth": worst,
-        "backlog_growth_by_order": {o: f["growth"] for o, f in backlog.items()},
+        "backlog_growth_by_order": {o: f["growth"] for o, f in backlog.get("numeric", {}).items()},
+        "backlog_growth_by_id_shape": {shape: {o: f["growth"] for o, f in orders.items()}
+                                       for shape, orders in backlog.items()},
         **verdicts,
         "jobs_per_s": both(lambda m: m.jobs_per_s, 0),
-        "backlog": backlog,
+        "backlog": backlog.get("numeric", {}),
+        "backlog_by_id_shape": backlog,
         "jobs": args.jobs,
         "window": args.window,
         "backlogs": [args.small_backlog, args.large_backlog],

@@ -1,10 +1,27 @@
 """Processors for seed 003's generic queues: workflow, tool-execution, llm-requests, data-processing and
 cache-warmup. The catalog defines those queues (concurrency, rate limits, the shared `dead-letter` queue); what
-their jobs do is each user's, so this module shows the shape, with work that runs as is:
+their jobs do is each user's, so this module shows the shape, with work that runs as is. `make run` loads it
+beside the seed processors; elsewhere name it in JOBQUEUE_PROCESSORS (or the catalog's `processors`).
 
-    JOBQUEUE_PROCESSORS=examples.processors make run
-    curl -X POST localhost:8000/jobs -H "Authorization: Bearer $SERVICE_TOKEN" \\
-         -d '{"queue": "data-processing", "name": "sum", "data": {"items": [1, 2, 3]}}'
+The data each queue's jobs carry (anything else, a missing field or an extra one, fails the job at once):
+
+- workflow: `{"steps": ["word_count", "sum"], "input": {"text": "...", "numbers": [1, 2]}}`: 1 to 100 tools of
+  TOOLS run in order on `input`, each result passed to the next as `previous`; returns `{result, steps}`;
+- tool-execution: `{"tool": "word_count", "args": {"text": "a b c"}}` (`sum` adds `args.numbers`); returns
+  `{tool, result}`;
+- llm-requests: `{"model": "...", "prompt": "..."}`, sent to the OpenAI-style API at LLM_API_URL (LLM_API_KEY);
+  `make run` has no stand-in for it, so without one these jobs fail to the `dead-letter` queue;
+- data-processing: `{"items": [1, 2, 3], "chunk": 1000}` (1 to 1,000,000 numbers; `chunk` optional): returns
+  `{count, sum, min, max}`;
+- cache-warmup: `{"urls": ["https://..."], "timeout": 5}` (1 to 1000 URLs; `timeout` optional, at most 60 s):
+  returns `{warmed, failed}`.
+
+Against `make run` (its defaults: the API on port 3000, the token `local-dev-token`):
+
+    $ API=http://127.0.0.1:3000; AUTH="Authorization: Bearer local-dev-token"
+    $ curl -X POST $API/jobs -H "$AUTH" -H 'Content-Type: application/json' \\
+           -d '{"queue": "data-processing", "name": "sum", "data": {"items": [1, 2, 3]}, "opts": {"jobId": "sum-1"}}'
+    $ curl -H "$AUTH" $API/queues/data-processing/jobs/sum-1   # a moment later: "state": "completed", "sum": 6.0
 
 Each processor validates its data first (a bad job fails at once instead of using its attempts), reports
 progress on long work, and raises `RetryAfterError` when a service asks it to wait.

@@ -1,19 +1,21 @@
 """The Redis that holds job state: ElastiCache, TLS in transit, AUTH token in Secrets Manager, no eviction.
 
 `Cache(stack, "Cache", network=network, name="jobqueue-prod").host` is the primary endpoint; `.auth_token` is
-the Secrets Manager secret the functions read at cold start (REDIS_AUTH_SECRET_ID). Node-based by default (a
+the Secrets Manager secret the functions read at cold start (REDIS_AUTH_SECRET_ID); `.node_ids` the nodes' cache
+cluster ids, which CloudWatch's ElastiCache metrics are per (none for serverless). Node-based by default (a
 replication group: Multi-AZ, automatic failover, `maxmemory-policy noeviction`); `serverless=True` deploys
 serverless ElastiCache instead, whose eviction policy cannot be set (see README).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Fn, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.checkov import SECRET_KMS, skip_checks
 from infra.network import Network
 
 __all__ = ["ENGINE_VERSION", "PARAMETER_FAMILY", "PORT", "Cache"]
@@ -21,6 +23,7 @@ __all__ = ["ENGINE_VERSION", "PARAMETER_FAMILY", "PORT", "Cache"]
 PORT = 6379
 ENGINE_VERSION = "7.1"
 PARAMETER_FAMILY = "redis7"
+NODES = 2  # a primary and a replica in another AZ
 NOEVICTION = {"maxmemory-policy": "noeviction"}  # BullMQ's requirement: evicting a job key loses job state
 
 
@@ -61,6 +64,8 @@ class Cache(Construct):
                 "functions' cached token; README 'Deploying to AWS' documents the manual rotation",
             )
         )
+        self.node_ids: list[str] = []
+        skip_checks(self.auth_token, CKV_AWS_149=SECRET_KMS)
         subnet_ids = network.vpc.select_subnets(subnet_type=network.subnets.subnet_type).subnet_ids
         token = self.auth_token.secret_value.unsafe_unwrap()  # a CloudFormation dynamic reference, not the value
         if serverless:
@@ -87,7 +92,7 @@ class Cache(Construct):
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[self.security_group.security_group_id],
             port=PORT,
-            num_cache_clusters=2,
+            num_cache_clusters=NODES,
             multi_az_enabled=True,
             automatic_failover_enabled=True,
             transit_encryption_enabled=True,
@@ -104,6 +109,8 @@ class Cache(Construct):
             )
         )
         self.host = group.attr_primary_end_point_address
+        # ElastiCache names a replication group's nodes <group id>-001, -002, ...
+        self.node_ids = [Fn.join("-", [group.ref, f"{n:03d}"]) for n in range(1, NODES + 1)]
         self.port = group.attr_primary_end_point_port
 
     def _serverless(self, name: str, subnet_ids: list[str], token: str) -> None:

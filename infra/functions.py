@@ -13,16 +13,20 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from constructs import Construct
 
+from infra.checkov import LOG_GROUP_KMS, skip_checks
 from infra.layer import ARCHITECTURE, REPO, RUNTIME
 from infra.network import Network
 from infra.queues import JobQueues
 from jobqueue.deployment import MIN_EVENT_SOURCE_CONCURRENCY, FunctionSpec
 
 __all__ = [
+    "CONCURRENCY",
     "ENI_ACTIONS",
+    "ENVIRONMENT_REASON",
     "LOG_RETENTION",
     "MIN_EVENT_SOURCE_CONCURRENCY",
     "RESOURCE_STAR_REASON",
+    "SYNCHRONOUS",
     "JobFunctions",
 ]
 
@@ -43,6 +47,32 @@ RESOURCE_STAR_REASON = (
     "lambda:ListEventSourceMappings: none supports resource-level permissions; every other statement names its "
     "queue, secret, log group or event source mapping"
 )
+ENVIRONMENT_REASON = (
+    "The environment holds names, ARNs and settings, never a secret value: secrets are read from Secrets Manager "
+    "at run time through their *_SECRET_ID; Lambda encrypts the variables at rest with its own key"
+)
+# Lambda's dead-letter queue and on-failure destination apply to asynchronous invocations only: a handler missing
+# here is invoked asynchronously and must get one (the scheduler function's is Scheduler's DLQ, infra/schedules.py).
+SYNCHRONOUS = {
+    "worker": "Invoked synchronously by its SQS event source mappings, which a dead-letter queue does not apply to: "
+    "a failed message returns to its queue and SQS redrive moves it to the queue's DLQ after maxReceiveCount",
+    "dead_letter": "Invoked synchronously by its DLQ's event source mapping, which a dead-letter queue does not "
+    "apply to: a failed message returns to the DLQ and is retried there until its retention ends",
+    "api": "Invoked synchronously by API Gateway, which a dead-letter queue does not apply to: the caller receives "
+    "the error and retries; an accepted job is already durable in SQS",
+}
+_MAPPED = (
+    "Capped by its SQS event source mappings' MaximumConcurrency (the catalog's concurrency); a reserved "
+    "concurrency would withhold as many executions from every other function of the account"
+)
+CONCURRENCY = {  # for the functions without a reserved concurrency
+    "worker": _MAPPED,
+    "dead_letter": _MAPPED,
+    "api": "Capped by the API stage's throttling (rate and burst limits); a reserved concurrency would withhold "
+    "executions from the workers and every other function of the account",
+    "scheduler": "Invoked only by EventBridge Scheduler, once per due schedule tick (the catalog's crons and the "
+    "sweeper's minute): a few executions at once; a reservation would withhold executions from the workers",
+}
 
 
 
@@ -93,6 +123,7 @@ class JobFunctions(Construct):
         """One function, its log group and role, and its SQS event sources."""
         scope = Construct(self, spec.name)
         log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION)
+        skip_checks(log_group, CKV_AWS_158=LOG_GROUP_KMS)
         role = iam.Role(
             scope,
             "Role",
@@ -125,6 +156,12 @@ class JobFunctions(Construct):
         Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
             Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=RESOURCE_STAR_REASON)
         )
+        skip_checks(role.node.find_child("DefaultPolicy"), CKV_AWS_111=RESOURCE_STAR_REASON)
+        skip_checks(function, CKV_AWS_173=ENVIRONMENT_REASON)
+        if spec.handler in SYNCHRONOUS:
+            skip_checks(function, CKV_AWS_116=SYNCHRONOUS[spec.handler])
+        if not reserve_one:
+            skip_checks(function, CKV_AWS_115=CONCURRENCY[spec.handler])
         self.event_sources[spec.name] = []
         for source in spec.event_sources:
             event_source = SqsEventSource(

@@ -1,10 +1,11 @@
 """The engine layer: the `jobqueue` and `workloads` packages and their pinned dependencies, bundled without Docker.
 
-`EngineLayer(stack, "Engine").layer` is a LayerVersion whose `python/` holds `jobqueue`, `workloads` (with its
-templates) and the wheels of pyproject.toml's `[project].dependencies` plus the `push` extra (Web Push for the
-notification worker), installed by pip for Lambda's platform (manylinux2014, arm64). http-ece, which pywebpush
-needs, is published only as an sdist: it is pure Python, so `pip wheel --no-deps` builds its wheel here first and
-the binary-only install finds it with `--find-links`.
+`EngineLayer(stack, "Engine").layer` is a LayerVersion whose `python/` holds `jobqueue` (its catalog validated
+here, at build time: `jobqueue.prebuilt`), `workloads` (with its templates) and the wheels of pyproject.toml's
+`[project].dependencies` plus the `push` extra (Web Push for the notification worker), installed by pip for
+Lambda's platform (manylinux2014, arm64). http-ece, which pywebpush needs, is published only as an sdist: it is
+pure Python, so `pip wheel --no-deps` builds its wheel here first and the binary-only install finds it with
+`--find-links`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+
+from jobqueue.prebuilt import write_prebuilt
 
 __all__ = [
     "ARCHITECTURE", "ASSET_EXCLUDE", "LAYER_EXTRAS", "PACKAGES", "REPO", "RUNTIME", "SDIST_ONLY", "EngineLayer",
@@ -44,7 +47,7 @@ SDIST_ONLY = ("http-ece",)
 ASSET_EXCLUDE = [
     "tests", ".venv", "node_modules", "cdk.out", "compat", "layers/standins", "examples",
     ".git", "**/__pycache__", "*.egg-info", ".hypothesis", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-    ".bench", "build",
+    ".bench", "build", "layers/jobqueue/catalog.json",
 ]
 
 _PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+$")
@@ -93,7 +96,8 @@ class PipLayerBundling:
             )
         for package in PACKAGES:
             shutil.copytree(self.source / "layers" / package, target / package,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "catalog.json"))
+        write_prebuilt(target / "jobqueue" / "catalog.json")  # the catalog validated here, not at each cold start
         return True
 
 

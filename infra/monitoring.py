@@ -1,4 +1,5 @@
-"""Alarms and the dashboard: per queue, a DLQ that is not empty, old messages, worker errors and throttles.
+"""Alarms and the dashboard: per queue, a DLQ that is not empty, old messages, worker errors and throttles; the
+cache's memory.
 
 `Monitoring(stack, "Monitoring", ...).topic` is the SNS topic every alarm notifies (`alarm_email` subscribes an
 address to it); `.dashboard` shows every queue's backlog and its worker.
@@ -18,10 +19,11 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-__all__ = ["OLDEST_MESSAGE_ALARM_S", "PERIOD", "Monitoring"]
+__all__ = ["CACHE_MEMORY_ALARM_PERCENT", "OLDEST_MESSAGE_ALARM_S", "PERIOD", "Monitoring"]
 
 PERIOD = Duration.minutes(5)
 OLDEST_MESSAGE_ALARM_S = 900  # a job waiting 15 minutes means its worker is stuck, paused or far too slow
+CACHE_MEMORY_ALARM_PERCENT = 80  # under noeviction a full Redis refuses writes: every add and every job fails
 
 
 class Monitoring(Construct):
@@ -82,6 +84,16 @@ class Monitoring(Construct):
         """Any message in a DLQ is a job that failed for good: alarm on the first."""
         self._alarm(f"{name}-NotEmpty", queue.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic="Maximum"), 1, f"jobqueue {name}: jobs failed for good")
+
+    def watch_cache(self, node_ids: list[str]) -> None:
+        """Each Redis node's memory against its maxmemory (DatabaseMemoryUsagePercentage), the replica's too: it
+        becomes the primary on failover."""
+        for n, node_id in enumerate(node_ids, start=1):
+            metric = cloudwatch.Metric(namespace="AWS/ElastiCache", metric_name="DatabaseMemoryUsagePercentage",
+                                       dimensions_map={"CacheClusterId": node_id}, period=PERIOD, statistic="Maximum")
+            self._alarm(f"Cache-{n}-Memory", metric, CACHE_MEMORY_ALARM_PERCENT,
+                        f"jobqueue Redis node {n}: memory at {CACHE_MEMORY_ALARM_PERCENT} % of maxmemory or more "
+                        "(writes fail when full: check retention settings and `make bench-memory`)")
 
     def watch_api(self, api: apigw.RestApi) -> None:
         """The API's row: requests and errors by class, and latency."""

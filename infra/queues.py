@@ -11,6 +11,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.checkov import SQS_SSE, skip_checks
 from jobqueue.catalog import Catalog
 from jobqueue.deployment import dead_letter_timeout
 from jobqueue.errors import CatalogError
@@ -69,6 +70,8 @@ class JobQueues(Construct):
             **{lane.sqs_name: q for name, queue in catalog.queues.items()
                for lane, q in zip(queue.lanes(), self.lanes[name], strict=True)},
         }
+        for sqs_queue in self.by_sqs_name.values():
+            skip_checks(sqs_queue, CKV_AWS_27=SQS_SSE)
 
 def _check_retention(name: str, retention_days: int) -> None:
     """Refuse a DLQ that would drop redriven messages before their source queue would have."""

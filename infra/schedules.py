@@ -14,6 +14,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.checkov import SQS_SSE, skip_checks
 from jobqueue.catalog import Catalog
 from jobqueue.schedules import schedule_definitions
 from jobqueue.sweeper import sweep_schedule
@@ -27,7 +28,8 @@ RETRY_POLICY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 300}
 class Schedules(Construct):
     """One schedule per cron entry (`.schedules[name]`) in a group of jobqueue's own (`.group_name`), with
     flexible window off, Scheduler's role (`.role`, may invoke only `target`) and a DLQ (`.dead_letter_queue`)
-    for ticks that could not be delivered.
+    for the ticks that failed: those Scheduler could not deliver and, as `target`'s own dead-letter queue, those
+    `target` failed (Scheduler invokes it asynchronously: Lambda retries twice, then dead-letters the event).
     """
 
     def __init__(
@@ -36,7 +38,7 @@ class Schedules(Construct):
         id: str,
         *,
         catalog: Catalog,
-        target: lambda_.IFunction,
+        target: lambda_.Function,
         group_name: str,
         name_prefix: str = "",
     ) -> None:
@@ -51,6 +53,12 @@ class Schedules(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        skip_checks(self.dead_letter_queue, CKV_AWS_27=SQS_SSE)
+        function = target.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+            target_arn=self.dead_letter_queue.queue_arn)
+        self.dead_letter_queue.grant_send_messages(target)
         Validations.of(self.dead_letter_queue).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SQS3",

@@ -19,6 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.checkov import SECRET_KMS, skip_checks
+
 __all__ = ["CREDENTIALS", "SETTINGS", "USES", "SeedServices"]
 
 _HTTP_APIS = ("GHL", "REALESTATE", "CRM", "MESSAGING", "HUBSPOT", "SALESFORCE", "SHEETS", "SEARCH", "APP")
@@ -81,6 +83,7 @@ class SeedServices(Construct):
                                                                             exclude_punctuation=True),
             )
             Validations.of(secret).acknowledge(Acknowledgment(id="AwsSolutions-SMG4", reason=_REASON))
+            skip_checks(secret, CKV_AWS_149=SECRET_KMS)
             self.secrets[service] = secret
 
     def grant(self, function: lambda_.Function, queue: str) -> None:

@@ -32,6 +32,7 @@ CONTEXT_KEYS = {
     "cache": "cache",
     "cacheNodeType": "cache_node_type",
     "logLevel": "log_level",
+    "metricsToken": "metrics_token",
 }
 
 
@@ -53,6 +54,7 @@ class StageSettings:
     cache: Literal["node", "serverless"] = "node"
     cache_node_type: str = "cache.t4g.small"
     log_level: str = "INFO"
+    metrics_token: bool = False  # a scrape token for GET /metrics alone (Secrets Manager), public route under IAM
 
     def __post_init__(self) -> None:
         checks = [
@@ -82,7 +84,11 @@ class StageSettings:
             value = node.try_get_context(key)
             if value is None or value == "":
                 continue
-            if field == "nat_gateways":
+            if field == "metrics_token":
+                if str(value).lower() not in ("true", "false"):
+                    raise ValueError(f"invalid stage settings: metricsToken {value!r}: expected true or false")
+                raw[field] = str(value).lower() == "true"
+            elif field == "nat_gateways":
                 text = str(value)
                 if not text.isdigit():
                     raise ValueError(f"invalid stage settings: natGateways {text!r}: expected 0 to 3")

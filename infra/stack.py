@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import JobQueueApi
 from infra.cache import Cache
+from infra.checkov import SECRET_KMS, skip_checks
 from infra.functions import JobFunctions
 from infra.layer import EngineLayer
 from infra.monitoring import Monitoring
@@ -20,7 +21,7 @@ from infra.records import SeedRecords
 from infra.schedules import Schedules
 from infra.seed_services import SeedServices
 from infra.settings import StageSettings
-from jobqueue.api.secrets import SERVICE_TOKEN
+from jobqueue.api.secrets import METRICS_TOKEN, SERVICE_TOKEN
 from jobqueue.catalog import Catalog
 from jobqueue.deployment import function_specs
 from workloads.processors import ALL as SEED_PROCESSORS
@@ -83,10 +84,13 @@ class JobQueueStack(Stack):
         # The API answers bulk availability checks of 10 leads or fewer itself, with that queue's processor.
         self.records.grant(api_function, "bulk-availability")
         self.services.grant(api_function, "bulk-availability")
-        self.api = JobQueueApi(self, "Api", handler=api_function, iam_management=settings.iam_management, name=name)
+        self.api = JobQueueApi(self, "Api", handler=api_function, iam_management=settings.iam_management, name=name,
+                               metrics_token=settings.metrics_token)
         self.monitoring.watch_api(self.api.api)
         self.schedules = Schedules(self, "Schedules", catalog=catalog, target=scheduler_function, group_name=name,
                                    name_prefix=settings.name_prefix)
+        # Ticks Scheduler could not deliver and sweeps or ticks the scheduler function failed for good land here.
+        self.monitoring.watch_dead_letter_queue("schedules-dlq", self.schedules.dead_letter_queue)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "AlarmTopic", value=self.monitoring.topic.topic_arn)
 
@@ -117,6 +121,7 @@ class JobQueueStack(Stack):
             self.monitoring.watch_queue(queue.name, lanes=list(lanes), dead_letter=dead_letter, worker=worker)
         for dlq_name, dlq in self.queues.dead_letter_queues.items():
             self.monitoring.watch_dead_letter_queue(dlq_name, dlq)
+        self.monitoring.watch_cache(self.cache.node_ids)
 
     def _api_secrets(self, catalog: Catalog, api_function: lambda_.Function) -> None:
         """The service token (unless IAM guards management) and one secret per webhook source, read only by the
@@ -127,6 +132,9 @@ class JobQueueStack(Stack):
             api_function.add_environment("JOBQUEUE_MANAGEMENT_AUTH", "iam")
         else:
             descriptions["ServiceToken"] = (SERVICE_TOKEN, "bearer token of the management API")
+        if self.settings.metrics_token:
+            descriptions["MetricsToken"] = (METRICS_TOKEN, "bearer token a Prometheus scraper sends to GET /metrics "
+                                                           "(that route only)")
         for id, (variable, description) in descriptions.items():
             secret = secretsmanager.Secret(
                 self, id, description=f"{self.stack_name}: {description}",
@@ -134,6 +142,7 @@ class JobQueueStack(Stack):
                                                                             exclude_punctuation=True),
             )
             Validations.of(secret).acknowledge(Acknowledgment(id="AwsSolutions-SMG4", reason=SHARED_SECRET_REASON))
+            skip_checks(secret, CKV_AWS_149=SECRET_KMS)
             secret.grant_read(api_function)
             api_function.add_environment(f"{variable}_SECRET_ID", secret.secret_arn)
             CfnOutput(self, f"{id}Secret", value=secret.secret_arn)

@@ -114,3 +114,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path.relative_to(ROOT / "tests")
         item.add_marker(pytest.mark.xdist_group(path.parts[0] if path.parts[0] in SHARED_SETUP else str(path)))
+
+
+# Secrets a test may hand the code under test; none may reach what that code logs or prints.
+SECRET_VARIABLES = ("SERVICE_TOKEN", "METRICS_TOKEN", "GHL_WEBHOOK_SECRET", "WEBHOOK_SIGNING_SECRET",
+                    "VAPID_PRIVATE_KEY", "SMTP_PASS")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """The test suite's logs are secret-free: a passing test fails if a secret set in the environment while it
+    ran (at least 8 characters, so no placeholder matches by chance) is in its captured output or log records."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.passed:
+        return
+    secrets = {name: value for name in SECRET_VARIABLES if len(value := os.environ.get(name, "")) >= 8}
+    leaks = sorted({f"{name} in {section.lower()}" for section, text in report.sections
+                    for name, value in secrets.items() if value in text})
+    if leaks:
+        report.outcome = "failed"
+        report.longrepr = f"secret value in the test's output: {', '.join(leaks)}"

@@ -439,8 +439,9 @@ class QueueAdmin:
         return letters
 
     def dead_letter_count(self) -> int:
-        """How many dead jobs of this queue await triage."""
-        return len(self.dead_letter_scripts.dead_letter_ids(self.name, 0, -1))
+        """How many dead jobs of this queue await triage: the size of its index, one command at any size (a record
+        removed behind jobqueue's back counts until the next page read drops its entry)."""
+        return int(self.redis.zcard(self.dead_letter_keys.dead_letters_of(self.name)))
 
     def remove_dead_letter(self, record_id: str) -> bool:
         """Discard one of this queue's dead-letter records for good; False if it has no such record."""

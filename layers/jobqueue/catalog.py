@@ -18,9 +18,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobqueue.cron import CronPattern, TimeZoneName
-from jobqueue.errors import CatalogError, UnknownQueueError
+from jobqueue.errors import CatalogError, UnknownJobTypeError, UnknownQueueError
 
 __all__ = [
+    "DEFAULT_KEEP_LOGS",
+    "DEFAULT_REMOVE_ON_COMPLETE",
+    "DEFAULT_REMOVE_ON_FAIL",
     "MAX_VISIBILITY_S",
     "RECEIVE_MARGIN",
     "WORK_RETENTION_S",
@@ -58,15 +61,16 @@ QUEUE_NAME = r"^[A-Za-z0-9_-]{1,60}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Validators are built on first validation: a cold start that loads the prebuilt catalog builds none.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Backoff(_Model):
     """How long to wait before retry n: `delay` ms (fixed) or `delay * 2**(n-1)` ms (exponential)."""
 
     type: Literal["fixed", "exponential"] = "exponential"
-    delay: int = Field(1000, ge=0, le=MAX_VISIBILITY_S * 1000)
-    jitter: float = Field(0.0, ge=0.0, le=1.0)
+    delay: int = Field(1000, ge=0, le=MAX_VISIBILITY_S * 1000, strict=True)
+    jitter: float = Field(0.0, ge=0.0, le=1.0, strict=True)
 
     def delay_for(self, attempts_made: int) -> int:
         """The longest wait (ms, before jitter) after `attempts_made` failed attempts."""
@@ -92,8 +96,8 @@ def check_retry_plan(attempts: int, backoff: Backoff | None) -> None:
 class Retention(_Model):
     """BullMQ's removeOnComplete/removeOnFail: keep at most `count` finished jobs, none older than `age` s."""
 
-    count: int | None = Field(None, ge=0)
-    age: int | None = Field(None, gt=0)
+    count: int | None = Field(None, ge=0, strict=True)
+    age: int | None = Field(None, gt=0, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -104,6 +108,14 @@ class Retention(_Model):
         if isinstance(value, int) and not isinstance(value, bool):
             return {"count": value}
         return value
+
+
+DEFAULT_REMOVE_ON_COMPLETE = Retention(count=1000, age=24 * 3600)
+"""Completed jobs a queue keeps when the catalog says nothing (BullMQ keeps all: under noeviction, an outage)."""
+DEFAULT_REMOVE_ON_FAIL = Retention(count=10_000, age=7 * 24 * 3600)
+"""Failed jobs a queue keeps when the catalog says nothing; dead jobs also keep their dead-letter record."""
+DEFAULT_KEEP_LOGS = 100
+"""Log lines a job keeps when the catalog says nothing (BullMQ's `keepLogs`)."""
 
 
 class Limiter(_Model):
@@ -154,8 +166,9 @@ class QueueConfig(_Model):
     concurrency_env: str | None = None
     limiter: Limiter | None = None
     limiter_env: str | None = None
-    remove_on_complete: Retention | None = None
-    remove_on_fail: Retention | None = None
+    remove_on_complete: Retention | None = DEFAULT_REMOVE_ON_COMPLETE
+    remove_on_fail: Retention | None = DEFAULT_REMOVE_ON_FAIL
+    keep_logs: int = Field(DEFAULT_KEEP_LOGS, ge=1, le=100_000, description="log lines a job keeps (keepLogs)")
     dead_letter: Annotated[str, Field(pattern=QUEUE_NAME)] = ""
     on_dead: str | None = Field(None, pattern=r"^[\w.]+:\w+$")
     jobs: dict[str, JobDefaults] = Field(default_factory=dict)
@@ -269,7 +282,13 @@ class DeadLetterConfig(_Model):
 
 
 class WebhookSource(_Model):
-    """An inbound webhook source: where `POST /webhooks/{source}` puts its events and how it trusts them."""
+    """An inbound webhook source: where `POST /webhooks/{source}` puts its events and how it trusts them.
+
+    Replays: a delivery of an event id seen within `dedupe_window` is answered as the first one was, with no
+    second job. After the window the id is forgotten, so a source whose body carries its send time (`timestamp`,
+    covered by the signature) is also checked against `timestamp_tolerance`; the tolerance must be shorter than
+    the window, so a signed body replayed once its id is forgotten is always older than the tolerance: refused.
+    """
 
     name: str
     queue: str
@@ -279,6 +298,16 @@ class WebhookSource(_Model):
     signature_header: str = "X-Signature"
     secret: str = Field(description="env var holding the secret locally; Secrets Manager id when deployed")
     dedupe_window: int = Field(24 * 3600, gt=0, description="seconds an event id is remembered")
+    timestamp: str | None = Field(None, min_length=1, description="dotted path of the send time in the JSON body "
+                                  "(ISO 8601, or Unix seconds or milliseconds); required in every event when set")
+    timestamp_tolerance: int = Field(300, gt=0, description="seconds the send time may be from now, either way")
+
+    @model_validator(mode="after")
+    def _tolerance_within_window(self) -> WebhookSource:
+        if self.timestamp is not None and self.timestamp_tolerance >= self.dedupe_window:
+            raise ValueError(f"timestamp_tolerance ({self.timestamp_tolerance} s) must be shorter than "
+                             f"dedupe_window ({self.dedupe_window} s), or a replay after the window is accepted")
+        return self
 
 
 class Catalog(_Model):
@@ -301,7 +330,7 @@ class Catalog(_Model):
         for queue in self.queues.values():
             if job_type in queue.job_types or job_type == queue.name:
                 return queue
-        raise UnknownQueueError(job_type, [t for q in self.queues.values() for t in q.job_types])
+        raise UnknownJobTypeError(job_type, [t for q in self.queues.values() for t in q.job_types])
 
     def sources_of(self, dead_letter: str) -> list[QueueConfig]:
         """The work queues whose exhausted jobs go to `dead_letter`."""
@@ -402,4 +431,10 @@ def default_catalog() -> Catalog:
     from jobqueue.settings import get_settings
 
     settings = get_settings()
+    if not settings.catalog_path:  # the packaged catalog, as validated at build time (jobqueue.prebuilt)
+        from jobqueue.prebuilt import load_prebuilt
+
+        prebuilt = load_prebuilt(settings.processors)
+        if prebuilt is not None:
+            return prebuilt
     return load_catalog(settings.catalog_path, settings.processors)

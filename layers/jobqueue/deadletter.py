@@ -82,7 +82,8 @@ class _DeadBatch:
             dead.append(DeadRecord(message, error, attempts, letter.to_json()))
         if not dead:
             return
-        recorded = handler.scripts.record_dead_letters(dead, handler.now_ms())
+        retention_ms = handler.catalog.dead_letters[handler.name].retention_days * 86_400_000
+        recorded = handler.scripts.record_dead_letters(dead, handler.now_ms(), retention_ms)
         for (message_id, letter), record_id in zip(letters.items(), recorded, strict=True):
             if not record_id:
                 logger.warning("dead letter of a completed job dropped", extra={"queue": letter.queue,

@@ -21,6 +21,7 @@ __all__ = [
     "ScheduleConflictError",
     "ScheduleNotFoundError",
     "ScriptError",
+    "UnknownJobTypeError",
     "UnknownQueueError",
     "UnrecoverableError",
 ]
@@ -40,6 +41,14 @@ class UnknownQueueError(JobQueueError):
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"unknown queue {name!r}; known queues: {', '.join(sorted(known))}")
         self.name = name
+
+
+class UnknownJobTypeError(JobQueueError):
+    """A seed-002 `jobType` that no catalog queue serves."""
+
+    def __init__(self, job_type: str, known: list[str]) -> None:
+        super().__init__(f"unknown job type {job_type!r}; known job types: {', '.join(sorted(known))}")
+        self.job_type = job_type
 
 
 class InvalidJobError(JobQueueError):

@@ -8,20 +8,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobqueue.catalog import Backoff, QueueConfig, Retention, check_retry_plan
+from jobqueue.catalog import DEFAULT_KEEP_LOGS, Backoff, QueueConfig, Retention, check_retry_plan
 from jobqueue.errors import InvalidJobError, MalformedMessageError
+from jobqueue.keys import job_id_problem
 
 if TYPE_CHECKING:
     from jobqueue.scripts import Scripts
 
 __all__ = ["DeadLetter", "Job", "JobMessage", "JobOptions", "resolve_options"]
 
-# Suffixes of a queue's own keys (BullMQ's and jobqueue's): a job with such an id would overwrite them.
-RESERVED_JOB_IDS = frozenset({
-    "id", "wait", "paused", "active", "delayed", "prioritized", "pc", "completed", "failed", "waiting-children",
-    "events", "meta", "marker", "stalled", "stalled-check", "limiter", "repeat", "de", "removed",
-    "leases", "slots",
-})
 # Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
 MAX_SQS_DELAY_MS = 900_000
 
@@ -29,20 +24,23 @@ MAX_SQS_DELAY_MS = 900_000
 class JobOptions(BaseModel):
     """BullMQ's job options. Both BullMQ's camelCase and Python's snake_case names are accepted.
 
+    Numbers are strict integers, as BullMQ's types are: `"priority": "1"` or `"attempts": 2.0` is refused,
+    not coerced.
+
     >>> JobOptions.model_validate({"attempts": 3, "backoff": {"type": "fixed", "delay": 500}}).attempts
     3
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    attempts: int = Field(1, ge=1, le=1000)
+    attempts: int = Field(1, ge=1, le=1000, strict=True)
     backoff: Backoff | None = None
-    delay: int = Field(0, ge=0, description="ms before the first attempt")
-    priority: int = Field(0, ge=0, le=2_097_152, description="1 is the highest; 0 means none")
+    delay: int = Field(0, ge=0, strict=True, description="ms before the first attempt")
+    priority: int = Field(0, ge=0, le=2_097_152, strict=True, description="1 is the highest; 0 means none")
     job_id: str | None = Field(None, alias="jobId", min_length=1, max_length=128, pattern=r"^[^:\s]+$")
     remove_on_complete: Retention | None = Field(None, alias="removeOnComplete")
     remove_on_fail: Retention | None = Field(None, alias="removeOnFail")
-    ttl: int | None = Field(None, ge=1, le=900_000,
+    ttl: int | None = Field(None, ge=1, le=900_000, strict=True,
                             description="ms the job may run before its attempt fails (BullMQ Pro's ttl)")
 
     @field_validator("backoff", mode="before")
@@ -59,8 +57,9 @@ class JobOptions(BaseModel):
         # Like BullMQ: integer ids are reserved for generated ones.
         if value is not None and value.isdigit():
             raise ValueError("custom job ids cannot be integers (they are reserved for generated ids)")
-        if value in RESERVED_JOB_IDS:
-            raise ValueError(f"{value!r} is the name of one of the queue's own keys")
+        problem = None if value is None else job_id_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     def to_bullmq_json(self) -> str:
@@ -151,6 +150,8 @@ class Job:
     attempt: int
     """This attempt's number, starting at 1."""
     _scripts: Scripts = field(repr=False)
+    keep_logs: int = field(default=DEFAULT_KEEP_LOGS, repr=False)
+    """Log lines the job keeps, the newest (its queue's `keep_logs`, BullMQ's `keepLogs`)."""
 
     @property
     def attempts_made(self) -> int:
@@ -162,8 +163,8 @@ class Job:
         self._scripts.update_progress(self.id, progress)
 
     def log(self, line: str) -> None:
-        """Appends to the job's log (BullMQ's `Job.log`)."""
-        self._scripts.add_log(self.id, line)
+        """Appends to the job's log (BullMQ's `Job.log`), which keeps its newest `keep_logs` lines."""
+        self._scripts.add_log(self.id, line, self.keep_logs)
 
 
 def parse_message(body: str) -> JobMessage:

@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["REMOVED_TTL_MS", "QueueKeys", "app_key", "dead_letter_record_id", "dead_letter_record_name"]
+__all__ = [
+    "KEEP_TICKS",
+    "REMOVED_TTL_MS",
+    "RESERVED_JOB_IDS",
+    "QueueKeys",
+    "app_key",
+    "dead_letter_record_id",
+    "dead_letter_record_name",
+    "job_id_problem",
+    "repeat_ticks_key",
+]
 
 # How long a removed job's tombstone is kept: the work queues' SQS retention (4 days, infra.queues.WORK_RETENTION)
 # plus a day for a copy a worker re-sent just before the removal. After that no message of the job can exist.
 REMOVED_TTL_MS = 5 * 24 * 3600 * 1000
+# Ticks of a schedule with a limit kept for a tick fired again: Scheduler retries a tick for at most 24 h (its
+# default MaximumEventAgeInSeconds; the CDK app's is 5 minutes), a day of the finest schedule (1 minute) is 1,440.
+KEEP_TICKS = 1500
+
+# Suffixes of a queue's own keys (BullMQ's and jobqueue's): a job with such an id would be one of them.
+RESERVED_JOB_IDS = frozenset({
+    "id", "wait", "paused", "active", "delayed", "prioritized", "pc", "completed", "failed", "waiting-children",
+    "events", "meta", "marker", "stalled", "stalled-check", "limiter", "repeat", "de", "removed",
+    "leases", "slots", "unsent", "metrics",
+})
+# The one id shape with ':' a job hash has: BullMQ's repeatable jobs, `repeat:<key>:<millis>`.
+_REPEAT_JOB_ID = re.compile(r"^repeat:[^:]+(:[^:]+)?:\d+$")
+
+
+def job_id_problem(job_id: str) -> str | None:
+    """Why `job_id` cannot name a job of a queue, or None: the one check producers and readers share.
+
+    `<prefix>:<queue>:<jobId>` must be a job hash: an id equal to a reserved suffix (`wait`, `meta`, ...), or with
+    a ':' that reaches into another key family (`1:logs`, `metrics:completed`, `de:x`), would address another key.
+
+    >>> job_id_problem("wait")
+    "job id 'wait' is reserved: it is the name of one of the queue's own keys"
+    """
+    if job_id in RESERVED_JOB_IDS:
+        return f"job id {job_id!r} is reserved: it is the name of one of the queue's own keys"
+    if ":" in job_id and not _REPEAT_JOB_ID.match(job_id):
+        return f"job id {job_id!r} is reserved: ids with ':' address other keys of the queue (e.g. <id>:logs)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,7 +136,8 @@ class QueueKeys:
     def leases(self) -> str:
         """jobqueue's own: running jobs' leases, a sorted set of job ids scored by when the lease expires (ms).
 
-        A delivery of a job that is active under an unexpired lease is a duplicate; after expiry, a stall.
+        A delivery of a job that is active under an unexpired lease is a duplicate; after expiry, a stall. A finish
+        removes its job's lease, and every claim prunes the expired ones (moveToActive-10.lua).
         """
         return self._key("leases")
 
@@ -124,6 +164,15 @@ class QueueKeys:
         """
         return self._key("removed")
 
+    def dead_letters_of(self, queue: str) -> str:
+        """jobqueue's own, in a dead-letter queue: `queue`'s record ids scored by when recorded (ms).
+
+        A dead-letter queue may be shared (seed 004's `dead`): this index pages one queue's records without
+        reading the others'. recordDeadLetters-3.lua adds (it formats this name too), removeDeadLetters-3.lua
+        removes, and getDeadLetters-1.lua drops the entries of records removed behind jobqueue's back.
+        """
+        return self._key(f"records:{queue}")
+
 
 def app_key(prefix: str, name: str) -> str:
     """Keys of jobqueue's own that are not BullMQ state (e.g. the lead-status store).
@@ -131,6 +180,11 @@ def app_key(prefix: str, name: str) -> str:
     '~' cannot appear in a queue name, so these never collide with a queue's keys.
     """
     return f"{prefix}:~jobqueue:{name}"
+
+
+def repeat_ticks_key(prefix: str, queue: str, name: str) -> str:
+    """The ticks of a schedule with a limit (numberTick-1.lua): at most `KEEP_TICKS` tick job ids."""
+    return app_key(prefix, f"repeat:{queue}.{name}")
 
 
 def dead_letter_record_id(queue: str, job_id: str) -> str:

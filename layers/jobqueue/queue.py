@@ -26,7 +26,7 @@ from jobqueue.settings import Settings, get_settings
 from jobqueue.transport import SqsTransport
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable
+    from collections.abc import Hashable, Iterable, Iterator, Mapping
 
     from redis import Redis
 
@@ -59,6 +59,8 @@ class JobInfo:
     finishedOn: int | None
     returnvalue: Any
     failedReason: str | None
+    stacktrace: list[str]
+    """The failed attempts' stack traces, oldest first (BullMQ's `stacktrace`; the last 10 are kept)."""
 
 
 # The states of BullMQ's `getJobCounts()`, in the order `read_counts` queues their reads.
@@ -77,13 +79,14 @@ def read_counts(pipe: Any, keys: QueueKeys) -> None:
 
 
 def send_jobs(transport: SqsTransport, config: QueueConfig, messages: dict[K, JobMessage], *,
-              deadline: float | None = None) -> dict[K, str]:
-    """Send jobs to their priority lanes; returns the keys of those SQS did not take (or that the deadline
-    left unsent), with why."""
+              deadline: float | None = None, due: Mapping[K, int] | None = None) -> dict[K, str]:
+    """Send jobs to their priority lanes, each delayed until `due[key]` (ms) when given, else by its own delay;
+    returns the keys of those SQS did not take (or that the deadline left unsent), with why."""
     now = int(time.time() * 1000)
     lanes: dict[str, list[tuple[K, dict[str, Any]]]] = {}
     for key, message in messages.items():
-        lanes.setdefault(config.lane_for(message.opts.priority).sqs_name, []).append((key, send_entry(message, now)))
+        entry = send_entry(message, now, due.get(key) if due else None)
+        lanes.setdefault(config.lane_for(message.opts.priority).sqs_name, []).append((key, entry))
     refused: dict[K, str] = {}
     for lane, entries in lanes.items():
         refused.update(transport.send(lane, entries, deadline=deadline))
@@ -118,7 +121,13 @@ def job_info(job_id: str, raw: dict[str, str], state: str) -> JobInfo:
         finishedOn=_int_or_none(raw.get("finishedOn")),
         returnvalue=_json_or_raw(raw.get("returnvalue")),
         failedReason=raw.get("failedReason"),
+        stacktrace=_stack_traces(raw.get("stacktrace")),
     )
+
+
+def _stack_traces(value: str | None) -> list[str]:
+    traces = _json_or_raw(value)
+    return [str(t) for t in traces] if isinstance(traces, list) else []
 
 
 def stored_message(config: QueueConfig, job_id: str, raw: dict[str, str]) -> JobMessage | None:
@@ -140,9 +149,10 @@ def stored_message(config: QueueConfig, job_id: str, raw: dict[str, str]) -> Job
                       timestamp=int(raw.get("timestamp") or 0))
 
 
-def send_entry(message: JobMessage, now: int) -> dict[str, Any]:
-    """The SendMessageBatch entry of a job: delayed by what is left of its delay (SQS's 15 minutes at most)."""
-    delay = min(max(0, message.due_at() - now), MAX_SQS_DELAY_MS)
+def send_entry(message: JobMessage, now: int, due_at: int | None = None) -> dict[str, Any]:
+    """The SendMessageBatch entry of a job: delayed by what is left of its delay, or until `due_at` (ms) when
+    given (SQS's 15 minutes at most: a job due later is deferred again by the worker)."""
+    delay = min(max(0, (message.due_at() if due_at is None else due_at) - now), MAX_SQS_DELAY_MS)
     return {"MessageBody": message.body(), "DelaySeconds": math.ceil(delay / 1000)}
 
 
@@ -334,6 +344,73 @@ class Queue:
             if len(ids) < limit:
                 return sent
 
+    def adopt_foreign(self, limit: int = REDIS_BATCH) -> int:
+        """The sweeper: send the jobs a BullMQ client made waiting or delayed (npm `queue.add`, Bull Board's retry
+        or promote), which reach Redis without an SQS message; returns how many were sent. The events stream
+        names them: jobqueue's own waiting and delayed events carry `sqs`. Each is marked unsent before it is
+        sent, so one this call could not send (SQS refused it, the process died) is sent by `resend_unsent`."""
+        adopted = 0
+        while True:
+            found, more = self.scripts.adopt_jobs(int(time.time() * 1000), limit)
+            sent, refused = self._send_held(found)
+            adopted += sent
+            if refused:
+                logger.warning("sweeper: SQS refused jobs a BullMQ client added", extra={"queue": self.name,
+                                                                                       "count": len(refused)})
+                return adopted
+            if not more:
+                return adopted
+
+    def resend_pending(self, limit: int = REDIS_BATCH) -> int:
+        """Send a message for every job Redis holds as waiting, prioritized, active or delayed (delayed until its
+        time in the delayed set): for an SQS that lost its messages while Redis kept the jobs, as the local
+        runtime's in-memory moto does at every restart. Returns how many were sent; raises EnqueueError naming
+        what SQS refused (the jobs stay as they are, so calling again completes it). A job that did keep its
+        message gets a copy the worker drops."""
+        total = 0
+        for page in self._pending_pages(limit):
+            sent, refused = self._send_held(page)
+            total += sent
+            if refused:
+                reasons = sorted(set(refused.values()))
+                raise EnqueueError(f"queue {self.name!r}: SQS refused {len(refused)} of the jobs Redis holds "
+                                   f"({reasons[0]}); sending them again completes it",
+                                   [None if job_id in refused else job_id for job_id in page],
+                                   [Rejection(i, job_id, refused[job_id], may_run=True)
+                                    for i, job_id in enumerate(page) if job_id in refused])
+        return total
+
+    def _send_held(self, due: dict[str, int | None]) -> tuple[int, dict[str, str]]:
+        """Send jobs Redis holds (`due`: id -> when due, ms, None for now) as their stored messages, with the
+        attempts they made, and clear the unsent marks of those SQS took; how many it took, and the refused
+        with why. A job Redis does not hold is skipped (its mark cleared)."""
+        hashes = self._hashes(list(due))
+        messages = {job_id: m.model_copy(update={"attempts_offset": int(raw.get("atm") or 0)})
+                    for job_id, raw in hashes.items() if (m := stored_message(self.config, job_id, raw)) is not None}
+        refused = send_jobs(self.transport, self.config, messages,
+                            due={job_id: at for job_id, at in due.items() if at is not None and job_id in messages})
+        self.scripts.confirm_sent([job_id for job_id in due if job_id not in refused])
+        return len(messages) - len(refused), refused
+
+    def _pending_pages(self, limit: int) -> Iterator[dict[str, int | None]]:
+        """The jobs waiting, active, prioritized and delayed, `limit` at a time: id -> when due (ms; None: now)."""
+        k = self.keys
+        for key in (k.wait, k.active, k.prioritized, k.delayed):
+            start = 0
+            while True:
+                end = start + limit - 1
+                page: dict[str, int | None]
+                if key in (k.wait, k.active):
+                    page = dict.fromkeys(cast("list[str]", self.redis.lrange(key, start, end)))
+                else:
+                    scored = cast("list[tuple[str, float]]", self.redis.zrange(key, start, end, withscores=True))
+                    page = {job_id: int(score) // 4096 if key == k.delayed else None for job_id, score in scored}
+                if page:
+                    yield page
+                if len(page) < limit:
+                    break
+                start += limit
+
     # -- reading -----------------------------------------------------------------------------------------
 
     def get_job_counts(self) -> dict[str, int]:
@@ -361,5 +438,12 @@ class Queue:
             return None
         return job_info(job_id, raw, self.get_state(job_id))
 
-    def get_logs(self, job_id: str) -> list[str]:
-        return cast("list[str]", self.redis.lrange(self.keys.logs(job_id), 0, -1))
+    def get_job_logs(self, job_id: str, start: int = 0, end: int = -1, *, asc: bool = True) -> tuple[list[str], int]:
+        """BullMQ's `getJobLogs`: lines `start`..`end` (inclusive; oldest first, or newest first unless `asc`) and
+        how many lines the job has."""
+        key = self.keys.logs(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lrange(key, *((start, end) if asc else (-(end + 1), -(start + 1))))
+        pipe.llen(key)
+        lines, count = pipe.execute()
+        return (lines if asc else lines[::-1]), int(count)

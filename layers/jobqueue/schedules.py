@@ -6,7 +6,7 @@ Deployed, one Scheduler schedule per repeatable job invokes the scheduler Lambda
 scheduled time, so a retried or duplicated invocation of the same tick adds one job, not two. Schedules added
 at run time (`add_schedule`, `POST /schedules`) live in the same group with the same names and target; their
 Input also carries their repeat options (`"repeat"`, which marks them as run-time ones) and `"limit"`, which
-`fire` enforces by counting the ticks in Redis.
+`fire` enforces by numbering the ticks in Redis (the newest `KEEP_TICKS` of them are kept).
 
 >>> [(s["queue"], s["expression"]) for s in list_schedules(load_catalog())][:1]  # doctest: +SKIP
 [('scheduled-messages', 'cron(* * ? * * *)')]
@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from jobqueue.catalog import Catalog, CronEntry
 from jobqueue.cron import next_times, parse_cron, time_zone, to_scheduler_expression
 from jobqueue.errors import CatalogError, InvalidJobError, ScheduleConflictError, ScheduleNotFoundError
-from jobqueue.keys import app_key
+from jobqueue.keys import repeat_ticks_key
 from jobqueue.queue import Queue
 from jobqueue.repeat import Repeat
 
@@ -211,7 +211,9 @@ def fire(
     job_id = schedule_job_id(name, when)
     producer = Queue(queue, catalog=catalog, settings=settings, redis=redis, sqs=sqs)
     limit = event.get("limit")
-    if limit is not None and _tick_number(producer, name, job_id, when) > limit:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise InvalidJobError(f"scheduler event: limit {limit!r} is not a positive integer")
+    if limit is not None and producer.scripts.number_tick(name, job_id, limit) > limit:
         logger.info("schedule limit reached", extra={"event": "limited", "queue": queue, "jobName": name,
                                                     "limit": limit, "scheduledTime": when.isoformat()})
         return ""
@@ -219,20 +221,6 @@ def fire(
     logger.info("schedule fired", extra={"event": "scheduled", "queue": queue, "jobName": name, "jobId": added,
                                         "scheduledTime": when.isoformat()})
     return added
-
-
-def _ticks_key(prefix: str, queue: str, name: str) -> str:
-    """The ticks of a schedule with a limit: job ids scored by scheduled time (s)."""
-    return app_key(prefix, f"repeat:{queue}.{name}")
-
-
-def _tick_number(producer: Queue, name: str, job_id: str, when: datetime) -> int:
-    """The tick's number (1 = first) among the schedule's ticks by scheduled time; a tick fired again keeps it."""
-    key = _ticks_key(producer.settings.prefix, producer.name, name)
-    pipe = producer.redis.pipeline(transaction=False)
-    pipe.zadd(key, {job_id: when.timestamp()}, nx=True)
-    pipe.zrank(key, job_id)
-    return int(pipe.execute()[1]) + 1
 
 
 # -- deploying -------------------------------------------------------------------------------------------
@@ -416,6 +404,6 @@ def remove_schedule(scheduler: Any, catalog: Catalog, name: str, where: Schedule
         raise ScheduleConflictError(f"schedule {name!r} comes from the catalog (queue {repeat.queue!r}); "
                                     "remove it from the catalog and run `jobqueue schedules init --prune`")
     scheduler.delete_schedule(Name=schedule_name(repeat.queue, repeat, where.name_prefix), GroupName=where.group)
-    redis.delete(_ticks_key(prefix, repeat.queue, repeat.name))
+    redis.delete(repeat_ticks_key(prefix, repeat.queue, repeat.name))
     logger.info("schedule removed", extra={"event": "schedule-removed", "queue": repeat.queue, "jobName": name})
     return repeat

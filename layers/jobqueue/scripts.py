@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from jobqueue import __version__
 from jobqueue.errors import JobNotFoundError
-from jobqueue.keys import REMOVED_TTL_MS, dead_letter_record_name
+from jobqueue.keys import KEEP_TICKS, REMOVED_TTL_MS, dead_letter_record_name, repeat_ticks_key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -201,6 +201,15 @@ class Scripts:
         )
         return [(r[1:], _ADDED[r[0]]) if r[0] in _ADDED else (r, "new") for r in result]
 
+    def adopt_jobs(self, timestamp: int, limit: int) -> tuple[dict[str, int | None], bool]:
+        """Jobs a BullMQ client made waiting or delayed since the last call, now marked unsent: id -> when due (ms;
+        None: now); and whether the events stream holds more to read."""
+        k = self.keys
+        result = self._run("adoptJobs-7.lua", [k.events, k.meta, k.unsent, k.active, k.completed, k.failed, k.delayed],
+                           [k.base, timestamp, limit])
+        pairs = result[1:]
+        return {str(pairs[i]): int(pairs[i + 1]) or None for i in range(0, len(pairs), 2)}, bool(int(result[0]))
+
     def confirm_sent(self, job_ids: Sequence[str]) -> None:
         """Clear the unsent marks of jobs whose SQS message was taken."""
         if job_ids:
@@ -275,10 +284,16 @@ class Scripts:
         raise_for_code("addLog", count, job_id)
         return count
 
-    def record_dead_letters(self, records: Sequence[DeadRecord], timestamp: int) -> list[str]:
-        """Mark dead jobs failed in their queues and record them in this (dead-letter) queue."""
+    def number_tick(self, schedule: str, tick_id: str, limit: int) -> int:
+        """The number (1 = first) of a tick of this queue's schedule with a `limit`; a tick fired again keeps it."""
+        key = repeat_ticks_key(self.keys.prefix, self.keys.queue, schedule)
+        return int(self._run("numberTick-1.lua", [key], [tick_id, limit, KEEP_TICKS]))
+
+    def record_dead_letters(self, records: Sequence[DeadRecord], timestamp: int, keep_ms: int) -> list[str]:
+        """Mark dead jobs failed in their queues and record them in this (dead-letter) queue, dropping records
+        older than `keep_ms`."""
         k = self.keys
-        args: list[Any] = [k.prefix, timestamp, self.max_len_events, VERSION, len(records)]
+        args: list[Any] = [k.prefix, timestamp, self.max_len_events, VERSION, len(records), timestamp - keep_ms]
         for r in records:
             m = r.message
             args += [m.queue, m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, r.reason,
@@ -336,12 +351,13 @@ class Scripts:
     def dead_letter_ids(self, queue: str, start: int, end: int) -> list[str]:
         """Record ids of `queue` in this (dead-letter) queue, newest first, matches `start`..`end` (-1: all)."""
         k = self.keys
-        return list(self._run("getDeadLetters-1.lua", [k.wait], [k.base, queue, start, end]))
+        return list(self._run("getDeadLetters-1.lua", [k.dead_letters_of(queue)],
+                              [k.base, dead_letter_record_name(queue), start, end]))
 
     def remove_dead_letters(self, queue: str, record_ids: Sequence[str]) -> int:
         """Remove `queue`'s records `record_ids` from this (dead-letter) queue; returns how many there were."""
         k = self.keys
         if not record_ids:
             return 0
-        return int(self._run("removeDeadLetters-2.lua", [k.wait, k.events],
+        return int(self._run("removeDeadLetters-3.lua", [k.wait, k.events, k.dead_letters_of(queue)],
                              [k.base, dead_letter_record_name(queue), self.max_len_events, *record_ids]))

@@ -6,6 +6,10 @@ leaves the mark; a retry of the same call sends the job, and if nobody retries, 
 invokes the scheduler function with `SWEEP_EVENT` every minute (`sweep_schedule`, deployed by the CDK app and
 created by `jobqueue dev` through the same Scheduler API).
 
+It also sends the jobs a BullMQ client (a Node service's `queue.add`, Bull Board's retry or promote) made waiting
+or delayed straight in Redis, found through the events stream (`Queue.adopt_foreign`): such a job runs within a
+minute, where jobqueue's own producers send at once.
+
 >>> from jobqueue.sweeper import sweep_unsent
 >>> sweep_unsent()  # doctest: +SKIP
 {'email': 0, 'lead-processing': 1, ...}
@@ -54,13 +58,14 @@ def sweep_unsent(
     redis: Redis | None = None,
     sqs: Any = None,
 ) -> dict[str, int]:
-    """Send every catalog queue's jobs left unsent for longer than `UNSENT_GRACE_MS`; how many per queue."""
+    """Send every catalog queue's jobs a BullMQ client added or retried without a message (`Queue.adopt_foreign`)
+    and those left unsent for longer than `UNSENT_GRACE_MS`; how many per queue."""
     catalog = catalog or default_catalog()
     settings = settings or get_settings()
     redis = redis or redis_client(settings.redis_url)
     sqs = sqs or aws_client("sqs")
-    return {name: Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs).resend_unsent()
-            for name in catalog.queues}
+    queues = [Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs) for name in catalog.queues]
+    return {queue.name: queue.adopt_foreign() + queue.resend_unsent() for queue in queues}
 
 
 def install_sweep_schedule(scheduler: Any, *, target_arn: str, role_arn: str, group: str = "default",

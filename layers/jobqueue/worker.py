@@ -334,7 +334,8 @@ class _Invocation:
         """Run the processor once and decide the attempt's outcome (committed by the next step)."""
         worker, message = self.worker, record.job
         job = Job(id=message.id, name=message.name, data=message.data, opts=message.opts, queue=worker.name,
-                  timestamp=message.timestamp, attempt=attempt, _scripts=worker.scripts)
+                  timestamp=message.timestamp, attempt=attempt, _scripts=worker.scripts,
+                  keep_logs=worker.config.keep_logs)
         worker.log_event("active", record, attempt)
         retention = message.opts.remove_on_complete
         try:

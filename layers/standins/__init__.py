@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +48,9 @@ class Running:
 _running: list[Running] = []
 
 
-def start_all(host: str = "127.0.0.1") -> dict[str, str]:
-    """Start every stand-in on free ports of `host`; returns service -> base URL. Started once per process."""
+def start_all(host: str = "127.0.0.1", ports: Mapping[str, int] | None = None) -> dict[str, str]:
+    """Start every stand-in on `host`, each on its port in `ports` (by the names `Running.urls` uses; 0 or
+    missing: a free one); returns service -> base URL. Started once per process."""
     if _running:
         return _running[0].urls()
     http = {s.name: s for s in (apis.gohighlevel(), apis.realestate(), apis.crm(), apis.messaging(),
@@ -56,9 +58,10 @@ def start_all(host: str = "127.0.0.1") -> dict[str, str]:
     push = PushService()
     workdir = tempfile.TemporaryDirectory(prefix="standins-")
     smtp = SmtpSink(Path(workdir.name))
+    ports = ports or {}
     for service in (*http.values(), push):
-        service.start(host)
-    smtp_host, smtp_port = smtp.start(host)
+        service.start(host, ports.get(service.name, 0))
+    smtp_host, smtp_port = smtp.start(host, ports.get("smtp", 0))
     vapid = p256_key()
     env = {f"{prefix}_API_URL": http[name].url for prefix, name in _SERVED_BY.items()}
     env |= {f"{prefix}_API_KEY": apis.KEYS[prefix] for prefix in _SERVED_BY}

@@ -3,12 +3,13 @@
 Failures are armed per path prefix, from Python (`service.fail("/v2/PropertyDetail", status=429,
 retry_after=2)`) or over HTTP, so a person running `make run` can watch retries and dead letters:
 
-    curl -X POST <base>/_standin/faults -d '{"path": "/v2/PropertyDetail", "status": 429, "retryAfter": 2}'
-    curl -X POST <base>/_standin/faults -d '{"path": "/leads", "status": 503, "times": null}'   # until cleared
-    curl -X POST <base>/_standin/faults -d '{"path": "/contacts", "delay": 15}'                # a timeout
-    curl -X POST <base>/_standin/faults -d '{"path": "/crm", "status": 500, "after": 1}'       # the 2nd request
-    curl <base>/_standin/requests          # what the service received
-    curl -X DELETE <base>/_standin/faults  # clear every fault
+    $ base=$CRM_API_URL                    # any stand-in's URL from the export line `make run` prints
+    $ curl -X POST $base/_standin/faults -d '{"path": "/v2/PropertyDetail", "status": 429, "retryAfter": 2}'
+    $ curl -X POST $base/_standin/faults -d '{"path": "/leads", "status": 503, "times": null}'   # until cleared
+    $ curl -X POST $base/_standin/faults -d '{"path": "/contacts", "delay": 15}'                # a timeout
+    $ curl -X POST $base/_standin/faults -d '{"path": "/crm", "status": 500, "after": 1}'       # the 2nd request
+    $ curl $base/_standin/requests          # what the service received
+    $ curl -X DELETE $base/_standin/faults  # clear every fault
 """
 
 from __future__ import annotations

@@ -41,14 +41,15 @@ class SmtpSink:
         self._controller: Controller | None = None
         self.ca_file: Path | None = None
 
-    def start(self, host: str = "127.0.0.1") -> tuple[str, int]:
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         cert, key = self_signed_cert(self.directory, host)
         self.ca_file = cert
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            port = int(probe.getsockname()[1])
+        if not port:
+            with socket.socket() as probe:
+                probe.bind((host, 0))
+                port = int(probe.getsockname()[1])
         self._controller = Controller(self, hostname=host, port=port, tls_context=context, require_starttls=True,
                                       authenticator=_authenticate, auth_require_tls=True)
         self._controller.start()

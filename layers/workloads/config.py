@@ -2,6 +2,7 @@
 
 A service NAME is configured by `NAME_API_URL` (required), `NAME_API_KEY` or `NAME_API_KEY_SECRET_ID` (a Secrets
 Manager id, read through Powertools' cached parameters when deployed) and `NAME_TIMEOUT` (seconds, default 10).
+`OUTBOUND_ALLOW_HOSTS` names the hosts outgoing HTTP may reach on non-public addresses (`workloads.http`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 
 from workloads.errors import ConfigurationError
 
-__all__ = ["ServiceConfig", "env_float", "secret", "service_config"]
+__all__ = ["ServiceConfig", "env_float", "outbound_allow_hosts", "secret", "service_config"]
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -42,6 +43,18 @@ def env_float(name: str, default: float) -> float:
     if value <= 0:
         raise ConfigurationError(f"{name}={raw!r} must be positive")
     return value
+
+
+def outbound_allow_hosts() -> frozenset[str]:
+    """`OUTBOUND_ALLOW_HOSTS`: comma-separated `host` (any port) or `host:port` entries (IPv6 as `[::1]:8080`)
+    that outgoing HTTP may reach whatever address they resolve to: a VPC-internal service, or the local runtime's
+    stand-ins on loopback. Lower-cased; a malformed entry is a ConfigurationError naming it."""
+    raw = os.environ.get("OUTBOUND_ALLOW_HOSTS", "")
+    entries = frozenset(e.strip().lower().rstrip(".") for e in raw.split(",") if e.strip())
+    for entry in entries:
+        if any(c in entry for c in "/@?# \t"):
+            raise ConfigurationError(f"OUTBOUND_ALLOW_HOSTS: {entry!r} is not a host or host:port")
+    return entries
 
 
 def secret(name: str, *, required: bool = False) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -97,7 +98,22 @@ def api(ns: Namespace, api_runner: FunctionRunner, monkeypatch: pytest.MonkeyPat
 
 
 def ghl_contact_event(webhook_id: str, contact_id: str = "c-1001") -> dict[str, Any]:
-    """A GoHighLevel-style ContactCreate webhook body."""
+    """A GoHighLevel-style ContactCreate webhook body, sent now."""
     return {"type": "ContactCreate", "locationId": "loc-9", "webhookId": webhook_id, "id": contact_id,
             "contactId": contact_id, "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace",
-            "timestamp": "2026-03-29T10:00:00.000Z"}
+            "timestamp": iso_now()}
+
+
+def iso_now(offset_s: float = 0.0) -> str:
+    """Now (plus `offset_s`) as GoHighLevel writes its `timestamp`: ISO 8601, milliseconds, UTC `Z`."""
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def resent_now(sample: dict[str, Any]) -> dict[str, Any]:
+    """The recorded sample webhook event (events/api-webhook-gohighlevel.json) as if sent now: its body's
+    `timestamp` renewed and re-signed with GHL_SECRET. As recorded it is a replay past the tolerance (401)."""
+    body = {**json.loads(sample["body"]), "timestamp": iso_now()}
+    raw = json.dumps(body, separators=(",", ":"))
+    signature = f"sha256={sign(GHL_SECRET, raw.encode())}"
+    return {**sample, "body": raw, "headers": {**sample["headers"], "X-GHL-Signature": signature},
+            "multiValueHeaders": {**sample["multiValueHeaders"], "X-GHL-Signature": [signature]}}

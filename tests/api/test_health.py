@@ -17,7 +17,15 @@ CLOSED = "127.0.0.1:1"  # nothing listens on port 1: connections are refused at 
 
 def test_health_names_the_dependency_that_is_down(ns: Namespace, api: ApiClient,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    assert api.call("GET", "/health", token=None).json["status"] == "ok"
+    healthy = api.call("GET", "/health", token=None).json
+    assert healthy["status"] == "ok"
+    info = services().redis.info("memory")
+    memory = healthy["memory"]
+    assert memory["policy"] == info["maxmemory_policy"] and memory["usedBytes"] > 0
+    if info["maxmemory"]:
+        assert memory["maxBytes"] == info["maxmemory"] and 0 < memory["usedPercent"] <= 100
+    else:  # no limit: said so rather than a percentage of nothing
+        assert memory["maxBytes"] is None and memory["usedPercent"] is None and "no limit" in memory["summary"]
 
     svc = services()
     alive = svc.redis
@@ -25,7 +33,7 @@ def test_health_names_the_dependency_that_is_down(ns: Namespace, api: ApiClient,
     answer = api.call("GET", "/health", token=None)
     assert answer.status == 503
     assert answer.json == {"status": "degraded", "redis": {"ok": False, "error": "ConnectionError"},
-                           "sqs": {"ok": True, "error": None}}
+                           "sqs": {"ok": True, "error": None}, "memory": None}
 
     monkeypatch.setattr(svc, "redis", alive)
     dead_sqs = boto3.client("sqs", endpoint_url=f"http://{CLOSED}",
@@ -35,3 +43,12 @@ def test_health_names_the_dependency_that_is_down(ns: Namespace, api: ApiClient,
     assert answer.status == 503
     assert answer.json["redis"] == {"ok": True, "error": None}
     assert answer.json["sqs"]["ok"] is False and answer.json["sqs"]["error"] == "EndpointConnectionError"
+
+
+def test_memory_is_reported_against_maxmemory() -> None:
+    full = ops.redis_memory({"used_memory": 3 * 2**30, "maxmemory": 4 * 2**30, "maxmemory_policy": "noeviction"})
+    assert (full.usedBytes, full.maxBytes, full.usedPercent) == (3 * 2**30, 4 * 2**30, 75.0)
+    assert full.summary == "3.0 GiB of 4.0 GiB (75.0 %), noeviction"
+    unlimited = ops.redis_memory({"used_memory": 1536, "maxmemory": 0, "maxmemory_policy": "noeviction"})
+    assert (unlimited.maxBytes, unlimited.usedPercent) == (None, None)
+    assert unlimited.summary == "1.5 KiB, no limit (maxmemory 0), noeviction"

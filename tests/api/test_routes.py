@@ -96,8 +96,12 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert tour("GET", "/queues/email/jobs", "/queues/{queue}/jobs", 200)["state"] == "waiting"
     status = tour("GET", f"/queues/email/jobs/{one['jobId']}", "/queues/{queue}/jobs/{job_id}", 200)
     assert (status["state"], status["name"], status["data"]) == ("prioritized", "generic", {"to": "a@x.io"})
-    assert set(status) == {"id", "name", "data", "state", "progress", "attemptsMade", "processedOn", "finishedOn",
-                           "returnvalue", "failedReason"}
+    assert set(status) == {"id", "name", "data", "opts", "state", "progress", "attemptsMade", "processedOn",
+                           "finishedOn", "returnvalue", "failedReason", "stacktrace"}
+    assert (status["opts"]["priority"], status["stacktrace"]) == (5, [])
+    Queue("email").scripts.add_log(one["jobId"], "queued")
+    logs = tour("GET", f"/queues/email/jobs/{one['jobId']}/logs", "/queues/{queue}/jobs/{job_id}/logs", 200)
+    assert logs == {"logs": ["queued"], "count": 1}
     create_worker_mappings(ns, "email")
     stopped = {"enabled": 0, "disabled": 2, "transitioning": 0, "stopped": True}
     running = {"enabled": 2, "disabled": 0, "transitioning": 0, "stopped": False}
@@ -144,8 +148,10 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
                  body={"queue": "email", "name": digest, "pattern": "0 9 * * *", "tz": "Europe/Berlin"})
     assert (added["expression"], added["tz"]) == ("cron(0 9 ? * * *)", "Europe/Berlin")
     assert tour("DELETE", f"/schedules/{digest}", "/schedules/{name}", 200)["removed"] is True
-    assert tour("GET", "/health", "/health", 200, token=None) == {"status": "ok", "redis": {"ok": True, "error": None},
-                                                                   "sqs": {"ok": True, "error": None}}
+    health = tour("GET", "/health", "/health", 200, token=None)
+    assert {k: health[k] for k in ("status", "redis", "sqs")} == {"status": "ok", "redis": {"ok": True, "error": None},
+                                                                  "sqs": {"ok": True, "error": None}}
+    assert health["memory"]["usedBytes"] > 0
     text = tour("GET", "/metrics", "/metrics", 200)
     assert 'bullmq_job_count{queue="lead-processing", state="waiting"} 1' in text
 
@@ -159,9 +165,12 @@ def test_errors_are_mapped_to_documented_statuses(ns: Namespace, api: ApiClient)
     tour("DELETE", "/queues/email/jobs/12345", "/queues/{queue}/jobs/{job_id}", 404)
     tour("DELETE", "/queues/email/dlq/email-1", "/queues/{queue}/dlq/{record_id}", 404)
     tour("POST", "/queues/email/dlq/redrive", "/queues/{queue}/dlq/redrive", 404, body={"recordIds": ["email-9"]})
-    tour("POST", "/jobs", "/jobs", 404, body={"jobType": "no-such-type", "data": {}})
+    unknown = tour("POST", "/jobs", "/jobs", 400, body={"jobType": "no-such-type", "data": {}})
+    assert unknown["message"].startswith("unknown job type 'no-such-type'; known job types: ")
+    tour("GET", "/queues/email/jobs/12345/logs", "/queues/{queue}/jobs/{job_id}/logs", 404)
     tour("POST", "/jobs", "/jobs", 404, body={"queue": "nope", "name": "x"})
-    big = tour("POST", "/jobs", "/jobs", 413, body={"queue": "email", "name": "generic", "data": "x" * 300_000})
+    big = tour("POST", "/jobs", "/jobs", 413,
+               body={"queue": "email", "name": "generic", "data": {"text": "x" * 300_000}})
     assert "exceeds the limit" in big["message"]
     running = Queue("email").add("generic", {})
     keys = QueueKeys(ns.settings.prefix, "email")

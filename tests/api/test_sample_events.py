@@ -11,7 +11,7 @@ import pytest
 from jobqueue import Queue
 from jobqueue.api.intake import event_job_id, sign
 from jobqueue.local.runner import FunctionRunner
-from tests.api.conftest import GHL_SECRET, TOKEN, ApiClient
+from tests.api.conftest import GHL_SECRET, TOKEN, ApiClient, resent_now
 from tests.conftest import ROOT, Namespace
 from tests.support.functions import LocalFunctions
 
@@ -39,14 +39,18 @@ def test_events_use_the_documented_test_credentials() -> None:
 
 
 def test_webhook_event_is_accepted_once_and_enriched(ns: Namespace, api: ApiClient) -> None:
-    status, body = invoke(api, "api-webhook-gohighlevel.json")
+    recorded = api.invoke(load("api-webhook-gohighlevel.json"))  # sent 2026-03-29: by now a replay
+    assert recorded.status == 401 and "outside the source's tolerance of 300 s" in recorded.json["message"]
+    fresh = resent_now(load("api-webhook-gohighlevel.json"))
     webhook_id = "b5e2a9f0-3c1d-4e8f-9a7b-1c2d3e4f5a6b"
     expected = {"jobId": event_job_id("gohighlevel", webhook_id), "queue": "lead-enrichment"}
-    assert (status, body) == (202, expected)
-    assert invoke(api, "api-webhook-gohighlevel.json") == (202, expected)  # a redelivery
+    first, again = api.invoke(fresh), api.invoke(fresh)  # a redelivery
+    assert (first.status, first.json) == (again.status, again.json) == (202, expected)
+    # Once the event id is recorded, any delivery of it gets the recorded answer: no job is added either way.
+    assert api.invoke(load("api-webhook-gohighlevel.json")).json == expected
     queue = Queue("lead-enrichment")
     LocalFunctions(ns, ["lead-enrichment"]).pump(lambda: queue.get_state(expected["jobId"]) == "completed", 15)
-    tampered = load("api-webhook-gohighlevel.json")
+    tampered = resent_now(load("api-webhook-gohighlevel.json"))
     tampered["body"] = tampered["body"].replace("Ada", "Eve")
     assert api.invoke(tampered).status == 401
 

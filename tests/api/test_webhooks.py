@@ -7,12 +7,17 @@ import threading
 import time
 from typing import cast
 
+import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
 from jobqueue import Queue
-from jobqueue.api.errors import ConflictError
-from jobqueue.api.intake import event_job_id
-from jobqueue.keys import QueueKeys
+from jobqueue.api.errors import ConflictError, UnauthorizedError
+from jobqueue.api.intake import WebhookIntake, event_job_id, sign
+from jobqueue.catalog import WebhookSource
+from jobqueue.keys import QueueKeys, app_key
 from jobqueue.local.runner import LocalContext
-from tests.api.conftest import ApiClient, ghl_contact_event
+from tests.api.conftest import GHL_SECRET, Answer, ApiClient, ghl_contact_event, iso_now
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
 from workloads.stores import LeadStore
@@ -108,7 +113,8 @@ def test_tampered_body_wrong_or_missing_signature_is_401_and_enqueues_nothing(ns
 def test_unknown_source_is_404_and_malformed_body_is_400(ns: Namespace, api: ApiClient) -> None:
     assert api.webhook(ghl_contact_event("x"), source="stripe").status == 404
     not_json = api.webhook({}, raw=b"{not json")
-    assert (not_json.status, not_json.json["message"]) == (400, "body: not valid JSON (JSONDecodeError)")
+    assert (not_json.status, not_json.json["message"]) == (
+        400, "body: not valid JSON (Expecting property name enclosed in double quotes)")
     no_id = api.webhook({"type": "ContactCreate"})
     assert no_id.status == 400 and "body.webhookId" in no_id.json["message"]
     array = api.webhook({}, raw=b"[1, 2]")
@@ -119,3 +125,68 @@ def test_unknown_source_is_404_and_malformed_body_is_400(ns: Namespace, api: Api
 def test_webhooks_need_no_service_token_and_ignore_one(ns: Namespace, api: ApiClient) -> None:
     event = api.event("POST", "/webhooks/gohighlevel", body=ghl_contact_event("wh-tok"), token="wrong")
     assert api.invoke(event).status == 401  # the signature header is missing: the token does not help
+
+
+def test_send_time_outside_the_tolerance_is_401_and_unreadable_is_400(ns: Namespace, api: ApiClient) -> None:
+    def sent(webhook_id: str, timestamp: object) -> Answer:
+        return api.webhook({**ghl_contact_event(webhook_id), "timestamp": timestamp})
+
+    stale, future = sent("wh-stale", iso_now(-400)), sent("wh-future", iso_now(400))
+    assert (stale.status, future.status) == (401, 401)
+    assert stale.json["message"].startswith("body.timestamp: 400 s old, outside the source's tolerance of 300 s")
+    assert "s in the future, outside the source's tolerance of 300 s" in future.json["message"]
+    for unreadable in (None, "yesterday", "2026-03-29T10:00:00", True, {"at": 1}):
+        answer = sent("wh-unreadable", unreadable)
+        assert (answer.status, answer.json["message"]) == (
+            400, "body.timestamp: required, the send time (ISO 8601 with a zone, or Unix seconds or milliseconds)")
+    assert _waiting(ns) == []
+    # GoHighLevel's ISO form, and Unix seconds or milliseconds, as numbers or strings.
+    now = time.time()
+    accepted = [sent(f"wh-t{i}", t) for i, t in enumerate([iso_now(), int(now), str(int(now)), int(now * 1000)])]
+    assert [a.status for a in accepted] == [202, 202, 202, 202]
+
+
+def _intake(ns: Namespace, *, dedupe_window: int, timestamp_tolerance: int) -> WebhookIntake:
+    """GoHighLevel's intake with other windows (the catalog's are a day and 300 s)."""
+    source = ns.catalog.webhooks["gohighlevel"].model_copy(
+        update={"dedupe_window": dedupe_window, "timestamp_tolerance": timestamp_tolerance})
+    return WebhookIntake(source, Queue("lead-enrichment"), ns.redis,
+                         key_prefix=app_key(ns.settings.prefix, "webhook:replay-test"))
+
+
+CONTEXT = cast("LambdaContext", LocalContext("api"))
+
+
+def _signed(event: dict[str, object]) -> tuple[bytes, str]:
+    body = json.dumps(event).encode()
+    return body, sign(GHL_SECRET, body)
+
+
+def test_a_replay_inside_the_dedupe_window_is_answered_once_whatever_its_age(ns: Namespace,
+                                                                              api: ApiClient) -> None:
+    intake = _intake(ns, dedupe_window=3600, timestamp_tolerance=1)
+    body, signature = _signed(ghl_contact_event("wh-replay-in"))
+    first = intake.accept(body, signature, CONTEXT)
+    time.sleep(2.2)  # the body is now older than the tolerance, its event id still recorded
+    assert intake.accept(body, signature, CONTEXT) == first  # success, the recorded answer
+    assert _waiting(ns) == [first["jobId"]]  # and no second job
+
+
+def test_a_replay_after_the_dedupe_window_is_refused_by_its_send_time(ns: Namespace, api: ApiClient) -> None:
+    """The window forgets the event id; the tolerance, shorter than the window, refuses the signed body."""
+    intake = _intake(ns, dedupe_window=2, timestamp_tolerance=1)
+    body, signature = _signed(ghl_contact_event("wh-replay-out"))
+    first = intake.accept(body, signature, CONTEXT)
+    queue = Queue("lead-enrichment")
+    assert api.call("DELETE", f"/queues/lead-enrichment/jobs/{first['jobId']}").status == 200  # as retention would
+    time.sleep(3.2)  # past the dedupe window: the record expired in Redis
+    with pytest.raises(UnauthorizedError, match="outside the source's tolerance of 1 s"):
+        intake.accept(body, signature, CONTEXT)
+    assert queue.get_job(first["jobId"]) is None and _waiting(ns) == []
+
+
+def test_a_tolerance_not_shorter_than_the_window_is_refused_by_the_catalog(ns: Namespace) -> None:
+    fields = {"name": "s", "queue": "q", "job_name": "j", "secret": "S", "timestamp": "ts"}
+    with pytest.raises(ValidationError, match=r"timestamp_tolerance \(600 s\) must be shorter than dedupe_window"):
+        WebhookSource.model_validate({**fields, "dedupe_window": 600, "timestamp_tolerance": 600})
+    assert WebhookSource.model_validate({**fields, "dedupe_window": 601, "timestamp_tolerance": 600})

@@ -203,7 +203,8 @@ def test_schedules_and_health(ns: Namespace, cli: list[str], capsys: pytest.Capt
     assert run(capsys, *cli, "schedules", "remove", "digest")[1] == "removed schedule digest of email\n"
     assert run(capsys, *cli, "schedules", "remove", "digest")[0] != 0
     code, out, _ = run(capsys, *cli, "health")
-    assert code == 0 and out.startswith("status: ok\n")
+    assert code == 0 and out.startswith("status: ok\nredis memory: ")
+    assert "no limit (maxmemory 0)" in out.splitlines()[1] or " of " in out.splitlines()[1]
 
 
 def test_add_bulk_partly_refused_says_which_and_running_it_again_completes_it(

@@ -366,7 +366,7 @@ def test_retry_failed_runs_an_unrecoverable_job_again_with_fresh_attempts(ns: Na
     assert (job.state, job.attemptsMade, job.failedReason, job.finishedOn, job.processedOn) == (
         "waiting", 0, None, None, None)
     assert admin.dead_letters() == [], "its dead-letter record went with it"
-    assert {"event": "waiting", "jobId": job_id, "prev": "failed"} in events_of(ns, "email")
+    assert {"event": "waiting", "jobId": job_id, "prev": "failed", "sqs": "1"} in events_of(ns, "email")
     assert {"event": "removed", "jobId": f"email-{job_id}", "prev": "wait"} in events_of(ns, "dead")
 
     functions.pump(lambda: queue.get_state(job_id) == "completed", timeout=20)
@@ -414,6 +414,23 @@ def test_dead_letters_list_redrive_and_remove(ns: Namespace) -> None:
     assert search.remove_dead_letter(dead.recordId) is True
     assert search.remove_dead_letter(dead.recordId) is False
     assert search.dead_letters() == [] and ns.redis.llen(keys_of(ns, "dead").wait) == 0
+
+
+def test_dead_letter_pages_drop_records_another_client_removed(ns: Namespace) -> None:
+    """Pages read the queue's own index of records; a record a BullMQ client or redis-cli removed leaves it."""
+    email, admin = Queue("email"), QueueAdmin("email")
+    ids = email.add_bulk([{"name": "once", "data": {"i": i}} for i in range(3)])
+    functions = LocalFunctions(ns, ["email"], ["dead"])
+    functions.pump(lambda: admin.dead_letter_count() == 3, timeout=20)
+    dead, gone = keys_of(ns, "dead"), f"email-{ids[1]}"
+    assert ns.redis.zcard(dead.dead_letters_of("email")) == 3
+    ns.redis.lrem(dead.wait, 1, gone)  # what BullMQ's job.remove() does to a waiting job
+    ns.redis.delete(dead.job(gone))
+
+    assert [letter.recordId for letter in admin.dead_letters()] == [f"email-{ids[2]}", f"email-{ids[0]}"]
+    assert admin.dead_letter_count() == 2 and ns.redis.zcard(dead.dead_letters_of("email")) == 2
+    assert admin.remove_dead_letter(f"email-{ids[0]}") and admin.dead_letter_count() == 1
+    assert ns.redis.lrange(dead.wait, 0, -1) == [f"email-{ids[2]}"]
 
 
 def test_redrive_of_all_reports_progress_per_batch(ns: Namespace) -> None:

@@ -85,7 +85,8 @@ def test_job_failing_twice_then_succeeding_completes_with_three_attempts(ns: Nam
     assert job.attemptsMade == 3
     assert job.returnvalue == {"leadId": 8, "attempt": 3}
     assert job.progress == 100
-    assert queue.get_logs(job_id) == ["done on attempt 3"]
+    assert queue.get_job_logs(job_id) == (["done on attempt 3"], 1)
+    assert [t.startswith("Traceback") for t in job.stacktrace] == [True, True], "one per failed attempt"
     assert dlq_records(ns, "lead-processing-dlq") == []
 
 

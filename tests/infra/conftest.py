@@ -21,6 +21,12 @@ CATALOG = load_catalog()
 PREFIX = "test-"
 ENV = Environment(account="123456789012", region="us-east-1")  # only a looked-up VPC needs one
 EXISTING_VPC = "vpc-0123456789abcdef0"
+VARIANTS: list[dict[str, Any]] = [  # the stage settings besides the default that change the template (-c ...)
+    {"management_auth": "iam"},
+    {"cache": "serverless"},
+    {"nat_gateways": 1, "alarm_email": "ops@example.com"},
+    {"vpc_id": EXISTING_VPC},
+]
 PRIVATE_SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
 # What `cdk synth` would cache in cdk.context.json after looking EXISTING_VPC up in the account.
 VPC_LOOKUP = {

@@ -68,6 +68,23 @@ def test_iam_option_puts_management_routes_behind_iam(variant: Callable[..., tup
     assert "SERVICE_TOKEN_SECRET_ID" not in variables  # no token to hold, no secret to read
 
 
+def test_metrics_token_option_opens_get_metrics_to_a_scraper_alone(
+        variant: Callable[..., tuple[JobQueueStack, Template]]) -> None:
+    """-c metricsToken=true: a secret for the scrape token; under IAM, GET /metrics alone leaves IAM (the function
+    answers it only to that token)."""
+    _, template = variant(management_auth="iam", metrics_token=True)
+    for route, props in methods(template).items():
+        expected = "NONE" if route in PUBLIC or route == ("GET", "/metrics") else "AWS_IAM"
+        assert props["AuthorizationType"] == expected, route
+    _, api = function_by_description(template, "jobqueue API and webhook intake")
+    assert "METRICS_TOKEN_SECRET_ID" in api["Environment"]["Variables"]
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    assert any("scraper" in r["Properties"]["Description"] for r in secrets.values())
+    _, default = variant(management_auth="iam")
+    assert "METRICS_TOKEN_SECRET_ID" not in function_by_description(default, "jobqueue API and webhook intake")[1][
+        "Environment"]["Variables"]
+
+
 def test_stage_throttles_logs_json_and_traces(template: Template) -> None:
     _, stage = one(template, "AWS::ApiGateway::Stage", {})
     assert stage["StageName"] == STAGE_NAME

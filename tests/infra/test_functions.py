@@ -19,7 +19,9 @@ from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
 from infra.layer import EngineLayer, runtime_deps
 from infra.settings import cdk_json_context
 from infra.stack import HANDS_OVER, JobQueueStack
+from jobqueue.catalog import load_catalog
 from jobqueue.deployment import function_specs
+from jobqueue.prebuilt import load_prebuilt
 from tests.infra.conftest import CATALOG, PREFIX
 from tests.infra.helpers import (
     actions,
@@ -237,6 +239,7 @@ def test_layer_holds_the_engine_and_aarch64_wheels_of_the_pinned_deps(stack: Job
     assembly = Path(App.of(stack).synth().directory)  # type: ignore[union-attr]
     [python] = [p for p in assembly.glob("asset.*/python") if (p / "jobqueue").is_dir()]
     assert (python / "jobqueue" / "catalog.toml").is_file()
+    assert load_prebuilt(path=python / "jobqueue" / "catalog.json") == load_catalog()  # validated at build time
     assert (python / "workloads" / "templates" / "password_reset.html").is_file()
     assert not (python / "standins").exists()  # local only
     assert list((python / "jobqueue" / "commands").glob("*.lua"))

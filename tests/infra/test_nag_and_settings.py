@@ -12,14 +12,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.settings import StageSettings
 from infra.stack import JobQueueStack
-from tests.infra.conftest import EXISTING_VPC
-
-VARIANTS: list[dict[str, Any]] = [
-    {"management_auth": "iam"},
-    {"cache": "serverless"},
-    {"nat_gateways": 1, "alarm_email": "ops@example.com"},
-    {"vpc_id": EXISTING_VPC},
-]
+from tests.infra.conftest import EXISTING_VPC, VARIANTS
 
 
 def findings(stack: JobQueueStack) -> list[str]:

@@ -8,13 +8,23 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
-from infra.monitoring import OLDEST_MESSAGE_ALARM_S
+from infra.cache import NODES
+from infra.monitoring import CACHE_MEMORY_ALARM_PERCENT, OLDEST_MESSAGE_ALARM_S
 from infra.schedules import RETRY_POLICY
 from infra.stack import JobQueueStack
 from jobqueue.schedules import SCHEDULED_TIME, schedule_definitions
 from jobqueue.sweeper import SWEEP_EVENT, sweep_schedule
 from tests.infra.conftest import CATALOG, PREFIX
-from tests.infra.helpers import function, function_by_description, one, queue, resources
+from tests.infra.helpers import (
+    actions_on,
+    function,
+    function_by_description,
+    job_functions,
+    one,
+    queue,
+    resources,
+    statements,
+)
 
 SCHEDULER = "jobqueue scheduler target: turns schedule ticks into jobs"
 
@@ -81,6 +91,17 @@ def test_schedules_invoke_the_scheduler_function_with_retries_and_a_dead_letter_
                                        "sqs:GetQueueUrl"}
 
 
+def test_ticks_the_scheduler_function_failed_go_to_the_schedules_dead_letter_queue(template: Template) -> None:
+    """Scheduler invokes the function asynchronously: after Lambda's retries a failed tick is dead-lettered to the
+    same queue as one Scheduler could not deliver, never dropped; the function's own role may send there."""
+    scheduler_id, props = function_by_description(template, SCHEDULER)
+    dlq_id, _ = queue(template, "schedules-dlq")
+    assert props["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    assert "sqs:SendMessage" in actions_on(statements(template, props), {"Fn::GetAtt": [dlq_id, "Arn"]})
+    synchronous = {i for i, p in job_functions(template).items() if i != scheduler_id}
+    assert synchronous and all("DeadLetterConfig" not in job_functions(template)[i] for i in synchronous)
+
+
 def alarms(template: Template) -> dict[str, dict[str, Any]]:
     return {r["Properties"]["AlarmDescription"]: r["Properties"]
             for r in template.find_resources("AWS::CloudWatch::Alarm").values()}
@@ -94,8 +115,9 @@ def test_alarms_per_queue_notify_the_encrypted_topic(template: Template) -> None
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["TreatMissingData"] == "notBreaching"
     lanes = [lane.sqs_name for q in CATALOG.queues.values() for lane in q.lanes()]
-    expected = (len(lanes) + 2 * len(CATALOG.queues) + len(CATALOG.dead_letters))
+    expected = (len(lanes) + 2 * len(CATALOG.queues) + len(CATALOG.dead_letters) + 1 + NODES)  # 1: schedules-dlq
     assert len(found) == expected
+    assert found["jobqueue schedules-dlq: jobs failed for good"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     for name in CATALOG.queues:
         worker_id, _ = function(template, "QUEUE_NAME", name)
         errors = found[f"jobqueue {name}: the worker failed (an invocation error, not a job's retry)"]
@@ -113,6 +135,13 @@ def test_alarms_per_queue_notify_the_encrypted_topic(template: Template) -> None
         assert not_empty["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert not_empty["Threshold"] == 1 and not_empty["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert not_empty["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+    group_id, _ = one(template, "AWS::ElastiCache::ReplicationGroup", {})
+    for n in range(1, NODES + 1):
+        memory = next(a for d, a in found.items() if d.startswith(f"jobqueue Redis node {n}: memory"))
+        assert (memory["Namespace"], memory["MetricName"]) == ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage")
+        assert memory["Threshold"] == CACHE_MEMORY_ALARM_PERCENT == 80
+        assert memory["Dimensions"] == [{"Name": "CacheClusterId",
+                                         "Value": {"Fn::Join": ["-", [{"Ref": group_id}, f"{n:03d}"]]}}]
 
 
 def test_cloudwatch_may_use_the_topic_key_and_one_dashboard_exists(template: Template) -> None:

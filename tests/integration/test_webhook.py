@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 from jobqueue import Queue
+from tests.api.conftest import resent_now
 from tests.conftest import ROOT
 from tests.integration.conftest import Emulator, HttpApi
 from tests.support.functions import LocalFunctions
 from workloads.stores import LeadStore
 
-SAMPLE = json.loads((ROOT / "events" / "api-webhook-gohighlevel.json").read_text())
+RECORDED = json.loads((ROOT / "events" / "api-webhook-gohighlevel.json").read_text())
 
 
 def test_signed_sample_webhook_becomes_a_completed_job(emulator: Emulator, api: HttpApi) -> None:
-    signature = {"X-GHL-Signature": SAMPLE["headers"]["X-GHL-Signature"]}
-    status, accepted = api.request("POST", SAMPLE["path"], SAMPLE["body"].encode(), signature, token=False)
+    sample = resent_now(RECORDED)  # the recorded event, sent now
+    signature = {"X-GHL-Signature": sample["headers"]["X-GHL-Signature"]}
+    status, accepted = api.request("POST", sample["path"], sample["body"].encode(), signature, token=False)
     assert status == 202, accepted
     assert accepted["queue"] == "lead-enrichment"
     job_id = accepted["jobId"]
@@ -25,7 +27,7 @@ def test_signed_sample_webhook_becomes_a_completed_job(emulator: Emulator, api: 
 
     status, job = api.request("GET", f"/queues/lead-enrichment/jobs/{job_id}")
     assert status == 200, job
-    contact = json.loads(SAMPLE["body"])["contactId"]
+    contact = json.loads(sample["body"])["contactId"]
     assert (job["state"], job["attemptsMade"]) == ("completed", 1)
     assert job["returnvalue"] == {"contactId": contact, "email": "ada@example.com", "enriched": True}
     status, counts = api.request("GET", "/queues/lead-enrichment")
@@ -33,4 +35,4 @@ def test_signed_sample_webhook_becomes_a_completed_job(emulator: Emulator, api: 
     lead = LeadStore().get(contact)
     assert lead is not None and lead["status"] == "SUCCEEDED"
     # The same delivery again is the same job, not a second one.
-    assert api.request("POST", SAMPLE["path"], SAMPLE["body"].encode(), signature, token=False) == (202, accepted)
+    assert api.request("POST", sample["path"], sample["body"].encode(), signature, token=False) == (202, accepted)

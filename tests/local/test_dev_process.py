@@ -28,7 +28,8 @@ TOKEN = "dev-test-token"
 SECRET = "dev-test-webhook-secret"
 # What `make run` gets from the Makefile; everything else (AWS endpoint, Redis) is embedded.
 LEFT_OUT = ("REDIS_URL", "AWS_ENDPOINT_URL", "JOBQUEUE_CATALOG", "JOBQUEUE_PREFIX", "JOBQUEUE_SQS_PREFIX",
-            "JOBQUEUE_TABLE_PREFIX", "JOBQUEUE_PROCESSORS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            "JOBQUEUE_TABLE_PREFIX", "JOBQUEUE_PROCESSORS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+            "JOBQUEUE_LOCAL", "JOBQUEUE_STATE_DIR")
 
 
 def request(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -68,7 +69,7 @@ def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in LEFT_OUT}
     env.update({"JOBQUEUE_API_PORT": str(port), "SERVICE_TOKEN": TOKEN, "GHL_WEBHOOK_SECRET": SECRET,
-                "POWERTOOLS_LOG_LEVEL": "INFO"})
+                "POWERTOOLS_LOG_LEVEL": "INFO", "JOBQUEUE_STATE_DIR": str(tmp_path / "state")})
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "jobqueue.local.dev"], cwd=ROOT, env=env, stdout=out,
@@ -100,11 +101,11 @@ def test_make_run_turns_a_signed_webhook_into_a_completed_job(dev: tuple[subproc
     process, url, log = dev
     auth = {"Authorization": f"Bearer {TOKEN}"}
     health = wait_for(lambda: request("GET", f"{url}/health"), 180, f"the API answering; log: {log}")
-    assert health == (200, {"status": "ok", "redis": {"ok": True, "error": None},
-                            "sqs": {"ok": True, "error": None}})
+    assert (health[0], {k: health[1][k] for k in ("status", "redis", "sqs")}) == (
+        200, {"status": "ok", "redis": {"ok": True, "error": None}, "sqs": {"ok": True, "error": None}})
 
     body = json.dumps({"type": "ContactCreate", "webhookId": "wh-accept-1", "contactId": "demo-contact",
-                       "email": "ada@example.com"}).encode()
+                       "email": "ada@example.com", "timestamp": int(time.time())}).encode()
     signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     status, accepted = request("POST", f"{url}/webhooks/gohighlevel", body,
                                {"Content-Type": "application/json", "X-GHL-Signature": f"sha256={signature}"})
@@ -144,7 +145,8 @@ def test_the_runtime_stops_when_the_process_that_started_it_dies(tmp_path: Path)
     """`make run` signalled alone (make dies, its process group does not): the runtime goes too."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in LEFT_OUT}
-    env.update({"JOBQUEUE_API_PORT": str(port), "SERVICE_TOKEN": TOKEN, "GHL_WEBHOOK_SECRET": SECRET})
+    env.update({"JOBQUEUE_API_PORT": str(port), "SERVICE_TOKEN": TOKEN, "GHL_WEBHOOK_SECRET": SECRET,
+                "JOBQUEUE_STATE_DIR": str(tmp_path / "state")})
     log = tmp_path / "dev.log"
     starter = subprocess.Popen(  # stands in for make: starts the runtime and waits for it
         [sys.executable, "-c", f"import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-m', "

@@ -1,5 +1,7 @@
 """The embedded moto server's SQS, as the local runtime and the tests use it: a message is received by one of
-several concurrent pollers of its queue, never by two (moto's own receive is not atomic across threads)."""
+several concurrent pollers of its queue, never by two (moto's own receive is not atomic across threads); sends
+and deletes at once lose no message; queue attributes read once per call (jobqueue.local.moto_sqs) still answer
+what the queue holds."""
 
 from __future__ import annotations
 
@@ -34,3 +36,60 @@ def test_concurrent_pollers_of_one_queue_never_receive_the_same_message(moto_end
     twice = [body for body, n in Counter(received).items() if n > 1]
     assert not twice and len(received) == 300, (len(received), twice[:10])
     sqs.delete_queue(QueueUrl=url)
+
+
+def test_sends_and_deletes_at_once_lose_no_message(moto_endpoint: str) -> None:
+    sqs = aws_client("sqs")
+    url = sqs.create_queue(QueueName=f"churn-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    sent_all = threading.Event()
+    received: list[str] = []
+
+    def send() -> None:
+        for start in range(0, 400, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
+                                                          for i in range(10)])
+        sent_all.set()
+
+    def consume() -> None:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not messages and sent_all.is_set():
+                return
+            if messages:
+                received.extend(m["Body"] for m in messages)
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+    threads = [threading.Thread(target=send), *(threading.Thread(target=consume) for _ in range(4))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert sorted(map(int, received)) == list(range(400))
+    assert attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    sqs.delete_queue(QueueUrl=url)
+
+
+def test_queue_attributes_read_once_per_call_still_answer_what_the_queue_holds(moto_endpoint: str) -> None:
+    sqs = aws_client("sqs")
+    url = sqs.create_queue(QueueName=f"counts-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
+                                                      for i in range(10)])
+    sqs.send_message(QueueUrl=url, MessageBody="late", DelaySeconds=60)
+    taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (len(taken), counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"],
+            counts["ApproximateNumberOfMessagesDelayed"]) == (10, "20", "10", "1")
+    sqs.delete_queue(QueueUrl=url)
+    # A FIFO queue's ContentBasedDeduplication, read inside each send, still drops a repeated body.
+    fifo = sqs.create_queue(QueueName=f"dedupe-{uuid.uuid4().hex[:10]}.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=fifo, Entries=[
+        {"Id": str(i), "MessageBody": "same", "MessageGroupId": "g"} for i in range(3)])
+    sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    bodies = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])
+    assert [m["Body"] for m in bodies] == ["same"]
+    sqs.delete_queue(QueueUrl=fifo)

@@ -20,7 +20,7 @@ SAMPLES = [
     ("sqs-dlq-lead-processing.json", "dead-letter-lead-processing-dlq", {"batchItemFailures": []}),
     ("scheduler.json", "scheduler", {"queue": "health-check", "jobId": "repeat-run-health-check-20260329T010500Z"}),
     ("scheduler-sweep.json", "scheduler", "resent nothing"),  # every job above was sent: no queue owes one
-    ("api-webhook-gohighlevel.json", "api", 202),
+    ("api-webhook-gohighlevel.json", "api", 401),  # recorded 2026-03-29: past GoHighLevel's 300 s tolerance
     ("api-post-jobs.json", "api", 202),
     ("api-get-job.json", "api", 200),
     ("api-get-queue.json", "api", 200),

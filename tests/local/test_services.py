@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from jobqueue.errors import JobQueueError
 from jobqueue.local.dev import LocalRuntime
 from jobqueue.local.http import ApiServer
-from jobqueue.local.services import EmbeddedRedis, LocalServiceError
+from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis, LocalServiceError
 
 
 def test_the_embedded_redis_starts_without_persistence_and_stops() -> None:
@@ -50,3 +50,15 @@ def test_a_busy_api_port_names_the_process_holding_it_and_the_setting_to_change(
     message = str(caught.value)
     assert message.startswith(f"port {port} is in use by pid {os.getpid()} (")
     assert message.endswith("stop that process, or set JOBQUEUE_API_PORT to another port (0 picks a free one)")
+
+
+def test_a_busy_moto_port_is_named_instead_of_waited_for() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(LocalServiceError) as caught:
+            EmbeddedMoto(port).start()
+    message = str(caught.value)
+    assert message.startswith(f"port {port} is in use by pid {os.getpid()} (")
+    assert message.endswith("stop that process, or set MOTO_PORT to another port (0 picks a free one)")

@@ -67,7 +67,15 @@ def test_signature_is_hex_hmac_sha256_of_the_raw_body() -> None:
     ('{"a": 1}', "application/merge-patch+json", None),
     ('{"a": 1}', None, None),
     ("null", "application/json", None),
-    ("{broken", "application/json", None),  # the resolver's 400 names the body
+    ("{broken", "application/json", (400, "body: not valid JSON (Expecting property name enclosed in double quotes)")),
+    ('{"n": NaN}', "application/json", (400, "body: not valid JSON (NaN is not a JSON number)")),
+    ('{"n": 1e999}', "application/json", (400, "body: not valid JSON (1e999 is out of range for a number)")),
+    ('{"s": "\\ud800"}', "application/json", (400, "body: strings must be valid Unicode (no lone surrogate escapes "
+                                                  "such as \\ud800)")),
+    ('{"s": "\\ud83d\\udd25"}', "application/json", None),
+    ('{"a":' * 65 + "1" + "}" * 65, "application/json", (400, "body: JSON nested deeper than 64 levels")),
+    ('{"a":' * 63 + "1" + "}" * 63, "application/json", None),
+    ("[" * 5000 + "]" * 5000, "application/json", (400, "body: JSON nested deeper than 64 levels")),
     ("[1]", "application/json", (400, "body: must be a JSON object")),
     ("a=1", "application/x-www-form-urlencoded", (415, "request bodies must be application/json")),
     ("--x", "multipart/form-data", (415, "request bodies must be application/json")),

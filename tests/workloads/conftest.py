@@ -18,6 +18,7 @@ from jobqueue.registry import ProcessorFn, registry
 from jobqueue.settings import get_settings
 from tests.api.conftest import api, api_runner
 from tests.conftest import Namespace
+from workloads.local import allow_outbound
 from workloads.processors import ALL
 
 __all__ = ["api", "api_runner"]
@@ -56,7 +57,8 @@ def ns(ns: Namespace, stand_ins: standins.Running, monkeypatch: pytest.MonkeyPat
     """The engine's namespace (with its DynamoDB tables) with this directory's catalog, fresh SQS queues, the
     stand-ins' environment, and only the workloads processors registered (restored after the test)."""
     token = uuid.uuid4().hex[:10]
-    env = {**standins.environment(), "JOBQUEUE_CATALOG": str(CATALOG), "JOBQUEUE_SQS_PREFIX": f"w{token}-"}
+    env = {**standins.environment(), **allow_outbound(stand_ins.urls().values()), "JOBQUEUE_CATALOG": str(CATALOG),
+           "JOBQUEUE_SQS_PREFIX": f"w{token}-"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

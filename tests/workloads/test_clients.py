@@ -27,7 +27,9 @@ def echo() -> Iterator[StandIn]:
     service.route("GET", "/ok", lambda request: Reply(200, {"ok": True}))
     service.route("GET", "/missing", lambda request: Reply(404, {"message": "not found"}))
     service.start()
-    yield service
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTBOUND_ALLOW_HOSTS", "127.0.0.1")  # loopback, as the local runtime allows its stand-ins
+        yield service
     service.stop()
 
 

@@ -8,6 +8,7 @@ from jobqueue import Queue
 from standins.server import Reply, StandIn
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
+from workloads.local import allow_outbound
 
 
 def _run(ns: Namespace, queue: str, name: str, data: object) -> Queue:
@@ -42,6 +43,7 @@ def test_llm_request_and_cache_warmup_call_their_services(ns: Namespace, monkeyp
     llm.start()
     try:
         monkeypatch.setenv("LLM_API_URL", llm.url)
+        monkeypatch.setenv("OUTBOUND_ALLOW_HOSTS", allow_outbound([llm.url])["OUTBOUND_ALLOW_HOSTS"])
         job = _run(ns, "llm-requests", "ask", {"model": "small", "prompt": "hi"}).get_job("example-ask")
         assert job is not None and job.returnvalue["text"] == "echo: hi"
         warm = _run(ns, "cache-warmup", "warm", {"urls": [f"{llm.url}/page", f"{llm.url}/gone"]}).get_job(

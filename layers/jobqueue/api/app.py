@@ -8,7 +8,7 @@ validate and answer.
 from __future__ import annotations
 
 import base64
-import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from jobqueue import __version__
 from jobqueue.api.auth import BEARER_SCHEME, authorized, header, is_public, proxy_error, unauthorized_response
-from jobqueue.api.errors import register_error_handlers
+from jobqueue.api.bodies import parse_object
+from jobqueue.api.errors import BadRequestError, register_error_handlers
 from jobqueue.api.routes import ROUTERS
 from jobqueue.catalog import default_catalog
 from jobqueue.registry import import_attribute
@@ -38,7 +39,9 @@ for _router in [*ROUTERS, *(import_attribute(path) for path in default_catalog()
 TITLE = "jobqueue"
 DESCRIPTION = (
     "BullMQ-style job queues on SQS, Lambda and Redis. Every route except `POST /webhooks/{source}` (signed "
-    "bodies), `GET /health` and `GET /openapi.json` needs `Authorization: Bearer <service token>`."
+    "bodies), `GET /health` and `GET /openapi.json` needs `Authorization: Bearer <service token>` (`GET /metrics` "
+    "also takes the scrape token, `METRICS_TOKEN`, when one is set). A wrong method on a route's path is a 405 with "
+    "`Allow`."
 )
 
 
@@ -61,8 +64,9 @@ def openapi_json() -> dict[str, Any]:
 def body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
     """What is wrong with a request body before the resolver sees it, as (status, message), or None.
 
-    Every body the API takes is a JSON object. Powertools would also parse forms and multipart, take a JSON
-    array's first element for the object, and fail with a 500 on bytes that are not UTF-8: all refused here.
+    Every body the API takes is a JSON object (`jobqueue.api.bodies`), checked whether or not the route reads one.
+    Powertools would also parse forms and multipart, take a JSON array's first element for the object, fail with
+    a 500 on bytes that are not UTF-8 and let a body nested thousands of levels deep raise RecursionError.
     """
     body = event.get("body")
     if not body:
@@ -71,6 +75,9 @@ def body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if not (media == "application/json" or media.endswith("+json")):
         return 415, "request bodies must be application/json"
+    charset = re.search(r";\s*charset=\"?([^\";]+)", content_type or "", re.IGNORECASE)
+    if charset and charset.group(1).strip().lower() not in ("utf-8", "utf8"):
+        return 415, f"request bodies must be application/json in UTF-8, not {charset.group(1).strip()[:40]}"
     text = body
     if event.get("isBase64Encoded"):
         try:
@@ -78,11 +85,9 @@ def body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
         except (ValueError, UnicodeDecodeError):
             return 400, "body: must be UTF-8 encoded JSON"
     try:
-        value = json.loads(text)
-    except ValueError:
-        return None  # the resolver answers invalid JSON with a 400 naming the body
-    if value is not None and not isinstance(value, dict):
-        return 400, "body: must be a JSON object"
+        parse_object(text)
+    except BadRequestError as exc:
+        return 400, str(exc)
     return None
 
 

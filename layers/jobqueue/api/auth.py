@@ -4,6 +4,8 @@ Deny by default: every request that is not to a public route (``PUBLIC_ROUTES``)
 ``Authorization: Bearer <service token>``, checked before routing or request validation, so an
 unauthenticated caller learns nothing (not even whether a route exists or what its body looks like).
 The token comes from `jobqueue.api.secrets` (``SERVICE_TOKEN``) and is compared in constant time.
+``GET /metrics`` also takes the scrape token ``METRICS_TOKEN`` when the deployment sets one: a Prometheus scraper
+then holds a credential that reads metrics and nothing else.
 Deployed with ``-c managementAuth=iam`` (``JOBQUEUE_MANAGEMENT_AUTH=iam``), API Gateway has already checked the
 caller's SigV4 signature and IAM policy (the ``Authorization`` header then holds the signature, not a token):
 a request is authorized when API Gateway names the IAM caller in its request context.
@@ -18,10 +20,11 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from jobqueue.api.secrets import SERVICE_TOKEN, read_secret
+from jobqueue.api.secrets import METRICS_TOKEN, SERVICE_TOKEN, read_secret
 
 __all__ = [
     "BEARER_SCHEME",
+    "METRICS_ROUTE",
     "PUBLIC_ROUTES",
     "SECURED",
     "authorized",
@@ -42,6 +45,8 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/health"),
     ("GET", "/openapi.json"),
 )
+# The one route the scrape token (METRICS_TOKEN) opens.
+METRICS_ROUTE = ("GET", "/metrics")
 _PUBLIC = [(method, re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) + "$"))
            for method, t in PUBLIC_ROUTES]
 
@@ -74,18 +79,26 @@ def header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def _bearer_is(event: dict[str, Any], secret: str) -> bool:
+    """True when the request's bearer token is the secret called `secret` (and one is configured)."""
+    header_value = header(event, "authorization")
+    if not header_value:
+        return False
+    expected = read_secret(secret)
+    scheme, _, token = header_value.strip().partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and constant_time_equal(token.strip(), expected or "")
+
+
 def authorized(event: dict[str, Any]) -> bool:
     """True when the request carries the service token as a bearer token (and one is configured), or, under
-    IAM management auth, when API Gateway authenticated an IAM caller."""
+    IAM management auth, when API Gateway authenticated an IAM caller; on `GET /metrics`, the scrape token too."""
+    route = (str(event.get("httpMethod") or "").upper(), request_path(event))
+    if route == METRICS_ROUTE and _bearer_is(event, METRICS_TOKEN):
+        return True
     if os.environ.get("JOBQUEUE_MANAGEMENT_AUTH") == "iam":
         identity = (event.get("requestContext") or {}).get("identity") or {}
         return bool(identity.get("userArn"))
-    expected = read_secret(SERVICE_TOKEN)
-    header_value = header(event, "authorization")
-    if not expected or not header_value:
-        return False
-    scheme, _, token = header_value.strip().partition(" ")
-    return scheme.lower() == "bearer" and constant_time_equal(token.strip(), expected)
+    return _bearer_is(event, SERVICE_TOKEN)
 
 
 def proxy_error(status: int, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

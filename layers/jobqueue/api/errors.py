@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPe
 from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import RedisError
 
+from jobqueue.api.router import allowed_methods
 from jobqueue.errors import (
     CatalogError,
     EnqueueError,
@@ -33,6 +34,7 @@ from jobqueue.errors import (
     PayloadTooLargeError,
     ScheduleConflictError,
     ScheduleNotFoundError,
+    UnknownJobTypeError,
     UnknownQueueError,
     UnrecoverableError,
 )
@@ -53,6 +55,8 @@ __all__ = [
 
 logger = Logger(service="jobqueue-api")
 
+MAX_FIELD_ERRORS = 20
+"""Invalid fields named in one answer: a body of 100,000 unknown keys gets a short answer, not a 100,000-line one."""
 # Tags of the discriminated request unions: not field names, so left out of the field paths we report.
 UNION_TAGS = frozenset({"job", "jobType", "bulk"})
 
@@ -112,10 +116,12 @@ def field_name(loc: tuple[int | str, ...] | list[int | str]) -> str:
 
 
 def _validation(exc: RequestValidationError) -> Response[str]:
+    errors = exc.errors()
     fields = [{"field": field_name(e["loc"]), "message": str(e.get("msg", "invalid")), "type": str(e.get("type"))}
-              for e in exc.errors()]
+              for e in errors[:MAX_FIELD_ERRORS]]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return error_response(400, f"invalid request: {summary}", fields)
+    more = f"; and {len(errors) - MAX_FIELD_ERRORS} more" if len(errors) > MAX_FIELD_ERRORS else ""
+    return error_response(400, f"invalid request: {summary}{more}", fields)
 
 
 def _backend(exc: Exception) -> Response[str]:
@@ -160,7 +166,12 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     """Map every error to its answer; the most specific class registered wins (Powertools walks the MRO)."""
 
     def no_route(exc: Exception) -> Response[str]:
-        return error_response(404, f"no route {app.current_event.http_method} {app.current_event.path}")
+        method, path = app.current_event.http_method, app.current_event.path
+        allowed = allowed_methods(app, path)
+        if allowed:
+            return error_response(405, f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}",
+                                  headers={"Allow": ", ".join(allowed)})
+        return error_response(404, f"no route {method} {path}")
 
     def unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
@@ -173,7 +184,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         ([UnknownQueueError, JobNotFoundError, ScheduleNotFoundError], _status(404)),
         ([JobActiveError, ScheduleConflictError], _status(409)),
         (PayloadTooLargeError, _status(413)),
-        ([InvalidJobError, InvalidArgumentError, UnrecoverableError], _status(400)),
+        ([InvalidJobError, InvalidArgumentError, UnknownJobTypeError, UnrecoverableError], _status(400)),
         (EnqueueError, _not_durable),
         ([RedisError, BotoCoreError, ClientError, IdempotencyPersistenceLayerError], _backend),
         (CatalogError, _misconfigured),

@@ -2,7 +2,10 @@
 
 Order of checks: the source must be configured (else 404), the body's HMAC-SHA256 signature must match
 (else 401; nothing about the body is revealed before that), then the body must be a JSON object carrying
-the source's event id (else 400). Nothing is processed in the request.
+the source's event id (else 400) and, for a source with a `timestamp`, a readable send time (else 400). An
+event id not seen within the dedupe window must then have been sent within the source's tolerance of now (else
+401: a replay, or a sender whose clock is off); a repeat of a recorded event gets the recorded answer whatever
+its age. Nothing is processed in the request.
 
 An event id is accepted once in two ways that cover each other:
 
@@ -19,15 +22,17 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
+import time
 import warnings
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 
+from jobqueue.api.bodies import parse_object
 from jobqueue.api.errors import BadRequestError, ConflictError, UnauthorizedError
 from jobqueue.api.secrets import read_secret
 
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from jobqueue.catalog import WebhookSource
     from jobqueue.queue import Queue
 
-__all__ = ["MAX_EVENT_ID", "WebhookIntake", "event_job_id", "raw_body", "sign"]
+__all__ = ["MAX_EVENT_ID", "WebhookIntake", "event_job_id", "raw_body", "send_time", "sign"]
 
 MAX_EVENT_ID = 512
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -82,8 +87,27 @@ def _lookup(document: dict[str, Any], path: str) -> Any:
     return value
 
 
+def send_time(value: Any) -> float | None:
+    """Unix seconds of a body's timestamp: ISO 8601 (a zone required), or Unix seconds or milliseconds (a value
+    past 10^11 is read as milliseconds); None when unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, int | float):
+        seconds = float(value) / (1000 if abs(value) >= 10**11 else 1)
+        return seconds if abs(seconds) < 10**11 else None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.timestamp() if parsed.tzinfo is not None else None
+    return None
+
+
 class WebhookIntake:
-    """One configured webhook source: its signature check, event id, dedupe record and queue."""
+    """One configured webhook source: its signature check, event id, send-time check, dedupe record and queue."""
 
     def __init__(self, source: WebhookSource, queue: Queue, redis: Redis, *, key_prefix: str) -> None:
         self.source = source
@@ -118,10 +142,10 @@ class WebhookIntake:
     def parse(self, body: bytes) -> tuple[dict[str, Any], str]:
         """The event (a JSON object) and its id; BadRequestError names what is missing."""
         try:
-            event = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise BadRequestError(f"body: not valid JSON ({type(exc).__name__})") from exc
-        if not isinstance(event, dict):
+            event = parse_object(body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise BadRequestError("body: must be UTF-8 encoded JSON") from exc
+        if event is None:
             raise BadRequestError("body: must be a JSON object")
         raw = _lookup(event, self.source.event_id)
         if isinstance(raw, bool) or not isinstance(raw, str | int) or raw == "":
@@ -130,6 +154,28 @@ class WebhookIntake:
         if len(event_id) > MAX_EVENT_ID:
             raise BadRequestError(f"body.{self.source.event_id}: longer than {MAX_EVENT_ID} characters")
         return event, event_id
+
+    def sent_at(self, event: dict[str, Any]) -> float | None:
+        """The event's send time, for a source with a `timestamp` (else None); BadRequestError if unreadable."""
+        path = self.source.timestamp
+        if path is None:
+            return None
+        sent = send_time(_lookup(event, path))
+        if sent is None:
+            raise BadRequestError(f"body.{path}: required, the send time (ISO 8601 with a zone, or Unix seconds "
+                                  f"or milliseconds)")
+        return sent
+
+    def check_fresh(self, sent: float | None) -> None:
+        """UnauthorizedError if `sent` is further than the tolerance from now (`WebhookSource`: why that
+        bounds replays)."""
+        if sent is None:
+            return
+        off = int(time.time() - sent)
+        if abs(off) > self.source.timestamp_tolerance:
+            when = f"{off} s old" if off > 0 else f"{-off} s in the future"
+            raise UnauthorizedError(f"body.{self.source.timestamp}: {when}, outside the source's tolerance of "
+                                    f"{self.source.timestamp_tolerance} s (a replay, or the sender's clock is off)")
 
     def accept(self, body: bytes, signature: str | None, context: LambdaContext | None = None) -> dict[str, str]:
         """Verify, parse and enqueue once; answers `{jobId, queue}`, the same for every delivery of an event.
@@ -141,7 +187,7 @@ class WebhookIntake:
         if context is not None:
             self._config.register_lambda_context(context)
         event, event_id = self.parse(body)
-        delivery = {"source": self.source.name, "eventId": event_id, "event": event}
+        delivery = {"source": self.source.name, "eventId": event_id, "event": event, "sentAt": self.sent_at(event)}
         try:
             return self._accept_once(delivery=delivery)
         except IdempotencyAlreadyInProgressError as exc:
@@ -151,6 +197,8 @@ class WebhookIntake:
             raise ConflictError(f"event {event_id!r} is being accepted by another delivery; retry") from exc
 
     def _enqueue(self, delivery: dict[str, Any]) -> dict[str, str]:
+        """Runs only for an event id with no dedupe record: a failure here (a stale send time) records none."""
+        self.check_fresh(delivery["sentAt"])
         job_id = self.queue.add(self.source.job_name, delivery["event"],
                                 jobId=event_job_id(self.source.name, delivery["eventId"]))
         return {"jobId": job_id, "queue": self.queue.name}

@@ -32,6 +32,7 @@ __all__ = [
     "InitializeResult",
     "InlineResult",
     "JobList",
+    "JobLogs",
     "JobRequest",
     "JobStatus",
     "JobTypeRequest",
@@ -39,6 +40,7 @@ __all__ = [
     "QueueList",
     "QueueMetrics",
     "QueueSummary",
+    "RedisMemory",
     "RedriveRequest",
     "RedriveResult",
     "RemoveResult",
@@ -52,6 +54,9 @@ __all__ = [
 
 QueueName = Annotated[str, Field(pattern=QUEUE_NAME, description="a queue of the catalog")]
 JobName = Annotated[str, Field(min_length=1, max_length=256)]
+JobData = Annotated[dict[str, Any], Field(
+    default_factory=dict, description="a JSON object (BullMQ's job data): what the job's processor reads; "
+                                      "omitted means {}")]
 JobState = Literal["waiting", "active", "delayed", "prioritized", "completed", "failed"]
 FinishedState = Literal["completed", "failed", "waiting", "delayed", "prioritized"]
 
@@ -89,7 +94,7 @@ class JobRequest(_Request):
 
     queue: QueueName
     name: JobName
-    data: Any = None
+    data: JobData
     opts: JobOptions | None = Field(None, description="BullMQ's job options; the queue's defaults fill the rest")
 
 
@@ -97,13 +102,13 @@ class JobTypeRequest(_Request):
     """Seed 002's form: the catalog maps `jobType` to a queue, and it is the job's name."""
 
     jobType: JobName
-    data: Any = None
+    data: JobData
     opts: JobOptions | None = None
 
 
 class BulkJob(_Request):
     name: JobName
-    data: Any = None
+    data: JobData
     opts: JobOptions | None = None
 
 
@@ -229,11 +234,12 @@ class Stats(BaseModel):
 
 
 class JobStatus(BaseModel):
-    """Seed 003's `getJobStatus`."""
+    """Seed 003's `getJobStatus`, with BullMQ's `opts` and `stacktrace` (its logs: `GET .../jobs/{id}/logs`)."""
 
     id: str
     name: str
     data: Any
+    opts: dict[str, Any] = Field(description="the job's options as its hash keeps them (BullMQ's names)")
     state: str
     progress: Any
     attemptsMade: int
@@ -241,6 +247,14 @@ class JobStatus(BaseModel):
     finishedOn: int | None
     returnvalue: Any
     failedReason: str | None
+    stacktrace: list[str] = Field(description="each failed attempt's stack trace, oldest first (the last 10)")
+
+
+class JobLogs(BaseModel):
+    """BullMQ's `getJobLogs`: the requested lines and how many the job has."""
+
+    logs: list[str]
+    count: int
 
 
 class JobList(BaseModel):
@@ -375,7 +389,18 @@ class Dependency(BaseModel):
     error: str | None = None
 
 
+class RedisMemory(BaseModel):
+    """Redis's memory (INFO memory). Under `noeviction` writes fail once `usedBytes` reaches `maxBytes`."""
+
+    usedBytes: int = Field(description="used_memory")
+    maxBytes: int | None = Field(description="maxmemory; null when it is 0, which means no limit")
+    usedPercent: float | None = Field(description="usedBytes of maxBytes, %; null without a limit")
+    policy: str = Field(description="maxmemory-policy (jobqueue needs noeviction)")
+    summary: str = Field(description="the same in words, e.g. '1.2 MiB of 1.0 GiB (0.1 %), noeviction'")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     redis: Dependency
     sqs: Dependency
+    memory: RedisMemory | None = Field(None, description="Redis memory use; null when Redis does not answer")

@@ -1,7 +1,7 @@
 """The OpenAPI document: Powertools generates it from the routes and models; this module states what
 Powertools cannot know, and prints it for the repository's `openapi.json`.
 
-    python -m jobqueue.api.openapi > openapi.json
+    $ python -m jobqueue.api.openapi > openapi.json
 
 Adjustments: invalid requests are answered 400 with `ErrorResponse` (Powertools documents its default 422);
 every route outside `jobqueue.api.auth.PUBLIC_ROUTES` carries the bearer-token security requirement and a 401;

@@ -1,14 +1,18 @@
-"""A typed constructor for Powertools' Router (its own __init__ carries no annotations), and the time a request
-may spend on long work."""
+"""A typed constructor for Powertools' Router (its own __init__ carries no annotations), the methods a path
+answers (for 405s), and the time a request may spend on long work."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-__all__ = ["ANSWER_MARGIN_S", "BatchProgress", "Router", "invocation_deadline", "new_router"]
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+__all__ = ["ANSWER_MARGIN_S", "BatchProgress", "Router", "allowed_methods", "invocation_deadline", "new_router"]
 
 ANSWER_MARGIN_S = 3.0
 """Time long work (a bulk add, a redrive) leaves at the end of the invocation to roll back and answer."""
@@ -17,6 +21,16 @@ ANSWER_MARGIN_S = 3.0
 def new_router() -> Router:
     """A Router for one concern's routes; `jobqueue.api.app` includes it."""
     return Router()  # type: ignore[no-untyped-call]
+
+
+def allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    """The methods some route of `app` answers on `path`: a request with another method there is a 405, not a 404.
+
+    Powertools' resolver only knows "no route for this method and path"; its routes (`_static_routes`,
+    `_dynamic_routes`) keep the compiled rule and the method, which is all this needs.
+    """
+    routes = [*app._static_routes, *app._dynamic_routes]
+    return sorted({route.method for route in routes if route.rule.match(path)})
 
 
 def invocation_deadline(router: Router) -> float | None:

@@ -1,8 +1,8 @@
 """The `jobqueue` command: inspect and operate queues, dead letters and schedules, here or through the API.
 
-    jobqueue stats                          # every queue's counts, totals, dead-letter depths
-    jobqueue dlq redrive lead-processing --all
-    jobqueue --api https://api.example.com/prod --json health
+    $ jobqueue stats                          # every queue's counts, totals, dead-letter depths
+    $ jobqueue dlq redrive lead-processing --all
+    $ jobqueue --api https://api.example.com/prod --json health
 
 By default it works directly against REDIS_URL and the AWS endpoint of the environment (the engine's own
 settings); `--api URL` (or JOBQUEUE_API_URL) sends the same operations to the HTTP API with the bearer service
@@ -39,6 +39,7 @@ environment:
   REDIS_URL, JOBQUEUE_PREFIX, JOBQUEUE_SQS_PREFIX, JOBQUEUE_CATALOG, AWS_*   direct mode (the engine's settings)
   JOBQUEUE_API_URL                 default for --api
   JOBQUEUE_TOKEN or SERVICE_TOKEN  default for --token
+  JOBQUEUE_STATE_DIR               `dev` and `env`: the local state folder (default .jobqueue/ in the project)
 """
 JOB_STATES = ("waiting", "active", "delayed", "prioritized", "completed", "failed")
 CLEAN_STATES = ("completed", "failed", "waiting", "delayed", "prioritized")
@@ -107,7 +108,12 @@ def _show_job(body: Body, out: TextIO) -> None:
             ("attempts made", body["attemptsMade"]), ("progress", body["progress"]),
             ("processed", millis(body["processedOn"])), ("finished", millis(body["finishedOn"])),
             ("failed reason", body["failedReason"]), ("return value", body["returnvalue"]),
-            ("data", body["data"])], out)
+            ("data", body["data"]), ("options", body["opts"]), ("stack traces", _traces(body["stacktrace"]))], out)
+
+
+def _traces(traces: list[str]) -> str | None:
+    """How many attempts left a stack trace, and the last one's final line (the error); the API has them all."""
+    return f"{len(traces)}, last: {traces[-1].strip().splitlines()[-1]}" if traces and traces[-1].strip() else None
 
 
 def _show_jobs(body: Body, out: TextIO) -> None:
@@ -145,7 +151,9 @@ def _show_changes(body: Body, out: TextIO) -> None:
 
 def _show_health(body: Body, out: TextIO) -> None:
     out.write(f"status: {body['status']}\n")
-    checks = [{"name": name, **check} for name, check in body.items() if isinstance(check, dict)]
+    memory = body.get("memory")
+    out.write(f"redis memory: {memory['summary'] if memory else 'unknown (Redis does not answer)'}\n")
+    checks = [{"name": name, **check} for name, check in body.items() if isinstance(check, dict) and "ok" in check]
     table(checks, [("dependency", _get("name")), ("ok", _get("ok")), ("error", _get("error"))], out)
 
 
@@ -344,10 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _dlq_commands(sub, common)
     _schedule_commands(sub, common)
-    sub.add_parser("health", help="whether Redis and SQS answer (exit 1 if not)", parents=[common]).set_defaults(
-        command="health")
-    sub.add_parser("dev", help="run every function locally (as `make run`)", parents=[common]).set_defaults(
-        command="dev")
+    sub.add_parser("health", help="whether Redis and SQS answer (exit 1 if not), and Redis memory against maxmemory",
+                   parents=[common]).set_defaults(command="health")
+    dev = sub.add_parser("dev", help="run every function locally (as `make run`; --fresh: as `make run-fresh`)",
+                         parents=[common])
+    dev.add_argument("--fresh", action="store_true", help="wipe the local state first: start with no jobs")
+    dev.set_defaults(command="dev")
+    sub.add_parser("env", help="print the export line of the running `jobqueue dev` (exit 1 if none runs)",
+                   parents=[common]).set_defaults(command="env")
     invoke = sub.add_parser("invoke", help="invoke a function once with an event file and print its response",
                             description="Invoke a function once, like `sam local invoke`.", parents=[common])
     invoke.add_argument("function", metavar="FUNCTION",
@@ -410,10 +422,22 @@ def _backend(args: argparse.Namespace) -> Backend:
     return ApiBackend(url, api_token(getattr(args, "token", None))) if url else DirectBackend()
 
 
-def _dev() -> int:
+def _dev(args: argparse.Namespace) -> int:
     from jobqueue.local.dev import main as dev
 
-    return dev()
+    return dev(["--fresh"] if args.fresh else [])
+
+
+def _env() -> int:
+    from jobqueue.local.services import LocalServiceError
+    from jobqueue.local.state import running_export_line, state_dir
+
+    try:
+        sys.stdout.write(running_export_line(state_dir()) + "\n")
+    except LocalServiceError as exc:
+        sys.stderr.write(f"jobqueue: {exc}\n")
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -439,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
     if args.command == "dev":
-        return _dev()
+        return _dev(args)
+    if args.command == "env":
+        return _env()
     if args.command == "invoke":
         return _invoke(args)
     command = COMMANDS[args.command]

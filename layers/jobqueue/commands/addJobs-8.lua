@@ -18,7 +18,9 @@
     nothing is added for it); "!" .. id where it exists but is still marked unsent: an earlier add recorded
     it and never confirmed its message, so this caller sends it.
   Events:
-    added, then waiting or delayed (with the due time in ms) for every job added.
+    added, then waiting or delayed (with the due time in ms) for every job added. jobqueue's waiting and
+    delayed events carry sqs = 1 (the job has or gets its SQS message): the sweeper sends a message for
+    those a BullMQ client wrote without one (Queue.adopt_foreign).
 ]]
 local idKey, waitKey, delayedKey, prioritizedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local priorityCounterKey, eventsKey, metaKey, unsentKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -68,14 +70,14 @@ for i = 0, count - 1 do
     if delay ~= "0" then
       local dueAt = tonumber(timestamp) + tonumber(delay)
       redis.call("ZADD", delayedKey, dueAt * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
-      emit("delayed", "jobId", jobId, "delay", dueAt)
+      emit("delayed", "jobId", jobId, "delay", dueAt, "sqs", 1)
     elseif priority ~= "0" then
       local counter = redis.call("INCR", priorityCounterKey)
       redis.call("ZADD", prioritizedKey, tonumber(priority) * 4294967296 + counter, jobId)
-      emit("waiting", "jobId", jobId)
+      emit("waiting", "jobId", jobId, "sqs", 1)
     else
       waiting[#waiting + 1] = jobId
-      emit("waiting", "jobId", jobId)
+      emit("waiting", "jobId", jobId, "sqs", 1)
     end
     result[i + 1] = jobId
     unsent[#unsent + 1] = timestamp

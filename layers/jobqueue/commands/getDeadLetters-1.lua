@@ -1,36 +1,31 @@
 --[[
-  Page through one queue's records in a dead-letter queue that several queues may share (read only).
-  Records are "<queue>-<jobId>" jobs named "<queue>_failed" in the dead-letter queue's wait list, newest
-  first; the name tells apart queues whose names prefix one another ("email" and "email-digest").
+  Page through one queue's records in a dead-letter queue that several queues may share.
+  Each queue's records are indexed apart (recordDeadLetters-3.lua adds to the index), so a page costs the same
+  whether the dead-letter queue holds a hundred records or a hundred thousand. An index entry whose record is
+  gone (removed by a BullMQ client or redis-cli) is dropped here, and the page is read again without it.
 
   Input:
-    KEYS[1] dead-letter queue's wait list
+    KEYS[1] the queue's index in the dead-letter queue (zset of record ids scored by when recorded, ms)
     ARGV[1] dead-letter queue's job key prefix ("<prefix>:<dlq>:")
-    ARGV[2] the source queue
+    ARGV[2] the records' name ("<queue>_failed")
     ARGV[3] first match to return (0-based)
     ARGV[4] last match to return (inclusive; -1: to the end)
   Output:
-    the record ids of the matches from ARGV[3] to ARGV[4], newest first
+    the record ids from ARGV[3] to ARGV[4], newest first
 ]]
-local dlqWaitKey = KEYS[1]
-local dlqPrefix, queue, first, last = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local idPrefix, recordName = queue .. "-", queue .. "_failed"
-local CHUNK = 1000
+local indexKey = KEYS[1]
+local dlqPrefix, recordName, first, last = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 
-local ids, matched, offset = {}, 0, 0
-while last < 0 or matched <= last do
-  local chunk = redis.call("LRANGE", dlqWaitKey, offset, offset + CHUNK - 1)
-  for _, id in ipairs(chunk) do
-    if string.sub(id, 1, #idPrefix) == idPrefix and redis.call("HGET", dlqPrefix .. id, "name") == recordName then
-      if matched >= first and (last < 0 or matched <= last) then
-        ids[#ids + 1] = id
-      end
-      matched = matched + 1
+while true do
+  local ids = redis.call("ZREVRANGE", indexKey, first, last)
+  local stale = {}
+  for _, id in ipairs(ids) do
+    if redis.call("HGET", dlqPrefix .. id, "name") ~= recordName then
+      stale[#stale + 1] = id
     end
   end
-  if #chunk < CHUNK then
-    break
+  if #stale == 0 then
+    return ids
   end
-  offset = offset + CHUNK
+  redis.call("ZREM", indexKey, unpack(stale))
 end
-return ids

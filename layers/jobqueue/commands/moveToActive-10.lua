@@ -13,7 +13,7 @@
     KEYS[1] wait list     KEYS[2] active list     KEYS[3] delayed zset     KEYS[4] prioritized zset
     KEYS[5] events stream     KEYS[6] meta hash (field "paused": the queue is paused)
     KEYS[7] tombstones of removed jobs (zset of "<jobId>:<timestamp>")
-    KEYS[8] job leases (zset: jobId scored by the lease's expiry, ms)
+    KEYS[8] job leases (zset: jobId scored by the lease's expiry, ms; expired ones are pruned on every claim)
     KEYS[9] concurrency slots (zset: invocation token scored by the slot's expiry, ms)
     KEYS[10] failed zset (a job whose last attempt stalled fails here)
     ARGV[1] job key prefix ("<prefix>:<queue>:")
@@ -86,23 +86,35 @@ local function emit(...)
   redis.call("XADD", eventsKey, "*", "event", ...)
 end
 
--- A job leaves the wait list from whichever end is nearer, judged by generated ids (they grow with age),
--- so the cost follows how far SQS's delivery order strays from the list's order, not the backlog's size.
-local headId, tailId
-local function removeFromWait(jobId)
-  if headId == nil then
-    headId = tonumber(redis.call("LINDEX", waitKey, 0)) or false
-    tailId = tonumber(redis.call("LINDEX", waitKey, -1)) or false
+-- A job leaves the wait list from whichever end is nearer: jobs enter at the head, so its age tells which.
+-- Generated ids grow with age and are compared as they are; any other id (a webhook's, a cron tick's, a
+-- user's jobId) is judged by its timestamp against the end jobs' (two HGETs per batch). The cost follows how
+-- far SQS's delivery order strays from the list's order, not the backlog's size, whatever the ids look like.
+local ends
+local function removeFromWait(jobId, jobTimestamp)
+  if ends == nil then
+    local head, tail = redis.call("LINDEX", waitKey, 0), redis.call("LINDEX", waitKey, -1)
+    ends = {head = head, tail = tail, head_id = tonumber(head), tail_id = tonumber(tail)}
   end
-  local id = tonumber(jobId)
-  local fromHead = id and headId and tailId and (headId - id) < (id - tailId)
+  if not ends.head then return 0 end
+  local id, fromHead = tonumber(jobId), false
+  if id and ends.head_id and ends.tail_id then
+    fromHead = (ends.head_id - id) < (id - ends.tail_id)
+  else
+    if ends.head_ts == nil then
+      ends.head_ts = tonumber(redis.call("HGET", jobPrefix .. ends.head, "timestamp")) or false
+      ends.tail_ts = tonumber(redis.call("HGET", jobPrefix .. ends.tail, "timestamp")) or false
+    end
+    local ts = tonumber(jobTimestamp)
+    fromHead = ts and ends.head_ts and ends.tail_ts and (ends.head_ts - ts) < (ts - ends.tail_ts)
+  end
   return redis.call("LREM", waitKey, fromHead and 1 or -1, jobId)
 end
 
 -- Take the job from `where`: 1 taken, 0 not there, -1 running (an unexpired lease), -2 delayed and not due.
 local notDue = 0
-local function removeFrom(where, jobId)
-  if where == "wait" then return removeFromWait(jobId) end
+local function removeFrom(where, jobId, jobTimestamp)
+  if where == "wait" then return removeFromWait(jobId, jobTimestamp) end
   if where == "active" then
     local lease = redis.call("ZSCORE", leasesKey, jobId)
     if lease and tonumber(lease) > now and redis.call("LPOS", activeKey, jobId) then return -1 end
@@ -169,7 +181,7 @@ for i = 0, count - 1 do
   elseif priority > 0 and higherWaiting(priority) then
     code = -6
   else
-    local removed = removeFrom(expected, jobId)
+    local removed = removeFrom(expected, jobId, jobTimestamp)
     if removed > 0 then
       from = expected  -- a job in a waiting structure exists and is unfinished (addJobs writes both together)
     elseif removed == 0 then
@@ -182,7 +194,7 @@ for i = 0, count - 1 do
         from = "none"  -- restored from its message, or searched for below
         for _, where in ipairs(FALLBACK) do
           if where ~= expected then
-            removed = removeFrom(where, jobId)
+            removed = removeFrom(where, jobId, jobTimestamp)
             if removed ~= 0 then
               from = removed > 0 and where or nil
               break
@@ -207,6 +219,10 @@ for i = 0, count - 1 do
 end
 if #claimed > 0 then
   redis.call("LPUSH", activeKey, unpack(claimed))
+  -- Leases grow only here, so expired ones are pruned here too: an expired lease tells what a missing one does
+  -- ("not running"), and the lease of a job whose invocation died may never be finished (its last attempt
+  -- stalled, or SQS redrove its message).
+  redis.call("ZREMRANGEBYSCORE", leasesKey, "-inf", now)
   redis.call("ZADD", leasesKey, unpack(leases))
   if concurrency then
     redis.call("ZADD", slotsKey, now + leaseMs, token)

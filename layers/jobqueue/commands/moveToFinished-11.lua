@@ -39,13 +39,16 @@
     `duration` ms, whichever invocation made them.
   Events:
     completed (with returnvalue), delayed (a retry, with its due time), failed (with failedReason),
-    active (the started job), waiting (a released job).
+    active (the started job), waiting (a released job); delayed and waiting with sqs = 1 (addJobs-8.lua).
   Retention:
     after the batch, each finished set touched is trimmed to the keep count and age its jobs asked for
     (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs and leaving a
     tombstone for each, so that a later delivery of the same message does not run the job again.
   Metrics:
     the `count` fields of BullMQ's metrics hashes grow by the call's completed and failed jobs.
+  Stack traces:
+    a retry or failure appends its attempt's stack trace (ARGV: a JSON list of one) to the job's `stacktrace`
+    field, a JSON list as BullMQ keeps it, holding the last STACK_TRACE_LIMIT attempts' traces.
 ]]
 local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local completedMetricsKey, failedMetricsKey, leasesKey, slotsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -54,6 +57,22 @@ local jobPrefix, timestamp, maxEvents, token, startId = ARGV[1], ARGV[2], ARGV[3
 local expired, count, releases = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local limitMax, limitDuration = tonumber(ARGV[9]), tonumber(ARGV[10])
 local GROUP, FIRST = 8, 11
+local STACK_TRACE_LIMIT = 10
+
+-- The job's stack traces with this attempt's appended, the oldest dropped beyond STACK_TRACE_LIMIT.
+local function traces(jobKey, latest)
+  local ok, kept = pcall(cjson.decode, redis.call("HGET", jobKey, "stacktrace") or "[]")
+  if not ok or type(kept) ~= "table" then kept = {} end
+  local okNew, added = pcall(cjson.decode, latest)
+  if okNew and type(added) == "table" then
+    for _, trace in ipairs(added) do kept[#kept + 1] = trace end
+  end
+  local first = math.max(1, #kept - STACK_TRACE_LIMIT + 1)
+  local last = {}
+  for n = first, #kept do last[#last + 1] = kept[n] end
+  if #last == 0 then return "[]" end
+  return cjson.encode(last)
+end
 
 -- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
 local function emit(...)
@@ -108,14 +127,14 @@ for i = 0, count - 1 do
     elseif outcome == "retry" then
       local due = tonumber(dueAt)
       redis.call("ZADD", delayedKey, due * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
-      redis.call("HSET", jobKey, "atm", attempt, "failedReason", value, "stacktrace", stacktrace,
+      redis.call("HSET", jobKey, "atm", attempt, "failedReason", value, "stacktrace", traces(jobKey, stacktrace),
         "delay", due - tonumber(timestamp))
-      emit("delayed", "jobId", jobId, "delay", dueAt)
+      emit("delayed", "jobId", jobId, "delay", dueAt, "sqs", 1)
     else
       failures = failures + 1
       redis.call("ZADD", failedKey, timestamp, jobId)
-      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", stacktrace, "finishedOn", timestamp,
-        "atm", attempt, "dlp", 1)
+      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", traces(jobKey, stacktrace),
+        "finishedOn", timestamp, "atm", attempt, "dlp", 1)
       emit("failed", "jobId", jobId, "failedReason", value, "prev", "active")
     end
     if outcome ~= "retry" and (keepCount ~= "" or keepAge ~= "") then
@@ -135,7 +154,7 @@ for i = 0, releases - 1 do
     else
       redis.call("RPUSH", waitKey, jobId)
     end
-    emit("waiting", "jobId", jobId, "prev", "active")
+    emit("waiting", "jobId", jobId, "prev", "active", "sqs", 1)
   end
 end
 

@@ -10,11 +10,16 @@
     ARGV[3] events stream cap
     ARGV[4] version written into meta
     ARGV[5] number of records n
-    ARGV[6..] n groups of 9: source queue, job id, job name, job data JSON, job opts JSON, job timestamp,
+    ARGV[6] records recorded before this (ms) are dropped: the dead-letter queue's retention, as SQS keeps them
+    ARGV[7..] n groups of 9: source queue, job id, job name, job data JSON, job opts JSON, job timestamp,
               failure reason, attempts made, record data JSON
   Output:
     n record ids ("<queue>-<jobId>": recording the same dead job twice updates one record), or "" for a job
     that completed (a stray copy of its message reached the DLQ): it gets no record
+  Retention:
+    records older than ARGV[6] are dropped from the list's old end (a bounded number per call, more than any
+    call adds), with their hashes: Redis keeps a dead job as long as its SQS DLQ would have (and the archive
+    keeps it for good)
   Dead letters owed:
     the source job's "dlp" mark (set when the worker failed it for good) is cleared: its dead letter is here
   Events:
@@ -23,14 +28,15 @@
 ]]
 local dlqWaitKey, dlqEventsKey, dlqMetaKey = KEYS[1], KEYS[2], KEYS[3]
 local prefix, timestamp, maxEvents, version, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local GROUP = 9
+local expired = tonumber(ARGV[6])
+local GROUP, FIRST, TRIM_MAX = 9, 7, 100
 local dlqPrefix = string.sub(dlqWaitKey, 1, #dlqWaitKey - #"wait")
 
 redis.call("HSET", dlqMetaKey, "opts.maxLenEvents", maxEvents, "version", version)
 
 local ids = {}
 for i = 0, count - 1 do
-  local at = 6 + i * GROUP
+  local at = FIRST + i * GROUP
   local queue, jobId, name, data, opts = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
   local jobTimestamp, reason, attempts, record = ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
   local source = prefix .. ":" .. queue .. ":"
@@ -64,6 +70,8 @@ for i = 0, count - 1 do
     local isNew = redis.call("EXISTS", recordKey) == 0
     redis.call("HSET", recordKey, "name", queue .. "_failed", "data", record, "opts", "{}",
       "timestamp", timestamp, "delay", 0, "priority", 0)
+    -- The queue's index of its records (QueueKeys.dead_letters_of), for paging without the other queues'.
+    redis.call("ZADD", dlqPrefix .. "records:" .. queue, "NX", timestamp, recordId)
     if isNew then
       redis.call("LPUSH", dlqWaitKey, recordId)
       redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "added", "jobId", recordId,
@@ -72,5 +80,19 @@ for i = 0, count - 1 do
     end
     ids[i + 1] = recordId
   end
+end
+
+-- The oldest records are at the list's right end (a record recorded again keeps its place: the trim stops at it
+-- until it expires too). An id whose hash is gone is dropped as well.
+for _ = 1, TRIM_MAX do
+  local oldest = redis.call("LINDEX", dlqWaitKey, -1)
+  if not oldest then break end
+  local fields = redis.call("HMGET", dlqPrefix .. oldest, "timestamp", "name")
+  local recorded = tonumber(fields[1])
+  if recorded and recorded >= expired then break end
+  redis.call("RPOP", dlqWaitKey)
+  redis.call("DEL", dlqPrefix .. oldest, dlqPrefix .. oldest .. ":logs")
+  local source = fields[2] and string.match(fields[2], "^(.+)_failed$")
+  if source then redis.call("ZREM", dlqPrefix .. "records:" .. source, oldest) end
 end
 return ids

@@ -21,7 +21,7 @@
              -2 "create": a job with that id exists already
              -3 "retry": the job is not failed
   Events:
-    added ("create" only), then waiting (prev = failed for "retry").
+    added ("create" only), then waiting (prev = failed for "retry"), with sqs = 1 (see addJobs-8.lua).
   Placement:
     a job with a priority goes to "prioritized"; the others are pushed at the tail of "wait", where their
     old ids belong and where moveToActive looks for them first (the list is newest first).
@@ -69,9 +69,9 @@ for i = 0, count - 1 do
       redis.call("RPUSH", waitKey, jobId)
     end
     if mode == "retry" then
-      emit("waiting", "jobId", jobId, "prev", "failed")
+      emit("waiting", "jobId", jobId, "prev", "failed", "sqs", 1)
     else
-      emit("waiting", "jobId", jobId)
+      emit("waiting", "jobId", jobId, "sqs", 1)
     end
     redis.call("ZADD", unsentKey, timestamp, jobId)
     codes[i + 1] = 0

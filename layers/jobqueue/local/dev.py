@@ -15,9 +15,10 @@ Where things are:
 
 | variable | default | meaning |
 |---|---|---|
-| AWS_ENDPOINT_URL | a moto server embedded in this process (MOTO_PORT, default a free port) | SQS and Scheduler |
-| AWS_ENDPOINT_URL_LAMBDA | always set here: the runtime's Lambda API on a free port | event source mappings |
-| REDIS_URL | a `redis-server` from PATH on a free port, no persistence, stopped on exit | job state |
+| AWS_ENDPOINT_URL | a moto server in this process (MOTO_PORT, else the state folder's port) | SQS, Scheduler |
+| AWS_ENDPOINT_URL_LAMBDA | always set here: the runtime's Lambda API (the state folder's port) | mappings |
+| REDIS_URL | a `redis-server` from PATH (the state folder's port and data), stopped on exit | job state |
+| JOBQUEUE_STATE_DIR | `.jobqueue/` under the project (`state`); `LocalRuntime` without one keeps nothing | restarts |
 | JOBQUEUE_LOCAL_MAX_CONCURRENCY | 2 | cap on each event source's MaximumConcurrency here (processes) |
 | JOBQUEUE_SCHEDULE_GROUP, JOBQUEUE_SCHEDULE_PREFIX | default, none | which schedules are upserted and fired |
 | JOBQUEUE_TABLE_PREFIX | jobqueue- | the seed systems' table names (prefix + base name) |
@@ -26,14 +27,24 @@ Where things are:
 Each function's processes get this process's environment (the stage-wide settings) plus the function's own
 from its FunctionSpec. SIGINT (Ctrl-C) and SIGTERM stop everything: pollers, ticker, API, every function
 process, the embedded Redis and moto.
+
+Restarts: Redis is the durable truth. The embedded Redis persists to the state folder (an append-only file synced
+on every write); the embedded moto keeps nothing, so at every start into a fresh moto the runtime sends each job
+Redis holds as waiting, prioritized, active or delayed again (`Queue.resend_pending`: SendMessageBatch through
+the engine's transport, a delayed job delayed until its time in the delayed set), before any poller runs. The
+same holds with a REDIS_URL of your own. A job is thus never in one store without the other: SQS only ever
+holds copies of what Redis records. Against an AWS_ENDPOINT_URL of your own (LocalStack) nothing is resent: that
+endpoint keeps its messages, or loses them, itself. The Lambda API (mappings) starts empty too: a queue paused in
+Redis has its new mappings disabled through UpdateEventSourceMapping, as `jobqueue pause` does.
+`main(["--fresh"])` (`make run-fresh`) wipes the state folder first.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import os
-import shlex
 import signal
 import sys
 import threading
@@ -41,7 +52,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import RedisError
 
+from jobqueue.admin import QueueAdmin
 from jobqueue.catalog import default_catalog
 from jobqueue.connection import aws_client
 from jobqueue.deployment import function_specs
@@ -50,9 +63,12 @@ from jobqueue.local.http import DEFAULT_PORT, ApiServer
 from jobqueue.local.lambda_api import LambdaApi
 from jobqueue.local.pollers import EventSourcePoller
 from jobqueue.local.processes import FunctionPool, InvokeError
-from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis
+from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis, bind_error
+from jobqueue.local.shell import ENDPOINTS, export_line, forget_stale
+from jobqueue.local.state import StateDir, state_dir
 from jobqueue.local.ticker import SchedulerTicker
 from jobqueue.local.topology import create_event_source_mappings, create_topology
+from jobqueue.queue import Queue
 from jobqueue.schedules import initialize
 from jobqueue.settings import get_settings
 from jobqueue.sweeper import install_sweep_schedule
@@ -82,12 +98,19 @@ def _positive(name: str, default: int) -> int:
 
 
 class LocalRuntime:
-    """Everything `jobqueue dev` runs; `start()` brings it up, `stop()` takes it all down again."""
+    """Everything `jobqueue dev` runs; `start()` brings it up, `stop()` takes it all down again.
 
-    def __init__(self, api_port: int | None = None, poll_wait_seconds: int = 5) -> None:
+    With `state` (a StateDir its caller acquired) the embedded Redis keeps its data there and the embedded
+    services their ports; without, they keep nothing and take free ports (tests, benchmarks)."""
+
+    def __init__(self, api_port: int | None = None, poll_wait_seconds: int = 5, state: StateDir | None = None
+                 ) -> None:
         self.api_port = int(os.environ.get("JOBQUEUE_API_PORT", DEFAULT_PORT)) if api_port is None else api_port
         self.max_concurrency = _positive("JOBQUEUE_LOCAL_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY)
         self.poll_wait_seconds = poll_wait_seconds
+        self.state = state
+        self.resent: dict[str, int] = {}
+        """Per queue, the jobs sent again at start (see the module's docstring)."""
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[EventSourcePoller] = []
         self.api: ApiServer | None = None
@@ -107,10 +130,12 @@ class LocalRuntime:
         return self
 
     def _start(self) -> None:
+        ports = self.state.ports() if self.state else {}
         if not os.environ.get("AWS_ENDPOINT_URL"):
-            self._moto = EmbeddedMoto(int(os.environ.get("MOTO_PORT", "0"))).start()
+            self._moto = EmbeddedMoto(int(os.environ.get("MOTO_PORT", ports.get("moto", 0)))).start()
         if not os.environ.get("REDIS_URL"):
-            self._redis = EmbeddedRedis().start()
+            self._redis = EmbeddedRedis(port=ports.get("redis", 0),
+                                        data_dir=self.state.redis_dir if self.state else None).start()
             os.environ["REDIS_URL"] = self._redis.url
         os.environ.setdefault("JOBQUEUE_SCHEDULER_TARGET_ARN", f"{LOCAL_ARN}scheduler")
         os.environ.setdefault("JOBQUEUE_SCHEDULER_ROLE_ARN", LOCAL_SCHEDULER_ROLE)
@@ -119,9 +144,16 @@ class LocalRuntime:
         aws_client.cache_clear()
         settings, catalog = get_settings(), default_catalog()
         sqs = aws_client("sqs")
-        self.lambda_api = LambdaApi(sqs.meta.region_name).start()
+        try:
+            self.lambda_api = LambdaApi(sqs.meta.region_name, ports.get("lambda", 0)).start()
+        except OSError as exc:
+            where = f'"lambda" in {self.state.path / "ports.json"}' if self.state else "the port"
+            raise bind_error(exc, ports.get("lambda", 0), where) from None
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.endpoint  # never the emulator's (see lambda_api)
         urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
+        if self._moto is not None:  # a fresh SQS: send it what Redis holds (see the module's docstring)
+            self.resent = {name: Queue(name, catalog=catalog, settings=settings, sqs=sqs).resend_pending()
+                           for name in catalog.queues}
         group = os.environ.get("JOBQUEUE_SCHEDULE_GROUP", "default")
         prefix = os.environ.get("JOBQUEUE_SCHEDULE_PREFIX", "")
         try:
@@ -135,12 +167,16 @@ class LocalRuntime:
             logger.error("the endpoint's Scheduler API refused the schedules; cron jobs will not fire here",
                          extra={"error": str(exc)})
             scheduler_api = False
-        self._seeds = SeedSystems.start(catalog, sqs, urls, settings.sqs_name_prefix)
+        self._seeds = SeedSystems.start(catalog, sqs, urls, settings.sqs_name_prefix, ports)
         os.environ.update(self._seeds.environment)
         stage_env = dict(os.environ)
         specs = function_specs(catalog)
         mappings = {(spec.name, source): mapping_id for spec, source, mapping_id
                     in create_event_source_mappings(aws_client("lambda"), sqs, specs, urls)}
+        for name in catalog.queues:  # a queue paused before the restart stays paused
+            admin = QueueAdmin(name, catalog=catalog, settings=settings, sqs=sqs, lambda_client=aws_client("lambda"))
+            if admin.is_paused():
+                admin.mappings.disable()
         for spec in specs:
             limits = [min(source.max_concurrency, self.max_concurrency) for source in spec.event_sources]
             self.pools[spec.name] = pool = FunctionPool(spec, stage_env, size=max(1, sum(limits)))
@@ -158,17 +194,19 @@ class LocalRuntime:
         logger.info("jobqueue is running", extra={
             "api": self.api.url, "aws_endpoint": os.environ["AWS_ENDPOINT_URL"], "lambda_api": self.lambda_api.endpoint,
             "redis": settings.redis_url.split("@")[-1], "functions": len(self.pools),
-            "eventSources": len(self.pollers), "maxConcurrency": self.max_concurrency})
+            "eventSources": len(self.pollers), "maxConcurrency": self.max_concurrency,
+            "resent": sum(self.resent.values())})
 
-    def shell_environment(self) -> str:
-        """An `export` line that points another shell's `jobqueue` (direct mode) and `redis-cli` at this runtime."""
-        names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_DEFAULT_REGION", "JOBQUEUE_PREFIX",
+    def shell_environment(self, *, reveal: bool = True) -> str:
+        """An `export` line that points another shell's `jobqueue` (direct mode), `redis-cli` and `curl` at this
+        runtime, ending with the marker a later `jobqueue dev` reads (`shell`); `reveal=False` hides passwords."""
+        names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_DEFAULT_REGION", "REDIS_URL", "JOBQUEUE_PREFIX",
                  "JOBQUEUE_SQS_PREFIX"]
         names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
-        names += ["REDIS_URL"] if self._redis else []  # a URL the user set may hold a password
         names += sorted(n for n in (self._seeds.environment if self._seeds else {}) if n.endswith("_URL"))
         values = {name: os.environ[name] for name in names if os.environ.get(name)}
-        return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+        own = [name for name, service in zip(ENDPOINTS, (self._moto, self._redis), strict=True) if service]
+        return export_line(values, own, reveal=reveal)
 
     def _invoke_target(self, arn: str, event: dict[str, Any]) -> Any:
         """A Scheduler target: a function of this runtime, by its ARN's name."""
@@ -224,26 +262,41 @@ def _stop_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def main() -> int:
-    """Run until SIGINT or SIGTERM (or the parent process dies); exit 0 after a clean stop, 1 when the runtime
-    cannot start."""
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM (or the parent process dies) with the state folder's data and ports (`--fresh`:
+    wiped first); exit 0 after a clean stop, 1 with one line on stderr when the runtime cannot start."""
+    parser = argparse.ArgumentParser(prog="jobqueue dev", description="Run the whole system on this machine.")
+    parser.add_argument("--fresh", action="store_true", help="wipe the state folder first: start with no jobs")
+    args = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     _stop_with_parent()
+    state = StateDir(state_dir())
     try:
-        runtime = LocalRuntime().start()
-    except (JobQueueError, OSError) as exc:
+        forgotten = forget_stale(os.environ)
+        state.acquire()
+        if args.fresh:
+            state.wipe()
+        if forgotten:
+            sys.stderr.write(f"jobqueue dev: {', '.join(forgotten)} came from the export line of a stopped jobqueue "
+                             f"dev: starting its own again\n")
+        runtime = LocalRuntime(state=state).start()
+    except (JobQueueError, OSError, BotoCoreError, ClientError, RedisError) as exc:
+        state.release()
         sys.stderr.write(f"jobqueue dev: {exc}\n")
         return 1
-    sys.stderr.write(f"jobqueue dev: running; Ctrl-C stops it. For the CLI in another shell:\n"
-                     f"{runtime.shell_environment()}\n")
+    state.publish(runtime.shell_environment())
+    sys.stderr.write(f"jobqueue dev: running with its state in {state.path}; Ctrl-C stops it, `make run-fresh` "
+                     f"starts empty. For the CLI in another shell (`jobqueue env` prints it again):\n"
+                     f"{runtime.shell_environment(reveal=False)}\n")
     try:
         while not stop.wait(0.5):
             pass
     finally:
         logger.info("stopping")
         runtime.stop()
+        state.release()
     logger.info("stopped")
     return 0
 

@@ -6,7 +6,7 @@ multi-value forms, requestContext, base64 for bodies that are not UTF-8), invoke
 through `FunctionRunner("api")`, and writes the proxy response back (multi-value headers, base64 bodies).
 One invocation at a time, as one warm Lambda container would serve them.
 
-    python -m jobqueue.local.http --port 3000
+    $ python -m jobqueue.local.http --port 3000
 """
 
 from __future__ import annotations

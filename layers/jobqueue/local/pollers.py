@@ -1,6 +1,7 @@
 """An SQS event source mapping on this machine: long-poll, gather a batch, invoke, settle.
 
-As Lambda's mapping does: a batch is gathered until it holds `batch_size` records or `batching_window` seconds
+As Lambda's mapping does: several long polls run at once (Lambda starts with five; here up to `concurrency`,
+at most RECEIVERS), each gathering a batch until it holds `batch_size` records or `batching_window` seconds
 have passed since its first record (no window: what one ReceiveMessage of up to 10 returns); at most
 `concurrency` invocations run at once; records the response reports in `batchItemFailures` are left for SQS,
 the others deleted; a function error, timeout or crash leaves the whole batch to reappear after its
@@ -25,18 +26,23 @@ from jobqueue.local.lambda_api import Batching
 from jobqueue.local.processes import InvokeError
 from jobqueue.local.runner import failed_ids, settle, sqs_event
 
-__all__ = ["DISABLED_CHECK_S", "EventSourcePoller"]
+__all__ = ["DISABLED_CHECK_S", "RECEIVERS", "EventSourcePoller"]
 
 logger = Logger(service="jobqueue-local")
 
 DISABLED_CHECK_S = 1.0
 """How often a disabled mapping looks whether it was enabled again."""
+RECEIVERS = 5
+"""Most long polls one mapping runs at once (Lambda's SQS poller starts with five): a batch is received while
+others are being invoked, so the receive is not a step every invocation waits for in turn. As Lambda scales its
+pollers with the traffic, only one polls while the queue is idle; the others join while receives bring messages."""
 
 Invoke = Callable[[dict[str, Any]], Any]
 
 
 class EventSourcePoller:
-    """One event source mapping: a receiving thread, and a thread per running invocation.
+    """One event source mapping: receiving threads (min(concurrency, RECEIVERS)), and a thread per running
+    invocation.
 
     `mapping()` is the mapping's batching while it is enabled, None while it is disabled (or deleted).
     `wait_seconds` is each ReceiveMessage's long poll (at most 20); it also bounds how long a mapping takes to
@@ -55,28 +61,37 @@ class EventSourcePoller:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._stop = threading.Event()
         self._arn = ""
-        self._thread = threading.Thread(target=self._run, name=f"poller-{source.sqs_name}", daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(n,), name=f"poller-{source.sqs_name}-{n}",
+                                          daemon=True) for n in range(min(concurrency, RECEIVERS))]
+        self._busy = threading.Event()  # the last receive brought messages: every receiving thread polls
+        self._state_lock = threading.Lock()
         self.is_disabled = threading.Event()
         """Set while the mapping stands still because it is disabled."""
 
     def start(self) -> EventSourcePoller:
         self._arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self, timeout: float = 0) -> None:
-        """Stop receiving; waits up to `timeout` s for the receiving thread (running invocations are not waited)."""
+        """Stop receiving; waits up to `timeout` s for the receiving threads (running invocations are not waited)."""
         self._stop.set()
-        if timeout and self._thread.is_alive():
-            self._thread.join(timeout)
+        ends = time.monotonic() + timeout
+        for thread in self._threads if timeout else []:
+            if thread.is_alive():
+                thread.join(max(0, ends - time.monotonic()))
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         while not self._stop.is_set():
+            if index and not self._busy.wait(1):
+                continue
             if self._hold_while_disabled() or not self._slots.acquire(timeout=1):
                 continue
             try:
                 messages = self._gather()
+                (self._busy.set if messages else self._busy.clear)()
             except Exception:
                 self._slots.release()
                 if not self._stop.is_set():
@@ -95,10 +110,11 @@ class EventSourcePoller:
     def _hold_while_disabled(self) -> bool:
         """True (after a short wait) while the mapping is disabled; else its current batching is applied."""
         batching = self._mapping()
-        if (batching is None) != self.is_disabled.is_set():
-            (self.is_disabled.clear if batching else self.is_disabled.set)()
-            logger.info("event source " + ("enabled" if batching else "disabled"),
-                        extra={"eventSource": self.source.sqs_name, "function": self.function})
+        with self._state_lock:  # one log line per change, whichever receiving thread sees it first
+            if (batching is None) != self.is_disabled.is_set():
+                (self.is_disabled.clear if batching else self.is_disabled.set)()
+                logger.info("event source " + ("enabled" if batching else "disabled"),
+                            extra={"eventSource": self.source.sqs_name, "function": self.function})
         if batching is None:
             self._stop.wait(DISABLED_CHECK_S)
             return True

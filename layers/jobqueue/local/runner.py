@@ -4,7 +4,7 @@
 environment). `poll_once` long-polls one batch, builds a real `aws:sqs` event, invokes the handler, deletes
 what succeeded and leaves the `batchItemFailures` (and everything, if the handler raised) for SQS to redeliver.
 
-    python -m jobqueue.local.runner worker --queue lead-processing --env QUEUE_NAME=lead-processing
+    $ python -m jobqueue.local.runner worker --queue lead-processing --env QUEUE_NAME=lead-processing
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ arrive and responses leave as JSON, so a response Lambda could not serialize fai
 ignores SIGINT (Ctrl-C reaches the whole terminal's process group; the supervisor stops it) and exits when
 the supervisor's end closes, so it never outlives the supervisor.
 
-    python -m jobqueue.local.sandbox --fd 5 --name worker-email --handler worker
+    $ python -m jobqueue.local.sandbox --fd 5 --name worker-email --handler worker
 """
 
 from __future__ import annotations

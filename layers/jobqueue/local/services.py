@@ -1,5 +1,5 @@
 """The AWS endpoint and the Redis the local runtime uses when none is given: an embedded moto server and a
-throwaway `redis-server` (no persistence, stopped on exit)."""
+`redis-server` (throwaway, or persisting to a data directory), stopped on exit."""
 
 from __future__ import annotations
 
@@ -98,13 +98,25 @@ class EmbeddedMoto:
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
+        from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call
+
         _serialize_sqs_receives()
+        attributes_once_per_call()
+        atomic_deletes()
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the runtime's own logs
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._port = port
         self.endpoint = ""
 
     def start(self) -> EmbeddedMoto:
+        if self._port:  # moto's server would wait forever for a port that is taken
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", self._port))
+                except OSError as exc:
+                    raise bind_error(exc, self._port, "MOTO_PORT") from None
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -119,10 +131,14 @@ class EmbeddedMoto:
 
 
 class EmbeddedRedis:
-    """`redis-server` from PATH on a free loopback port, without persistence, so a restart comes back empty as a
-    lost node does (tests crash and restart it; the shared Redis is never restarted)."""
+    """`redis-server` from PATH on a loopback port (0: a free one).
 
-    def __init__(self, binary: str = "redis-server") -> None:
+    Without `data_dir` it keeps nothing, so a restart comes back empty as a lost node does (tests crash and
+    restart it; the shared Redis is never restarted). With `data_dir` it keeps an append-only file there, synced
+    on every write: a job is on disk before its add returns, since the embedded SQS keeps nothing (`make run`).
+    """
+
+    def __init__(self, binary: str = "redis-server", port: int = 0, data_dir: Path | None = None) -> None:
         path = shutil.which(binary)
         if path is None:
             raise LocalServiceError(
@@ -130,16 +146,21 @@ class EmbeddedRedis:
                 "(e.g. `apt-get install redis-server`, `brew install redis`) or set REDIS_URL")
         self._binary = path
         self._process: subprocess.Popen[bytes] | None = None
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.data_dir = data_dir
 
     def start(self, timeout: float = 10) -> EmbeddedRedis:
         from redis import Redis
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         port = self.port
+        persistence = ["--appendonly", "no"]
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            persistence = ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
         self._process = subprocess.Popen(
-            [self._binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [self._binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence],
             stdout=subprocess.DEVNULL, start_new_session=True)
         client: Any = Redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
@@ -150,7 +171,9 @@ class EmbeddedRedis:
             except RedisConnectionError:
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise LocalServiceError(f"redis-server did not start on port {port}") from None
+                    holder = listener_of(port)
+                    raise LocalServiceError(f"redis-server did not start on port {port}"
+                                            + (f": it is in use by {holder}" if holder else "")) from None
                 time.sleep(0.05)
 
     def restart(self) -> None:

@@ -27,5 +27,5 @@ class Crm:
         body = self.api.call("PUT", f"/leads/{lead_id}", payload=fields).json() or {}
         record_id = body.get("id")
         if not isinstance(record_id, str):
-            raise TransientServiceError(f"CRM answered without a record id: {body!r}")
+            raise TransientServiceError("CRM answered without a record id")
         return record_id

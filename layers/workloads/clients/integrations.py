@@ -36,7 +36,7 @@ def _contact(external_id: Any, email: Any, phone: Any, first: Any, last: Any) ->
 def _expect(body: Any, key: str, kind: type, source: str) -> Any:
     value = body.get(key) if isinstance(body, dict) else None
     if not isinstance(value, kind):
-        raise TransientServiceError(f"{source}: answer without {key!r}: {str(body)[:300]}")
+        raise TransientServiceError(f"{source}: answer without {key!r}")
     return value
 
 

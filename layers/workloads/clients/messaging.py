@@ -38,7 +38,7 @@ class Messaging:
                                headers={"Idempotency-Key": idempotency_key}).json() or {}
         message_id = answer.get("id")
         if not isinstance(message_id, str):
-            raise TransientServiceError(f"messaging answered without a message id: {answer!r}")
+            raise TransientServiceError("messaging answered without a message id")
         return message_id
 
     def line_health(self, line_id: str) -> LineHealth:
@@ -46,12 +46,13 @@ class Messaging:
         try:
             return LineHealth.model_validate(body)
         except ValidationError as exc:
-            raise TransientServiceError(f"messaging: unreadable health of line {line_id}: {body!r}") from exc
+            raise TransientServiceError(f"messaging: unreadable health of line {line_id} "
+                                        f"({exc.error_count()} invalid fields)") from exc
 
     def availability(self, handles: list[str]) -> dict[str, bool]:
         """iMessage availability of each email or phone number (one call for the whole list)."""
         body = self.api.call("POST", "/availability", payload={"handles": handles}).json() or {}
         results = body.get("results")
         if not isinstance(results, dict) or set(results) != set(handles):
-            raise TransientServiceError(f"messaging: availability answer does not cover the handles: {body!r}")
+            raise TransientServiceError("messaging: the availability answer does not cover the handles")
         return {handle: bool(results[handle]) for handle in handles}

@@ -1,7 +1,8 @@
 """Web Push with VAPID (seed 004's notification worker), through pywebpush.
 
 `VAPID_PRIVATE_KEY` (or `VAPID_PRIVATE_KEY_SECRET_ID`), `VAPID_SUBJECT` (a mailto: or https: URL), `PUSH_TIMEOUT`.
-pywebpush (and its HTTP stack) is imported on the first send only: other workers never load it.
+pywebpush (and its HTTP stack) is imported on the first send only: other workers never load it. It only encrypts
+and signs; the request goes out through `workloads.http` (address checks, failures mapped as every client's).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from workloads.config import env_float, secret
-from workloads.errors import ConfigurationError, RejectedError, RetryAfterError, TransientServiceError
-from workloads.http import retry_after_ms
+from workloads.errors import ConfigurationError, RejectedError
+from workloads.http import send
 
 __all__ = ["Subscription", "SubscriptionGoneError", "WebPush"]
 
@@ -58,26 +59,35 @@ class WebPush:
 
     def send(self, subscription: Subscription, payload: dict[str, Any], ttl: int = 3600) -> int:
         """Deliver; returns the push service's status (201 created)."""
-        import requests
         from pywebpush import WebPushException, webpush
 
         try:
             response = webpush(subscription.info(), json.dumps(payload), vapid_private_key=self._private_key,
-                               vapid_claims={"sub": self.subject}, ttl=ttl, timeout=self.timeout)
-        except WebPushException as exc:
-            raise _failure(exc.response, str(exc)) from exc
-        except requests.RequestException as exc:
-            raise TransientServiceError(f"push service {subscription.endpoint.host}: {type(exc).__name__}") from exc
+                               vapid_claims={"sub": self.subject}, ttl=ttl, timeout=self.timeout,
+                               requests_session=_checked_session(self.timeout))
+        except WebPushException as exc:  # only for the statuses the session hands back: 404, 410, other 2xx
+            status = getattr(exc.response, "status_code", None)
+            if status in (404, 410):
+                raise SubscriptionGoneError(f"push subscription gone (HTTP {status})", status=status) from exc
+            raise RejectedError(f"push service answered HTTP {status}", status=status) from exc
         return int(getattr(response, "status_code", 201))
 
 
-def _failure(response: Any, message: str) -> Exception:
-    status = getattr(response, "status_code", None)
-    if status in (404, 410):
-        return SubscriptionGoneError(f"push subscription gone (HTTP {status})", status=status)
-    if status is None or status >= 500 or status == 429:
-        wait = retry_after_ms((getattr(response, "headers", None) or {}).get("Retry-After"))
-        if wait is not None:
-            return RetryAfterError(f"push service busy (HTTP {status}), retry after {wait} ms", delay_ms=wait)
-        return TransientServiceError(f"push service failed: {message}")
-    return RejectedError(f"push service refused the message: {message}", status=status)
+def _checked_session(timeout: float) -> Any:
+    """A stand-in for pywebpush's `requests` session whose POST goes through `workloads.http.send`: the
+    endpoint (chosen by the browser, so by whoever wrote the job) is checked like every outgoing URL, and a
+    failure's message carries no answer body. 404 and 410 come back to pywebpush, which raises on them."""
+    import requests
+    from requests.structures import CaseInsensitiveDict
+
+    class Session(requests.Session):
+        def post(self, url: str | bytes, data: Any = None, json: Any = None, **kwargs: Any) -> requests.Response:
+            headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
+            answer = send("POST", str(url), body=data, headers=headers, timeout=timeout, service="push",
+                          expect=(404, 410), name_path=False)
+            response = requests.Response()
+            response.status_code, response.headers = answer.status, CaseInsensitiveDict(answer.headers)
+            response._content = b""  # pywebpush copies the body into its exception text; nothing to copy
+            return response
+
+    return Session()

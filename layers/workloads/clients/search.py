@@ -38,8 +38,9 @@ class SearchEngine:
                                payload=None, raw=("\n".join(lines) + "\n").encode())
         body = answer.json() or {}
         if body.get("errors"):
-            failed = [i for i in body.get("items", []) if (i.get("index") or {}).get("error")]
-            raise TransientServiceError(f"search: {len(failed)} documents not indexed: {str(failed)[:300]}")
+            failed = [str((i.get("index") or {}).get("_id")) for i in body.get("items", [])
+                      if (i.get("index") or {}).get("error")]
+            raise TransientServiceError(f"search: {len(failed)} documents not indexed (ids {failed[:5]})")
         return len(lines) // 2
 
     def index_doc(self, index: str, doc_id: str, doc: dict[str, Any]) -> None:
@@ -64,6 +65,6 @@ class EntitySource:
         body = self.api.call("GET", f"/entities/{entity}", params={"cursor": cursor, "limit": limit}).json() or {}
         items = body.get("items")
         if not isinstance(items, list) or any(not isinstance(i, dict) or "id" not in i for i in items):
-            raise RejectedError(f"app: entity {entity!r} export is not a list of items with ids: {str(body)[:300]}")
+            raise RejectedError(f"app: entity {entity!r} export is not a list of items with ids")
         next_cursor = body.get("next")
         return items, str(next_cursor) if next_cursor else None

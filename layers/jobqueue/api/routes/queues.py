@@ -15,6 +15,7 @@ from jobqueue.api.models import (
     DrainResult,
     EventSources,
     JobList,
+    JobLogs,
     JobState,
     JobStatus,
     PauseState,
@@ -30,7 +31,7 @@ from jobqueue.api.models import (
 from jobqueue.api.router import BatchProgress, invocation_deadline, new_router
 from jobqueue.api.services import Services, services
 from jobqueue.errors import JobNotFoundError
-from jobqueue.keys import QueueKeys
+from jobqueue.keys import QueueKeys, job_id_problem
 from jobqueue.mappings import EventSourceStates
 from jobqueue.queue import JobInfo
 
@@ -39,6 +40,7 @@ router = new_router()
 QueuePath = Annotated[str, Path(min_length=1, max_length=80, description="a queue of the catalog")]
 JobIdPath = Annotated[str, Path(min_length=1, max_length=256)]
 MAX_PAGE = 1000
+MAX_LOG_PAGE = 1000
 _TOTALS = ("waiting", "active", "completed", "failed", "delayed", "total")
 
 
@@ -48,9 +50,17 @@ def event_sources(states: EventSourceStates) -> EventSources:
 
 
 def job_status(job: JobInfo) -> JobStatus:
-    return JobStatus(id=job.id, name=job.name, data=job.data, state=job.state, progress=job.progress,
+    return JobStatus(id=job.id, name=job.name, data=job.data, opts=job.opts, state=job.state, progress=job.progress,
                      attemptsMade=job.attemptsMade, processedOn=job.processedOn, finishedOn=job.finishedOn,
-                     returnvalue=job.returnvalue, failedReason=job.failedReason)
+                     returnvalue=job.returnvalue, failedReason=job.failedReason, stacktrace=job.stacktrace)
+
+
+def job_key_id(job_id: str) -> str:
+    """`job_id`, unless it names one of the queue's own keys (`wait`, `meta`, `1:logs`): then a 400 saying so."""
+    problem = job_id_problem(job_id)
+    if problem:
+        raise BadRequestError(f"path.job_id: {problem}")
+    return job_id
 
 
 @router.get("/queues", tags=["queues"], operation_id="listQueues", summary="The catalog's queues and settings",
@@ -110,17 +120,40 @@ def list_jobs(
 @router.get("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="getJob",
             summary="A job's status (seed 003)", responses=responses({200: ("the job", JobStatus)}, 400, 401, 404))
 def get_job(queue: QueuePath, job_id: JobIdPath) -> JobStatus:
-    job = services().queue(queue).get_job(job_id)
+    job = services().queue(queue).get_job(job_key_id(job_id))
     if job is None:
         raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
     return job_status(job)
+
+
+@router.get("/queues/<queue>/jobs/<job_id>/logs", tags=["queues"], operation_id="getJobLogs",
+            summary="A job's log lines (BullMQ's getJobLogs)",
+            description=f"Lines `start`..`end` (inclusive, BullMQ's indexes: `end` -1 is the last line), oldest "
+                        f"first, or newest first with `asc=false`; at most {MAX_LOG_PAGE} a page. `count` is how "
+                        "many lines the job keeps.",
+            responses=responses({200: ("the lines asked for, and how many there are", JobLogs)}, 400, 401, 404))
+def get_job_logs(
+    queue: QueuePath,
+    job_id: JobIdPath,
+    start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    end: Annotated[int, Query(ge=-1, le=10_000_000, description="inclusive; -1: the last line")] = -1,
+    asc: Annotated[bool, Query(description="oldest first (true) or newest first (false)")] = True,
+) -> JobLogs:
+    if end != -1 and (end < start or end - start >= MAX_LOG_PAGE):
+        raise BadRequestError(f"query.end: must be -1 or between start and start + {MAX_LOG_PAGE - 1}")
+    producer = services().queue(queue)
+    logs, count = producer.get_job_logs(job_key_id(job_id), start, start + MAX_LOG_PAGE - 1 if end == -1 else end,
+                                        asc=asc)
+    if count == 0 and producer.get_job(job_id) is None:
+        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    return JobLogs(logs=logs, count=count)
 
 
 @router.delete("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="removeJob",
                summary="Remove a job that is not running",
                responses=responses({200: ("removed", RemoveResult)}, 400, 401, 404, 409))
 def remove_job(queue: QueuePath, job_id: JobIdPath) -> RemoveResult:
-    if not services().admin(queue).remove(job_id):
+    if not services().admin(queue).remove(job_key_id(job_id)):
         raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
     return RemoveResult(queue=queue, jobId=job_id, removed=True)
 

@@ -21,7 +21,9 @@ router = new_router()
     description="The body must be signed: hex HMAC-SHA256 of the raw body under the source's secret "
                 "(optionally prefixed `sha256=`) in the source's signature header (`X-GHL-Signature` for "
                 "`gohighlevel`). The same event id within the source's dedupe window yields one job; every "
-                "delivery gets the same 202 answer.",
+                "delivery gets the same 202 answer. A source that puts its send time in the body (`timestamp` for "
+                "`gohighlevel`) has a new event refused with 401 when that time is further from now than the "
+                "source's tolerance (300 s for `gohighlevel`): a replay.",
     responses=responses({202: ("accepted: the job is durable and will run", Accepted)}, 400, 401, 404, 409, 413, 503),
 )
 def receive_webhook(source: Annotated[str, Path(min_length=1, max_length=100)]) -> Accepted:

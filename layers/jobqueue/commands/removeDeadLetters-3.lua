@@ -4,6 +4,7 @@
 
   Input:
     KEYS[1] dead-letter queue's wait list     KEYS[2] its events stream
+    KEYS[3] the queue's index in the dead-letter queue (zset of record ids)
     ARGV[1] dead-letter queue's job key prefix ("<prefix>:<dlq>:")
     ARGV[2] the records' expected name ("<queue>_failed": a record of another queue is left alone)
     ARGV[3] events stream cap
@@ -13,15 +14,30 @@
   Events:
     removed (prev = wait) on the dead-letter queue, per record
 ]]
-local dlqWaitKey, dlqEventsKey = KEYS[1], KEYS[2]
+local dlqWaitKey, dlqEventsKey, indexKey = KEYS[1], KEYS[2], KEYS[3]
 local dlqPrefix, recordName, maxEvents = ARGV[1], ARGV[2], ARGV[3]
+
+-- Records enter the list at its head: a record leaves from whichever end is nearer by when it was recorded,
+-- so removing an old record costs the same with a hundred newer ones or a hundred thousand.
+local headTs, tailTs
+local function fromHead(recorded)
+  if headTs == nil then
+    local head, tail = redis.call("LINDEX", dlqWaitKey, 0), redis.call("LINDEX", dlqWaitKey, -1)
+    headTs = head and tonumber(redis.call("HGET", dlqPrefix .. head, "timestamp")) or false
+    tailTs = tail and tonumber(redis.call("HGET", dlqPrefix .. tail, "timestamp")) or false
+  end
+  return recorded and headTs and tailTs and (headTs - recorded) < (recorded - tailTs)
+end
+
 local removed = 0
 for i = 4, #ARGV do
   local recordId = ARGV[i]
   local recordKey = dlqPrefix .. recordId
-  if redis.call("HGET", recordKey, "name") == recordName then
+  local fields = redis.call("HMGET", recordKey, "name", "timestamp")
+  if fields[1] == recordName then
+    redis.call("LREM", dlqWaitKey, fromHead(tonumber(fields[2])) and 1 or -1, recordId)
     redis.call("DEL", recordKey, recordKey .. ":logs")
-    redis.call("LREM", dlqWaitKey, 1, recordId)
+    redis.call("ZREM", indexKey, recordId)
     redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "removed", "jobId", recordId,
       "prev", "wait")
     removed = removed + 1

@@ -1,0 +1,43 @@
+// Bull Board (npm @bull-board/api with its express adapter) over jobqueue's Redis, as a seed system's
+// operators run it: tests read its JSON API and act through it, to show what it sees and what its actions do.
+//
+// argv:   <redisUrl> <prefix> <queue> [<queue> ...]
+// stdout: one line {"url": "http://127.0.0.1:<port>/board"} once it listens; it runs until stdin closes.
+//
+// Its API is under <url>/api: GET /queues?activeQueue=<q>&status=<state>&page=1&jobsPerPage=<n>,
+// GET /queues/<q>/<jobId>, PUT /queues/<q>/<jobId>/retry, PUT /queues/<q>/pause, ...
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import express from 'express';
+import { Redis } from 'ioredis';
+
+const [redisUrl, prefix, ...names] = process.argv.slice(2);
+if (!redisUrl || !prefix || names.length === 0) {
+  console.error('usage: node bull_board.mjs <redisUrl> <prefix> <queue> [<queue> ...]');
+  process.exit(2);
+}
+
+const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const queues = names.map((name) => new Queue(name, { connection, prefix }));
+const serverAdapter = new ExpressAdapter();
+serverAdapter.setBasePath('/board');
+createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue)), serverAdapter });
+
+const app = express();
+app.use('/board', serverAdapter.getRouter());
+const server = app.listen(0, '127.0.0.1', () => {
+  const { port } = server.address();
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}/board` })}\n`);
+});
+
+async function stop() {
+  server.close();
+  await Promise.all(queues.map((queue) => queue.close()));
+  connection.disconnect();
+  process.exit(0);
+}
+process.stdin.on('end', stop);
+process.stdin.resume();
+process.on('SIGTERM', stop);
