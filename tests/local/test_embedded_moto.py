@@ -8,16 +8,28 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from typing import Any
 
 from jobqueue.connection import aws_client
 
 
+def send_numbers(sqs: Any, url: str, count: int) -> None:
+    """The messages "0" to str(count - 1), sent 10 per call."""
+    for start in range(0, count, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
+                                                      for i in range(min(10, count - start))])
+
+
+def queue_of(sqs: Any, name: str, count: int) -> str:
+    """A new standard queue holding the messages "0" to str(count - 1); its URL."""
+    url: str = sqs.create_queue(QueueName=f"{name}-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    send_numbers(sqs, url, count)
+    return url
+
+
 def test_concurrent_pollers_of_one_queue_never_receive_the_same_message(moto_endpoint: str) -> None:
     sqs = aws_client("sqs")
-    url = sqs.create_queue(QueueName=f"race-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    for start in range(0, 300, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
-                                                      for i in range(10)])
+    url = queue_of(sqs, "race", 300)
     received: list[str] = []
 
     def poll() -> None:
@@ -45,9 +57,7 @@ def test_sends_and_deletes_at_once_lose_no_message(moto_endpoint: str) -> None:
     received: list[str] = []
 
     def send() -> None:
-        for start in range(0, 400, 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
-                                                          for i in range(10)])
+        send_numbers(sqs, url, 400)
         sent_all.set()
 
     def consume() -> None:
@@ -74,10 +84,7 @@ def test_sends_and_deletes_at_once_lose_no_message(moto_endpoint: str) -> None:
 
 def test_queue_attributes_read_once_per_call_still_answer_what_the_queue_holds(moto_endpoint: str) -> None:
     sqs = aws_client("sqs")
-    url = sqs.create_queue(QueueName=f"counts-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    for start in range(0, 30, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
-                                                      for i in range(10)])
+    url = queue_of(sqs, "counts", 30)
     sqs.send_message(QueueUrl=url, MessageBody="late", DelaySeconds=60)
     taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
     counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]

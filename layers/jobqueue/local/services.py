@@ -92,6 +92,33 @@ def _serialize_sqs_receives() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+_dynamodb_lock = threading.RLock()
+
+
+def _serialize_dynamodb_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as DynamoDB's are per item.
+
+    moto checks a write's condition and applies it in two steps without a lock: two concurrent conditional
+    updates (the seeds' "one tick claims a due message") could both pass (seen under load). Every write now holds
+    one lock, which is stricter than DynamoDB (per item) and costs nothing at local rates.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "serialized", False):
+            continue
+
+        def write(self: DynamoDBBackend, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return _original(self, *args, **kwargs)
+
+        functools.update_wrapper(write, original)
+        write.serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, write)
+
+
 class EmbeddedMoto:
     """moto's server in this process on `port` (0: a free one); sets AWS_ENDPOINT_URL and dummy credentials."""
 
@@ -101,6 +128,7 @@ class EmbeddedMoto:
         from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call
 
         _serialize_sqs_receives()
+        _serialize_dynamodb_writes()
         attributes_once_per_call()
         atomic_deletes()
 
