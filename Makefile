@@ -89,7 +89,7 @@ typecheck: $(INSTALLED)
 PYTEST_WORKERS ?= 2
 
 test: install localstack checkov lint typecheck
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 bench: install
 	$(PY) -m bench.lifecycle

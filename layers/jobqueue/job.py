@@ -63,9 +63,12 @@ class JobOptions(BaseModel):
         return value
 
     def to_bullmq_json(self) -> str:
-        """The `opts` field of the job hash, with BullMQ's key names."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-                          separators=(",", ":"))
+        """The `opts` field of the job hash, with BullMQ's key names. A backoff keeps its `type` and `delay` even
+        when they are the defaults: BullMQ reads a backoff without a type as an unknown strategy."""
+        opts = self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        if self.backoff is not None:
+            opts["backoff"] = {"type": self.backoff.type, "delay": self.backoff.delay, **opts.get("backoff", {})}
+        return json.dumps(opts, separators=(",", ":"))
 
 
 def resolve_options(queue: QueueConfig, name: str, opts: dict[str, Any]) -> JobOptions:

@@ -42,6 +42,8 @@ def gohighlevel() -> StandIn:
         "demo-contact": {"id": "demo-contact", "firstName": "Ada", "email": "ada@example.com",
                          "address1": "12 Analytical Way", "city": "Austin", "state": "TX", "postalCode": "73301"},
         "demo-no-address": {"id": "demo-no-address", "firstName": "Bob", "email": "bob@example.com"},
+        "demo-contact-2": {"id": "demo-contact-2", "firstName": "Grace", "email": "grace@example.com",
+                           "address1": "7 Compiler Court", "city": "Arlington", "state": "VA", "postalCode": "22201"},
     }
     service.state["contacts"] = contacts
 

@@ -46,7 +46,6 @@ EXCLUDED = {
     "npm install -g": "installs the CDK CLI globally, for a LocalStack with Docker",
     "export AWS_ACCESS_KEY_ID=test": "credentials for a LocalStack with Docker, not for this runtime",
     "cdklocal ": "deploys to a LocalStack with Docker",
-    "amazonaws.com": "needs a deployed API",
     "cdk bootstrap": "needs AWS credentials",
     "make deploy": "deploys to AWS",
     "make destroy": "deletes a deployed stack",
