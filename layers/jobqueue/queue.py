@@ -363,22 +363,42 @@ class Queue:
 
     def resend_pending(self, limit: int = REDIS_BATCH) -> int:
         """Send a message for every job Redis holds as waiting, prioritized, active or delayed (delayed until its
-        time in the delayed set): for an SQS that lost its messages while Redis kept the jobs, as the local
-        runtime's in-memory moto does at every restart. Returns how many were sent; raises EnqueueError naming
-        what SQS refused (the jobs stay as they are, so calling again completes it). A job that did keep its
-        message gets a copy the worker drops."""
+        time in the delayed set), and the dead letter of every failed job whose dead letter is owed (forwarded,
+        not yet recorded): for an SQS that lost its messages while Redis kept the jobs, as the local runtime's
+        in-memory moto does at every restart. Returns how many were sent; raises EnqueueError naming what SQS
+        refused (the jobs stay as they are, so calling again completes it). A job that did keep its message gets
+        a copy the worker (or the dead-letter function) drops."""
         total = 0
         for page in self._pending_pages(limit):
             sent, refused = self._send_held(page)
             total += sent
-            if refused:
-                reasons = sorted(set(refused.values()))
-                raise EnqueueError(f"queue {self.name!r}: SQS refused {len(refused)} of the jobs Redis holds "
-                                   f"({reasons[0]}); sending them again completes it",
-                                   [None if job_id in refused else job_id for job_id in page],
-                                   [Rejection(i, job_id, refused[job_id], may_run=True)
-                                    for i, job_id in enumerate(page) if job_id in refused])
+            self._raise_refused(refused, list(page))
+        for owed in self._owed_dead_letters(limit):
+            refused = self.transport.send(self.config.dead_letter,
+                                          [(job_id, {"MessageBody": m.body()}) for job_id, m in owed.items()])
+            total += len(owed) - len(refused)
+            self._raise_refused(refused, list(owed))
         return total
+
+    def _raise_refused(self, refused: dict[str, str], job_ids: list[str]) -> None:
+        if refused:
+            reasons = sorted(set(refused.values()))
+            raise EnqueueError(f"queue {self.name!r}: SQS refused {len(refused)} of the jobs Redis holds "
+                               f"({reasons[0]}); sending them again completes it",
+                               [None if job_id in refused else job_id for job_id in job_ids],
+                               [Rejection(i, job_id, refused[job_id], may_run=True)
+                                for i, job_id in enumerate(job_ids) if job_id in refused])
+
+    def _owed_dead_letters(self, limit: int) -> Iterator[dict[str, JobMessage]]:
+        """Failed jobs whose dead letter is owed (`dlp`: the worker forwarded it, the dead-letter function has not
+        recorded it), `limit` at a time, with their messages."""
+        start = 0
+        while ids := cast("list[str]", self.redis.zrange(self.keys.failed, start, start + limit - 1)):
+            start += limit
+            owed = {job_id: m for job_id, raw in self._hashes(ids).items()
+                    if raw.get("dlp") and (m := stored_message(self.config, job_id, raw)) is not None}
+            if owed:
+                yield owed
 
     def _send_held(self, due: dict[str, int | None]) -> tuple[int, dict[str, str]]:
         """Send jobs Redis holds (`due`: id -> when due, ms, None for now) as their stored messages, with the

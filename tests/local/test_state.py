@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from jobqueue import Queue
+from jobqueue import Queue, QueueAdmin
 from jobqueue.local.services import EmbeddedRedis, LocalServiceError
 from jobqueue.local.shell import MARKER, export_line, forget_stale
 from jobqueue.local.state import PORT_NAMES, StateDir, running_export_line
 from tests.conftest import Namespace
+from tests.support.functions import LocalFunctions
 
 
 def test_one_runtime_per_folder_and_the_export_line_only_while_it_runs(tmp_path: Path) -> None:
@@ -125,6 +126,22 @@ def test_resend_pending_sends_every_job_redis_holds_again_delayed_ones_still_del
     [message] = ns.sqs.receive_message(QueueUrl=lane, MaxNumberOfMessages=10)["Messages"]
     assert json.loads(message["Body"])["id"] == waiting
     assert (queue.get_state(waiting), queue.get_state(delayed)) == ("prioritized", "delayed")  # Redis unchanged
+
+
+def test_resend_pending_forwards_again_a_dead_letter_the_dlq_lost(ns: Namespace) -> None:
+    """A job failed for good whose dead letter was forwarded but not recorded when SQS lost it: the dead letter
+    is sent to the DLQ again, so the dead-letter function records it and nothing stays half in Redis."""
+    search = Queue("search")
+    job_id = search.add("index_doc", {"doc": 1})  # no processor: it fails for good
+    LocalFunctions(ns, ["search"]).pump(lambda: search.get_state(job_id) == "failed", timeout=20)
+    dlq = ns.queue_urls["dead"]
+    ns.sqs.purge_queue(QueueUrl=dlq)
+    admin = QueueAdmin("search")
+    assert admin.dead_letter_count() == 0
+
+    assert search.resend_pending() == 1
+    LocalFunctions(ns, [], ["dead"]).pump(lambda: admin.dead_letter_count() == 1, timeout=20)
+    assert search.resend_pending() == 0, "recorded: nothing is owed any more"
 
 
 def _depths(ns: Namespace, url: str) -> dict[str, str]:
