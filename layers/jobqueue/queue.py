@@ -326,18 +326,11 @@ class Queue:
             ids = self.scripts.unsent_since(before, limit)
             if not ids:
                 return sent
-            pending: dict[str, JobMessage] = {}
-            done: list[str] = []
-            for job_id, raw in self._hashes(ids).items():
-                message = None if raw.get("ats") or raw.get("finishedOn") else stored_message(self.config, job_id, raw)
-                if message is None:  # gone, or started (its message arrived): only the mark goes
-                    done.append(job_id)
-                else:
-                    pending[job_id] = message
-            refused = send_jobs(self.transport, self.config, pending)
-            took = [job_id for job_id in pending if job_id not in refused]
-            self.scripts.confirm_sent(done + took)
-            sent += len(took)
+            hashes = self._hashes(ids)
+            started = [job_id for job_id, raw in hashes.items() if raw.get("ats") or raw.get("finishedOn")]
+            self.scripts.confirm_sent(started)  # its message arrived: only the mark goes
+            took, refused = self._send_held(dict.fromkeys(j for j in ids if j not in started), hashes)
+            sent += took
             if refused:
                 logger.warning("sweeper: SQS refused jobs", extra={"queue": self.name, "count": len(refused)})
                 return sent
@@ -400,11 +393,12 @@ class Queue:
             if owed:
                 yield owed
 
-    def _send_held(self, due: dict[str, int | None]) -> tuple[int, dict[str, str]]:
+    def _send_held(self, due: dict[str, int | None],
+                   hashes: Mapping[str, dict[str, str]] | None = None) -> tuple[int, dict[str, str]]:
         """Send jobs Redis holds (`due`: id -> when due, ms, None for now) as their stored messages, with the
         attempts they made, and clear the unsent marks of those SQS took; how many it took, and the refused
-        with why. A job Redis does not hold is skipped (its mark cleared)."""
-        hashes = self._hashes(list(due))
+        with why. A job Redis does not hold is skipped (its mark cleared). `hashes` spares reading them again."""
+        hashes = {job_id: hashes[job_id] for job_id in due} if hashes is not None else self._hashes(list(due))
         messages = {job_id: m.model_copy(update={"attempts_offset": int(raw.get("atm") or 0)})
                     for job_id, raw in hashes.items() if (m := stored_message(self.config, job_id, raw)) is not None}
         refused = send_jobs(self.transport, self.config, messages,

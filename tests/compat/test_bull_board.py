@@ -18,11 +18,13 @@ import pytest
 
 from jobqueue import Job, Queue, QueueAdmin, UnrecoverableError, processor
 from jobqueue.connection import redis_client
+from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import FunctionRunner
 from jobqueue.settings import get_settings
 from jobqueue.sweeper import SWEEP_EVENT
 from tests.conftest import Namespace
 from tests.support.bullmq_py import COMPAT_DIR
+from tests.support.faults import KINDS, Fault, FaultySqs, Kind, attempt, inject, sqs_down
 from tests.support.functions import LocalFunctions, messages_in
 
 BOARD_JOB = "board-flaky"
@@ -104,17 +106,22 @@ def test_bull_board_lists_what_jobqueue_holds_and_its_retry_runs_the_job(ns: Nam
     assert admin.get_jobs("completed", 0, 9)[0].id in {dead, done}
 
 
-def test_a_job_npm_bullmq_adds_runs_after_the_sweep(ns: Namespace) -> None:
+def npm_add(ns: Namespace, opts: dict[str, Any] | None = None) -> str:
+    """A job npm BullMQ's `queue.add` writes straight into Redis (with `opts`), as a Node service would; its id."""
     node = shutil.which("node")
     assert node is not None
     script = ("import { Queue } from 'bullmq';"
               "const q = new Queue('email', { connection: { url: process.argv[1] }, prefix: process.argv[2] });"
-              f"const job = await q.add('{BOARD_JOB}', {{ fail: false }}, {{ delay: 1500 }});"
-              "const now = await q.add('" + BOARD_JOB + "', { fail: false });"
-              "console.log(JSON.stringify([job.id, now.id])); await q.close();")
-    result = subprocess.run([node, "--input-type=module", "-e", script, ns.settings.redis_url, ns.settings.prefix],
-                            capture_output=True, text=True, cwd=COMPAT_DIR, check=True, timeout=30)
-    delayed, waiting = json.loads(result.stdout)
+              f"const job = await q.add('{BOARD_JOB}', {{ fail: false }}, JSON.parse(process.argv[3]));"
+              "console.log(JSON.stringify(job.id)); await q.close();")
+    result = subprocess.run([node, "--input-type=module", "-e", script, ns.settings.redis_url, ns.settings.prefix,
+                             json.dumps(opts or {})], capture_output=True, text=True, cwd=COMPAT_DIR, check=True,
+                            timeout=30)
+    return str(json.loads(result.stdout))
+
+
+def test_a_job_npm_bullmq_adds_runs_after_the_sweep(ns: Namespace) -> None:
+    delayed, waiting = npm_add(ns, {"delay": 1500}), npm_add(ns)
     email = Queue("email")
     assert (email.get_state(delayed), email.get_state(waiting)) == ("delayed", "waiting")
     assert sweep()["resent"]["email"] == 2
@@ -126,3 +133,25 @@ def test_a_job_npm_bullmq_adds_runs_after_the_sweep(ns: Namespace) -> None:
     delayed_job = finished[0]
     assert delayed_job is not None and delayed_job.processedOn is not None
     assert delayed_job.processedOn >= delayed_job.timestamp + 1500, "a BullMQ delay is kept"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("seam", ["adopt_jobs", "send", "confirm_sent"])
+def test_a_sweeper_cut_at_any_step_of_adopting_a_job_leaves_it_to_run_once(ns: Namespace, seam: str,
+                                                                            kind: Kind) -> None:
+    """The adoption's steps: mark the job unsent and move the cursor (one script), send it, clear the mark. Cut
+    after any of them, the next sweep (or the resend of unsent jobs) sends it: it runs exactly once."""
+    job_id = npm_add(ns)
+    queue = Queue("email", sqs=FaultySqs(ns.sqs, Fault(kind, sqs_down)) if seam == "send" else None)
+    if seam != "send":
+        inject(queue.scripts, seam, Fault(kind))
+    attempt(queue.adopt_foreign)
+
+    email, functions = Queue("email"), LocalFunctions(ns, ["email"])
+    email.adopt_foreign()
+    email.resend_unsent(older_than_ms=0)
+    functions.pump(lambda: email.get_state(job_id) == "completed" and messages_in(ns, "email") == 0, timeout=30)
+    assert email.adopt_foreign() == 0 and email.resend_unsent(older_than_ms=0) == 0
+    assert ns.redis.zcard(QueueKeys(ns.settings.prefix, "email").unsent) == 0
+    job = email.get_job(job_id)
+    assert job is not None and job.returnvalue == {"runs": 1} and job.attemptsMade == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from redis import Redis
@@ -40,25 +42,26 @@ def test_a_bad_concurrency_cap_is_refused_by_name(value: str, monkeypatch: pytes
         LocalRuntime()
 
 
-def test_a_busy_api_port_names_the_process_holding_it_and_the_setting_to_change() -> None:
+@contextmanager
+def busy_port() -> Iterator[int]:
+    """A loopback port this process listens on."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
-        port = holder.getsockname()[1]
-        with pytest.raises(LocalServiceError) as caught:
-            ApiServer(port=port)
+        yield holder.getsockname()[1]
+
+
+def test_a_busy_api_port_names_the_process_holding_it_and_the_setting_to_change() -> None:
+    with busy_port() as port, pytest.raises(LocalServiceError) as caught:
+        ApiServer(port=port)
     message = str(caught.value)
     assert message.startswith(f"port {port} is in use by pid {os.getpid()} (")
     assert message.endswith("stop that process, or set JOBQUEUE_API_PORT to another port (0 picks a free one)")
 
 
 def test_a_busy_moto_port_is_named_instead_of_waited_for() -> None:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        with pytest.raises(LocalServiceError) as caught:
-            EmbeddedMoto(port).start()
+    with busy_port() as port, pytest.raises(LocalServiceError) as caught:
+        EmbeddedMoto(port).start()
     message = str(caught.value)
     assert message.startswith(f"port {port} is in use by pid {os.getpid()} (")
     assert message.endswith("stop that process, or set MOTO_PORT to another port (0 picks a free one)")

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from jobqueue import Queue, QueueAdmin
+from jobqueue import EnqueueError, Queue, QueueAdmin
 from jobqueue.local.services import EmbeddedRedis, LocalServiceError
 from jobqueue.local.shell import MARKER, export_line, forget_stale
 from jobqueue.local.state import PORT_NAMES, StateDir, running_export_line
 from tests.conftest import Namespace
+from tests.support.faults import Fault, FaultySqs, sqs_down
 from tests.support.functions import LocalFunctions
 
 
@@ -126,6 +127,26 @@ def test_resend_pending_sends_every_job_redis_holds_again_delayed_ones_still_del
     [message] = ns.sqs.receive_message(QueueUrl=lane, MaxNumberOfMessages=10)["Messages"]
     assert json.loads(message["Body"])["id"] == waiting
     assert (queue.get_state(waiting), queue.get_state(delayed)) == ("prioritized", "delayed")  # Redis unchanged
+
+
+def test_resend_pending_refused_midway_names_what_is_left_and_a_second_call_sends_every_job(ns: Namespace) -> None:
+    """SQS refusing one batch of the resend: an EnqueueError naming the refused jobs, nothing changed in Redis;
+    the next call (the next start) sends every job, copies of those already sent included."""
+    queue = Queue("email")
+    ids = [queue.add("generic", {"to": f"{n}@example.com"}) for n in range(15)]
+    lane = ns.queue_urls["email"]
+    ns.sqs.purge_queue(QueueUrl=lane)
+    faulty = Queue("email", sqs=FaultySqs(ns.sqs, Fault("error", sqs_down, skip=1)))
+    with pytest.raises(EnqueueError, match="sending them again completes it") as refused:
+        faulty.resend_pending()
+    assert refused.value.rejected and all(r.may_run for r in refused.value.rejections)
+    assert {queue.get_state(job_id) for job_id in ids} == {"prioritized"}  # Redis unchanged
+
+    assert queue.resend_pending() == 15
+    bodies: set[str] = set()
+    while messages := ns.sqs.receive_message(QueueUrl=lane, MaxNumberOfMessages=10).get("Messages", []):
+        bodies |= {json.loads(m["Body"])["id"] for m in messages}
+    assert bodies == set(ids)
 
 
 def test_resend_pending_forwards_again_a_dead_letter_the_dlq_lost(ns: Namespace) -> None:
