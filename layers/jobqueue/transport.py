@@ -15,12 +15,15 @@ if TYPE_CHECKING:
 
     from jobqueue.connection import QueueUrls
 
-__all__ = ["SEND_THREADS", "SQS_BATCH", "SqsTransport"]
+__all__ = ["SEND_THREADS", "SQS_BATCH", "SQS_BATCH_BYTES", "SqsTransport", "entry_bytes"]
 
 logger = Logger(service="jobqueue")
 
 SQS_BATCH = 10
 """Entries per SendMessageBatch / ChangeMessageVisibilityBatch call: SQS's limit."""
+SQS_BATCH_BYTES = 256 * 1024
+"""Most bytes of messages one SendMessageBatch may carry in all: 256 KiB, the limit LocalStack and SQS queues
+created before 2025 keep (SQS now allows 1 MiB); ten large jobs would otherwise be refused as one batch."""
 SEND_THREADS = 8
 """SendMessageBatch calls in flight at once for one send: a bulk add of 1,000 jobs is 100 calls, each mostly
 waiting on the network."""
@@ -38,7 +41,7 @@ class SqsTransport:
              deadline: float | None = None) -> dict[K, str]:
         """Send `(key, SendMessageBatch entry without Id)` pairs, up to SEND_THREADS batches at once; returns the
         keys of those not sent, with why. A batch not started by `deadline` (`time.monotonic()`) is not sent."""
-        batches = [entries[start:start + SQS_BATCH] for start in range(0, len(entries), SQS_BATCH)]
+        batches = _batches(entries)
         if len(batches) <= 1:
             return self._send_batch(queue, batches[0], deadline) if batches else {}
         failed: dict[K, str] = {}
@@ -77,3 +80,28 @@ class SqsTransport:
                 continue
             for failure in response.get("Failed", []):
                 logger.warning("visibility change failed", extra={"queue": queue, "error": failure})
+
+
+def entry_bytes(entry: dict[str, Any]) -> int:
+    """An entry's size as SQS counts it: the body plus each message attribute's name, type and value."""
+    size = len(entry["MessageBody"].encode())
+    for name, attribute in entry.get("MessageAttributes", {}).items():
+        value = attribute.get("StringValue") or attribute.get("BinaryValue") or ""
+        size += len(name.encode()) + len(attribute["DataType"].encode()) + len(value)
+    return size
+
+
+def _batches(entries: Sequence[tuple[K, dict[str, Any]]]) -> list[Sequence[tuple[K, dict[str, Any]]]]:
+    """Consecutive runs of at most SQS_BATCH entries and SQS_BATCH_BYTES bytes (an entry larger than that alone
+    goes alone: SQS answers for it)."""
+    batches: list[Sequence[tuple[K, dict[str, Any]]]] = []
+    start, size = 0, 0
+    for n, (_, entry) in enumerate(entries):
+        grown = size + entry_bytes(entry)
+        if n > start and (n - start == SQS_BATCH or grown > SQS_BATCH_BYTES):
+            batches.append(entries[start:n])
+            start, grown = n, entry_bytes(entry)
+        size = grown
+    if start < len(entries):
+        batches.append(entries[start:])
+    return batches

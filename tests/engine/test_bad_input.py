@@ -61,6 +61,27 @@ def test_oversized_payload_is_refused_before_anything_is_written(ns: Namespace) 
     assert messages_waiting(ns, "lead-processing") == 0
 
 
+def test_large_jobs_are_sent_in_batches_sqs_takes(ns: Namespace) -> None:
+    """Ten jobs of 200 KB each are accepted: one SendMessageBatch may carry 256 KiB in all (1 MiB on moto), so
+    the transport splits a batch by size as well as by count."""
+    sizes: list[int] = []
+    real = ns.sqs
+
+    class Recording:
+        def get_queue_url(self, **kwargs: Any) -> Any:
+            return real.get_queue_url(**kwargs)
+
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
+            sizes.append(sum(len(e["MessageBody"].encode()) for e in Entries))
+            return real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries)
+
+    ids = Queue("lead-processing", sqs=Recording()).add_bulk(
+        [{"name": "big", "data": {"blob": "x" * 200_000}} for _ in range(10)])
+    assert len(ids) == 10
+    assert messages_waiting(ns, "lead-processing") == 10
+    assert len(sizes) == 10 and max(sizes) <= 256 * 1024
+
+
 class RefusingSqs:
     """SQS that takes the first `accept` messages of each batch and refuses the rest."""
 
