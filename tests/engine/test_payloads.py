@@ -288,3 +288,15 @@ def test_a_dead_letter_record_that_expires_leaves_its_object_to_the_sweeper(
     assert not pns.redis.exists(keys.job(f"{QUEUE}-old-1"))
     assert sweep(pns) == 1 and objects(pns) == []
     assert os.environ["JOBQUEUE_PAYLOAD_BUCKET"] == pns.settings.payload_bucket
+
+
+def test_bullmq_clients_read_the_placeholder_as_the_jobs_data(pns: Namespace) -> None:
+    from tests.support.bullmq_py import read_state, read_state_node
+
+    job_id = Queue(QUEUE).add(NAME, blob(BIG), jobId="seen-1")
+    placeholder = json.loads(job_hash(pns, job_id)["data"])
+    ids = {QUEUE: [job_id]}
+    for reader in (read_state_node, read_state):
+        seen = reader(pns.settings.redis_url, pns.settings.prefix, ids)[QUEUE]["jobs"][job_id]
+        assert seen["data"] == placeholder and seen["name"] == NAME, reader.__name__
+        assert set(seen["data"]) == {"jobqueuePayload", "bytes", "sha256"}
