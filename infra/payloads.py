@@ -56,10 +56,6 @@ class PayloadBucket(Construct):
             CKV_AWS_18=_ACCESS_LOGS,
             CKV_AWS_21="Versioning would keep every deleted payload as a noncurrent version: removing a job must "
             "delete its data, and the data's source of truth is the job's producer",
-            CKV_AWS_145="Encrypted at rest with S3-managed keys (SSE-S3); a KMS key would need key grants for every "
-            "function and bill per request, and guards nothing IAM grants on this bucket do not",
-            CKV2_AWS_62="Nothing reacts to payload objects: the producer that wrote one adds its job, and the "
-            "sweeper deletes it once the job is gone, so an event notification would have no consumer",
         )
         Validations.of(self.bucket).acknowledge(Acknowledgment(id="AwsSolutions-S1", reason=_ACCESS_LOGS))
         self._acknowledged: set[str] = set()

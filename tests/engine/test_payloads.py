@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from jobqueue import EnqueueError, InvalidJobError, Job, PayloadTooLargeError, Queue, processor
+from jobqueue import EnqueueError, InvalidJobError, Job, PayloadTooLargeError, Queue, UnrecoverableError, processor
 from jobqueue.admin import QueueAdmin
 from jobqueue.connection import aws_client
+from jobqueue.errors import JobQueueError
 from jobqueue.keys import QueueKeys
 from jobqueue.payloads import PayloadStore, claim_of
 from jobqueue.settings import get_settings
 from jobqueue.sweeper import sweep_payload_objects
 from tests.conftest import Namespace
+from tests.support.bullmq_py import read_state, read_state_node
+from tests.support.delivery import Killed
 from tests.support.faults import Fault, FaultySqs, attempt, inject, sqs_down
 from tests.support.functions import LocalFunctions, messages_in
 
@@ -39,8 +41,6 @@ BIG = 300 * 1024  # over the 240 KiB threshold: claim-checked
 def payload_check(job: Job) -> dict[str, Any]:
     """What the processor received: the data's digest and size, or an unrecoverable failure when asked."""
     if job.data.get("die"):
-        from jobqueue import UnrecoverableError
-
         raise UnrecoverableError("asked to die")
     body = json.dumps(job.data, separators=(",", ":")).encode()
     return {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}
@@ -287,12 +287,9 @@ def test_a_dead_letter_record_that_expires_leaves_its_object_to_the_sweeper(
     run(pns, dead_letters=True)
     assert not pns.redis.exists(keys.job(f"{QUEUE}-old-1"))
     assert sweep(pns) == 1 and objects(pns) == []
-    assert os.environ["JOBQUEUE_PAYLOAD_BUCKET"] == pns.settings.payload_bucket
 
 
 def test_bullmq_clients_read_the_placeholder_as_the_jobs_data(pns: Namespace) -> None:
-    from tests.support.bullmq_py import read_state, read_state_node
-
     job_id = Queue(QUEUE).add(NAME, blob(BIG), jobId="seen-1")
     placeholder = json.loads(job_hash(pns, job_id)["data"])
     ids = {QUEUE: [job_id]}
@@ -300,3 +297,17 @@ def test_bullmq_clients_read_the_placeholder_as_the_jobs_data(pns: Namespace) ->
         seen = reader(pns.settings.redis_url, pns.settings.prefix, ids)[QUEUE]["jobs"][job_id]
         assert seen["data"] == placeholder and seen["name"] == NAME, reader.__name__
         assert set(seen["data"]) == {"jobqueuePayload", "bytes", "sha256"}
+
+
+@pytest.mark.parametrize("kind", ["error", "kill-after"])
+def test_a_sweep_cut_at_its_delete_leaves_the_list_for_the_next_sweep(pns: Namespace, kind: str) -> None:
+    add_big(pns, "cut-1")
+    assert QueueAdmin(QUEUE).remove("cut-1")
+    gone = QueueKeys(pns.settings.prefix, QUEUE).payloads_gone
+    faulty = FaultyS3("delete_objects", Fault(kind, s3_down))  # type: ignore[arg-type]
+    try:
+        assert sweep_payload_objects(redis=pns.redis, s3=faulty) == 0
+    except (Killed, JobQueueError):
+        assert kind == "kill-after"
+    assert pns.redis.llen(gone) == 1, "nothing trimmed before S3 confirmed"
+    assert sweep(pns) == 1 and pns.redis.llen(gone) == 0 and objects(pns) == []
