@@ -8,7 +8,7 @@ SQS message and the job hash's `data` then hold the placeholder, which BullMQ cl
 
 The worker reads the object when it starts the job. The scripts that delete job hashes (remove, clean, retention,
 rollback) and dead-letter records push the placeholder to the queue's `payloads:gone` list; the sweeper deletes
-those objects no job hash or dead-letter record still points at (`collect_garbage`).
+those objects no job hash or dead-letter record still points at (`jobqueue.payload_sweep`).
 
 >>> claim_of({"jobqueuePayload": "s3://b/payloads/q/_/1", "bytes": 3, "sha256": "ab"}).key
 'payloads/q/_/1'

@@ -271,7 +271,7 @@ class Queue:
             if size > self.settings.max_data_bytes:
                 raise PayloadTooLargeError(f"{where}: data of {size} bytes exceeds the payload bucket's limit of "
                                            f"{self.settings.max_data_bytes} bytes (JOBQUEUE_MAX_DATA_BYTES)")
-            envelope = message.model_copy(update={"data": Claim("b" * 63, "k" * 200, size, "0" * 64).placeholder()})
+            envelope = message.model_copy(update={"data": Claim("b" * 63, "k" * 256, size, "0" * 64).placeholder()})
         size = len(envelope.body().encode())
         if size > self.settings.max_payload_bytes:
             hint = "" if self.payloads.bucket else "; set JOBQUEUE_PAYLOAD_BUCKET to keep large data in S3"
