@@ -96,3 +96,5 @@ class Network(Construct):
         # The seed processors' tables: a gateway endpoint (no charge, reached over the HTTPS egress rule).
         self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
                                       subnets=[self.subnets])
+        # The payload bucket (large job data, `infra.payloads`): a gateway endpoint too.
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets])

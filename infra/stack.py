@@ -16,6 +16,7 @@ from infra.functions import JobFunctions
 from infra.layer import EngineLayer
 from infra.monitoring import Monitoring
 from infra.network import Network
+from infra.payloads import PayloadBucket
 from infra.queues import JobQueues
 from infra.records import SeedRecords
 from infra.schedules import Schedules
@@ -49,6 +50,7 @@ class JobQueueStack(Stack):
         self.cache = Cache(self, "Cache", network=self.network, name=name, serverless=settings.cache == "serverless",
                            node_type=settings.cache_node_type)
         self.engine = EngineLayer(self, "Engine")
+        self.payloads = PayloadBucket(self, "Payloads")
         self.records = SeedRecords(self, "Records", catalog=catalog, search_queue=self.queues.lanes["search"][-1],
                                    name_prefix=settings.name_prefix)
         self.services = SeedServices(self, "SeedServices", settings=self.node.try_get_context("seedServices") or {})
@@ -64,6 +66,7 @@ class JobQueueStack(Stack):
                 "REDIS_PORT": self.cache.port,
                 "REDIS_AUTH_SECRET_ID": self.cache.auth_token.secret_arn,
                 "JOBQUEUE_PROCESSORS": ",".join(SEED_PROCESSORS),  # the API too: it runs small bulk checks inline
+                "JOBQUEUE_PAYLOAD_BUCKET": self.payloads.bucket.bucket_name,
                 **self.records.environment(),
             },
         )
@@ -80,6 +83,10 @@ class JobQueueStack(Stack):
                 lane.grant_send_messages(api_function)
                 lane.grant_send_messages(scheduler_function)
         self.functions.grant_pause(api_function)  # POST /queues/{q}/pause|resume, GET /queues/{q}
+        # Large job data (claim check): the producers put it, the sweeper (scheduler function) deletes it.
+        self.payloads.grant_put(api_function)
+        self.payloads.grant_put(scheduler_function)
+        self.payloads.grant_delete(scheduler_function)
         self._api_secrets(catalog, api_function)
         # The API answers bulk availability checks of 10 leads or fewer itself, with that queue's processor.
         self.records.grant(api_function, "bulk-availability")
@@ -111,6 +118,9 @@ class JobQueueStack(Stack):
             worker, queue = self.functions.functions[name], catalog.queues[spec.environment["QUEUE_NAME"]]
             self.records.grant(worker, queue.name)
             self.services.grant(worker, queue.name)
+            self.payloads.grant_get(worker)  # a claim-checked job's data
+            if HANDS_OVER.get(queue.name):
+                self.payloads.grant_put(worker)  # it adds jobs, whose data may be large
             for target in HANDS_OVER.get(queue.name, ()):
                 for lane in self.queues.lanes[target]:
                     lane.grant_send_messages(worker)

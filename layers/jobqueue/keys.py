@@ -164,6 +164,13 @@ class QueueKeys:
         """
         return self._key("removed")
 
+    @property
+    def payloads_gone(self) -> str:
+        """jobqueue's own: placeholders of S3 payloads whose job hash or dead-letter record was deleted, for the
+        sweeper to delete their objects (`jobqueue.payloads`). The scripts that delete jobs format this name from
+        the job key prefix too (`<base>payloads:gone`: the ':' keeps it apart from every job id)."""
+        return self._key("payloads:gone")
+
     def dead_letters_of(self, queue: str) -> str:
         """jobqueue's own, in a dead-letter queue: `queue`'s record ids scored by when recorded (ms).
 

@@ -21,6 +21,7 @@ from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import EnqueueError, InvalidJobError, PayloadTooLargeError, Rejection
 from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys
+from jobqueue.payloads import MARKER, Claim, PayloadStore, PayloadStoreError, claim_of
 from jobqueue.scripts import NewJob, Scripts
 from jobqueue.settings import Settings, get_settings
 from jobqueue.transport import SqsTransport
@@ -165,6 +166,7 @@ class _Chunk:
     stamp: int = 0  # the add's timestamp: every job it records carries it, and so does its unsent mark
     ids: list[str | None] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    claims: dict[int, Claim] = field(default_factory=dict)  # the jobs whose data this add put in S3
 
     def reject(self, positions: Iterable[int], reason: str, *, may_run: bool) -> None:
         for i in positions:
@@ -191,6 +193,7 @@ class Queue:
         settings: Settings | None = None,
         redis: Redis | None = None,
         sqs: Any = None,
+        s3: Any = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.catalog = catalog or default_catalog()
@@ -199,6 +202,7 @@ class Queue:
         self.keys = QueueKeys(self.settings.prefix, name)
         self.redis = redis or redis_client(self.settings.redis_url)
         self.sqs = sqs or aws_client("sqs")
+        self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.urls = QueueUrls(self.sqs, self.settings.sqs_name_prefix)
         self.transport = SqsTransport(self.sqs, self.urls)
         self.scripts = Scripts(self.redis, self.keys, self.settings.max_len_events)
@@ -250,27 +254,53 @@ class Queue:
             json.dumps(data, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidJobError(f"queue {self.name!r}, job {name!r}: data is not JSON: {exc}") from exc
+        if claim_of(data) is not None:
+            raise InvalidJobError(f"queue {self.name!r}, job {name!r}: data has the shape of a payload placeholder "
+                                  f"(the field {MARKER!r} is jobqueue's own)")
         message = JobMessage(queue=self.name, id=opts.job_id or "0" * _ID_ROOM, name=name, data=data,
                              opts=opts, timestamp=0)
-        size = len(message.body().encode())
-        if size > self.settings.max_payload_bytes:
-            raise PayloadTooLargeError(
-                f"queue {self.name!r}, job {name!r}: message of {size} bytes exceeds the limit of "
-                f"{self.settings.max_payload_bytes} bytes; store large payloads elsewhere and pass a reference"
-            )
+        self._check_size(message)
         return message
+
+    def _check_size(self, message: JobMessage) -> None:
+        """Large data goes to the payload bucket (up to its limit); what the message carries must fit SQS."""
+        where = f"queue {self.name!r}, job {message.name!r}"
+        envelope = message
+        if self.payloads.is_large(message.data_json):
+            size = len(message.data_json.encode())
+            if size > self.settings.max_data_bytes:
+                raise PayloadTooLargeError(f"{where}: data of {size} bytes exceeds the payload bucket's limit of "
+                                           f"{self.settings.max_data_bytes} bytes (JOBQUEUE_MAX_DATA_BYTES)")
+            envelope = message.model_copy(update={"data": Claim("b" * 63, "k" * 256, size, "0" * 64).placeholder()})
+        size = len(envelope.body().encode())
+        if size > self.settings.max_payload_bytes:
+            hint = "" if self.payloads.bucket else "; set JOBQUEUE_PAYLOAD_BUCKET to keep large data in S3"
+            raise PayloadTooLargeError(f"{where}: message of {size} bytes exceeds the limit of "
+                                       f"{self.settings.max_payload_bytes} bytes{hint}")
 
     def _add_chunk(self, chunk: _Chunk, deadline: float | None) -> None:
         """Record the chunk's jobs, send those that need a message, confirm what SQS took, roll back the rest."""
         chunk.stamp = int(time.time() * 1000)
+        try:
+            self._check_in(chunk)
+        except PayloadStoreError as exc:
+            chunk.reject(range(len(chunk.drafts)), str(exc), may_run=False)
+            self._forget([("", c) for c in chunk.claims.values()])  # no job was recorded
+            return
         new_jobs = [NewJob(d.opts.job_id or "", d.name, d.data_json, d.opts.to_bullmq_json(), d.opts.delay,
                            d.opts.priority) for d in chunk.drafts]
         try:
             added = self.scripts.add_jobs(new_jobs, chunk.stamp)
         except RedisError as exc:
             chunk.reject(range(len(chunk.drafts)), f"could not record the jobs in Redis: {exc}", may_run=True)
+            # A job the call may have recorded after all keeps its object: the sweeper deletes only what no job
+            # names. An id Redis was to give is unknown: that object is left to the bucket's lifecycle rule.
+            self._forget([(chunk.drafts[i].opts.job_id or "", c) for i, c in chunk.claims.items()
+                          if chunk.drafts[i].opts.job_id])
             return
         chunk.ids = [job_id for job_id, _ in added]
+        # A retried add of a job Redis holds keeps that job's own object: the one this add put points nowhere.
+        self._forget([(added[i][0], c) for i, c in chunk.claims.items() if added[i][1] != "new"])
         to_send = {i: d.model_copy(update={"id": job_id, "timestamp": chunk.stamp})
                    for i, (d, (job_id, how)) in enumerate(zip(chunk.drafts, added, strict=True)) if how == "new"}
         to_send.update(self._unsent_messages({i: job_id for i, (job_id, how) in enumerate(added) if how == "unsent"}))
@@ -282,6 +312,29 @@ class Queue:
             logger.warning("unsent marks not cleared", extra={"queue": self.name, "error": str(exc)})
         if refused:
             self._roll_back(chunk, {i: (to_send[i].id, why) for i, why in refused.items()})
+
+    def _check_in(self, chunk: _Chunk) -> None:
+        """Put each large job's data in the payload bucket, before anything is recorded; its draft then carries
+        the placeholder. A put that fails leaves the objects already put in `chunk.claims`."""
+        for i, draft in enumerate(chunk.drafts):
+            data_json = draft.data_json
+            if self.payloads.is_large(data_json):
+                claim = self.payloads.put(self.name, draft.opts.job_id, data_json.encode())
+                chunk.claims[i] = claim
+                chunk.drafts[i] = draft.model_copy(update={"data": claim.placeholder()})
+
+    def _forget(self, claims: list[tuple[str, Claim]]) -> None:
+        """Hand objects this add put that no job points at, `(job id or "", claim)`, to the sweeper, which deletes
+        those no job hash or dead-letter record names (`jobqueue.payload_sweep`). If Redis does not take them,
+        the bucket's lifecycle rule expires them."""
+        entries = [f"{job_id}\n{json.dumps(c.placeholder(), separators=(',', ':'))}" for job_id, c in claims]
+        if not entries:
+            return
+        try:
+            self.redis.rpush(self.keys.payloads_gone, *entries)
+        except RedisError as exc:
+            logger.warning("payload objects left to the lifecycle rule",
+                           extra={"queue": self.name, "count": len(entries), "error": str(exc)})
 
     def _unsent_messages(self, unsent: dict[int, str]) -> dict[int, JobMessage]:
         """Messages of jobs an earlier add recorded and never confirmed sent, built from what Redis holds."""

@@ -65,6 +65,14 @@ class Settings(BaseModel):
         256 * 1024, gt=0, le=1024 * 1024, description="JOBQUEUE_MAX_PAYLOAD_BYTES: largest job message"
     )
     max_len_events: int = Field(10_000, gt=0, description="JOBQUEUE_MAX_LEN_EVENTS: events stream cap")
+    payload_bucket: str | None = Field(
+        None, description="JOBQUEUE_PAYLOAD_BUCKET: S3 bucket for job data over the threshold (jobqueue.payloads)")
+    payload_threshold_bytes: int = Field(
+        240 * 1024, gt=0, le=1024 * 1024,
+        description="JOBQUEUE_PAYLOAD_THRESHOLD_BYTES: job data (JSON) larger than this goes to the payload bucket; "
+                    "SQS's 256 KiB less room for the message's envelope")
+    max_data_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="JOBQUEUE_MAX_DATA_BYTES: largest job data stored in the payload bucket")
 
     @field_validator("prefix")
     @classmethod
@@ -84,6 +92,9 @@ class Settings(BaseModel):
             "archive_bucket": env.get("JOBQUEUE_ARCHIVE_BUCKET"),
             "max_payload_bytes": env.get("JOBQUEUE_MAX_PAYLOAD_BYTES"),
             "max_len_events": env.get("JOBQUEUE_MAX_LEN_EVENTS"),
+            "payload_bucket": env.get("JOBQUEUE_PAYLOAD_BUCKET") or None,
+            "payload_threshold_bytes": env.get("JOBQUEUE_PAYLOAD_THRESHOLD_BYTES"),
+            "max_data_bytes": env.get("JOBQUEUE_MAX_DATA_BYTES"),
         }
         modules = env.get("JOBQUEUE_PROCESSORS")
         if modules:

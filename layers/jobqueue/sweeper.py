@@ -10,6 +10,8 @@ It also sends the jobs a BullMQ client (a Node service's `queue.add`, Bull Board
 or delayed straight in Redis, found through the events stream (`Queue.adopt_foreign`): such a job runs within a
 minute, where jobqueue's own producers send at once.
 
+And it deletes the S3 payload objects of removed jobs (`sweep_payloads`, see `jobqueue.payload_sweep`).
+
 >>> from jobqueue.sweeper import sweep_unsent
 >>> sweep_unsent()  # doctest: +SKIP
 {'email': 0, 'lead-processing': 1, ...}
@@ -24,13 +26,16 @@ from botocore.exceptions import ClientError
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
+from jobqueue.payload_sweep import sweep_payloads
+from jobqueue.payloads import PayloadStore
 from jobqueue.queue import Queue
 from jobqueue.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from redis import Redis
 
-__all__ = ["SWEEP_EVENT", "SweepEvent", "install_sweep_schedule", "is_sweep", "sweep_schedule", "sweep_unsent"]
+__all__ = ["SWEEP_EVENT", "SweepEvent", "install_sweep_schedule", "is_sweep", "sweep_payload_objects", "sweep_schedule",
+           "sweep_unsent"]
 
 
 class SweepEvent(TypedDict):
@@ -66,6 +71,20 @@ def sweep_unsent(
     sqs = sqs or aws_client("sqs")
     queues = [Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs) for name in catalog.queues]
     return {queue.name: queue.adopt_foreign() + queue.resend_unsent() for queue in queues}
+
+
+def sweep_payload_objects(
+    *,
+    catalog: Catalog | None = None,
+    settings: Settings | None = None,
+    redis: Redis | None = None,
+    s3: Any = None,
+) -> int:
+    """Delete the payload objects of removed jobs and dead-letter records (`jobqueue.payload_sweep`); how many."""
+    settings = settings or get_settings()
+    store = PayloadStore(settings.payload_bucket, settings.payload_threshold_bytes, s3)
+    return sweep_payloads(catalog or default_catalog(), redis or redis_client(settings.redis_url), store,
+                          settings.prefix)
 
 
 def install_sweep_schedule(scheduler: Any, *, target_arn: str, role_arn: str, group: str = "default",

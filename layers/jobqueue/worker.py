@@ -42,6 +42,7 @@ from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_secon
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
+from jobqueue.payloads import PayloadStore, claim_of
 from jobqueue.registry import Registry, registry
 from jobqueue.scripts import CHECK, ClaimCode, Delivery, Finish, Gates, Scripts
 from jobqueue.settings import Settings, get_settings
@@ -342,6 +343,9 @@ class _Invocation:
             fn = worker.registry.lookup(worker.name, message.name)
             if fn is None:
                 raise UnrecoverableError(f"no processor registered for queue {worker.name!r}, job {message.name!r}")
+            claim = claim_of(message.data)
+            if claim is not None:  # a missing object is unrecoverable; any other S3 error fails this attempt only
+                job.data = worker.payloads.fetch(claim)
             with _time_limit(self._ttl_ms(record)):
                 value = json.dumps(fn(job), default=str)
             record.finish = Finish(message.id, "completed", attempt, value,
@@ -431,6 +435,7 @@ class Worker:
         sqs: Any = None,
         processors: Registry | None = None,
         clock: Callable[[], float] = time.time,
+        s3: Any = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.catalog = catalog or default_catalog()
@@ -442,6 +447,7 @@ class Worker:
                                QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
         self.sqs = sqs or aws_client("sqs")
         self.transport = SqsTransport(self.sqs, QueueUrls(self.sqs, self.settings.sqs_name_prefix))
+        self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.clock = clock
         limiter = self.config.effective_limiter()
         self.gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,

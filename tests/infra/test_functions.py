@@ -17,6 +17,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
 from infra.layer import EngineLayer, runtime_deps
+from infra.payloads import KEY_PATTERN
 from infra.settings import cdk_json_context
 from infra.stack import HANDS_OVER, JobQueueStack
 from jobqueue.catalog import load_catalog
@@ -208,13 +209,17 @@ def test_every_function_reads_the_redis_token_and_only_the_api_reads_the_api_sec
 
 def test_no_wildcard_actions_and_resource_star_only_where_no_resource_arns_exist(template: Template) -> None:
     """What the IAM5 acknowledgements claim: `Resource: *` only for X-Ray and network-interface actions, and
-    Lambda's ListEventSourceMappings (pause and resume find the workers' mappings; it takes no resource)."""
+    Lambda's ListEventSourceMappings (pause and resume find the workers' mappings; it takes no resource); a
+    wildcard in a resource only for the payload bucket's objects (infra.payloads: named per job)."""
     allowed_star = {*XRAY_ACTIONS, *ENI_ACTIONS, "lambda:ListEventSourceMappings"}
     for policy in template.find_resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             assert not any("*" in a for a in actions(statement)), statement
             if statement["Resource"] == "*":
                 assert set(actions(statement)) <= allowed_star, statement
+            elif set(actions(statement)) <= {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}:
+                [arn] = resources(statement)
+                assert arn["Fn::Join"][1][-1] == f"/{KEY_PATTERN}", statement
             else:
                 assert "*" not in str(resources(statement)), statement
     roles = template.find_resources("AWS::IAM::Role")

@@ -36,8 +36,8 @@ def test_sqs_and_secrets_manager_endpoints_admit_only_the_functions(template: Te
     endpoints = [e for e in every if e.get("VpcEndpointType") == "Interface"]
     services = sorted(e["ServiceName"]["Fn::Join"][1][-1] for e in endpoints)
     assert services == [".secretsmanager", ".sqs"]
-    [gateway] = [e for e in every if e.get("VpcEndpointType") == "Gateway"]  # the seed tables
-    assert gateway["ServiceName"]["Fn::Join"][1][-1] == ".dynamodb"
+    gateways = [e for e in every if e.get("VpcEndpointType") == "Gateway"]  # the seed tables, the payload bucket
+    assert sorted(g["ServiceName"]["Fn::Join"][1][-1] for g in gateways) == [".dynamodb", ".s3"]
     endpoints_group, functions_group = group_id(template, "jobqueue VPC endpoints"), group_id(template, "jobqueue func")
     assert all(e["PrivateDnsEnabled"] and e["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoints_group, "GroupId"]}]
                for e in endpoints)

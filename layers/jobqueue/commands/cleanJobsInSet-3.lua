@@ -21,6 +21,9 @@
     the ids removed; fewer than the limit means nothing else in the window qualified
   Events:
     removed (per job, prev = the state), then cleaned (with the count) if asked for
+  Payloads:
+    a job whose data is an S3 placeholder (jobqueue.payloads) is pushed, as "<jobId>\n<data>", to the list
+    "<job key prefix>payloads:gone" for the sweeper to delete its object
 ]]
 local setKey, eventsKey, removedKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, timestamp, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -34,10 +37,10 @@ local removed = {}
 -- job's age reference.
 local function removeIfOld(jobId, fields)
   local jobKey = jobPrefix .. jobId
-  local values = redis.call("HMGET", jobKey, "timestamp", unpack(fields))
+  local values = redis.call("HMGET", jobKey, "timestamp", "data", unpack(fields))
   if cutoff then
     local reference
-    for i = 2, #values do
+    for i = 3, #values do
       reference = reference or values[i]
     end
     if reference and tonumber(reference) > cutoff then
@@ -45,6 +48,9 @@ local function removeIfOld(jobId, fields)
     end
   end
   redis.call("DEL", jobKey, jobKey .. ":logs")
+  if values[2] and string.sub(values[2], 1, 20) == '{"jobqueuePayload":"' then
+    redis.call("RPUSH", jobPrefix .. "payloads:gone", jobId .. "\n" .. values[2])
+  end
   if values[1] then
     redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. values[1])
   end

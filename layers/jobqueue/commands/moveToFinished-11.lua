@@ -49,6 +49,9 @@
   Stack traces:
     a retry or failure appends its attempt's stack trace (ARGV: a JSON list of one) to the job's `stacktrace`
     field, a JSON list as BullMQ keeps it, holding the last STACK_TRACE_LIMIT attempts' traces.
+  Payloads:
+    a job trimmed by retention whose data is an S3 placeholder (jobqueue.payloads) is pushed, as "<jobId>\n<data>", to the list
+    "<job key prefix>payloads:gone" for the sweeper to delete its object
 ]]
 local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local completedMetricsKey, failedMetricsKey, leasesKey, slotsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -83,7 +86,11 @@ local trimmed = false
 local function deleteJobs(ids)
   for _, id in ipairs(ids) do
     local jobKey = jobPrefix .. id
-    local added = redis.call("HGET", jobKey, "timestamp")
+    local fields = redis.call("HMGET", jobKey, "timestamp", "data")
+    local added = fields[1]
+    if fields[2] and string.sub(fields[2], 1, 20) == '{"jobqueuePayload":"' then
+      redis.call("RPUSH", jobPrefix .. "payloads:gone", id .. "\n" .. fields[2])
+    end
     if added then redis.call("ZADD", removedKey, timestamp, id .. ":" .. added) end
     redis.call("DEL", jobKey, jobKey .. ":logs")
     trimmed = true

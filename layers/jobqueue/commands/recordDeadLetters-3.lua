@@ -25,6 +25,10 @@
   Events:
     failed on the source queue (only if the job was not failed there yet, nor put back to waiting by an
     operator since); added and waiting on the dead-letter queue for a new record.
+  Payloads:
+    a record whose job's data is an S3 placeholder (jobqueue.payloads) is pushed, as "\n<record data>", to the
+    list "<dead-letter queue's job key prefix>payloads:gone" for the sweeper to delete the object if no job
+    still names it
 ]]
 local dlqWaitKey, dlqEventsKey, dlqMetaKey = KEYS[1], KEYS[2], KEYS[3]
 local prefix, timestamp, maxEvents, version, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -87,11 +91,14 @@ end
 for _ = 1, TRIM_MAX do
   local oldest = redis.call("LINDEX", dlqWaitKey, -1)
   if not oldest then break end
-  local fields = redis.call("HMGET", dlqPrefix .. oldest, "timestamp", "name")
+  local fields = redis.call("HMGET", dlqPrefix .. oldest, "timestamp", "name", "data")
   local recorded = tonumber(fields[1])
   if recorded and recorded >= expired then break end
   redis.call("RPOP", dlqWaitKey)
   redis.call("DEL", dlqPrefix .. oldest, dlqPrefix .. oldest .. ":logs")
+  if fields[3] and string.find(fields[3], '"jobqueuePayload":"s3://', 1, true) then
+    redis.call("RPUSH", dlqPrefix .. "payloads:gone", "\n" .. fields[3])
+  end
   local source = fields[2] and string.match(fields[2], "^(.+)_failed$")
   if source then redis.call("ZREM", dlqPrefix .. "records:" .. source, oldest) end
 end

@@ -13,6 +13,10 @@
     how many were removed (ids that are no record of that queue are skipped)
   Events:
     removed (prev = wait) on the dead-letter queue, per record
+  Payloads:
+    a record whose job's data is an S3 placeholder (jobqueue.payloads) is pushed, as "\n<record data>", to the
+    list "<dead-letter queue's job key prefix>payloads:gone" for the sweeper to delete the object if no job
+    still names it
 ]]
 local dlqWaitKey, dlqEventsKey, indexKey = KEYS[1], KEYS[2], KEYS[3]
 local dlqPrefix, recordName, maxEvents = ARGV[1], ARGV[2], ARGV[3]
@@ -33,10 +37,13 @@ local removed = 0
 for i = 4, #ARGV do
   local recordId = ARGV[i]
   local recordKey = dlqPrefix .. recordId
-  local fields = redis.call("HMGET", recordKey, "name", "timestamp")
+  local fields = redis.call("HMGET", recordKey, "name", "timestamp", "data")
   if fields[1] == recordName then
     redis.call("LREM", dlqWaitKey, fromHead(tonumber(fields[2])) and 1 or -1, recordId)
     redis.call("DEL", recordKey, recordKey .. ":logs")
+    if fields[3] and string.find(fields[3], '"jobqueuePayload":"s3://', 1, true) then
+      redis.call("RPUSH", dlqPrefix .. "payloads:gone", "\n" .. fields[3])
+    end
     redis.call("ZREM", indexKey, recordId)
     redis.call("XADD", dlqEventsKey, "MAXLEN", "~", maxEvents, "*", "event", "removed", "jobId", recordId,
       "prev", "wait")

@@ -18,6 +18,9 @@
     -2 the job is active (running): nothing was changed
   Events:
     removed (prev = the state it left: completed, failed, delayed, prioritized, wait, or unknown)
+  Payloads:
+    a job whose data is an S3 placeholder (jobqueue.payloads) is pushed, as "<jobId>\n<data>", to the list
+    "<job key prefix>payloads:gone" for the sweeper to delete its object
 ]]
 local activeKey, waitKey, delayedKey, prioritizedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local completedKey, failedKey, eventsKey, removedKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -41,12 +44,16 @@ if not prev and redis.call("LREM", waitKey, 1, jobId) == 1 then
   prev = "wait"
 end
 
-local jobTimestamp = redis.call("HGET", jobKey, "timestamp")
+local fields = redis.call("HMGET", jobKey, "timestamp", "data")
+local jobTimestamp, data = fields[1], fields[2]
 if not prev and not jobTimestamp then
   return -1
 end
 prev = prev or "unknown"
 redis.call("DEL", jobKey, jobKey .. ":logs")
+if data and string.sub(data, 1, 20) == '{"jobqueuePayload":"' then
+  redis.call("RPUSH", jobPrefix .. "payloads:gone", jobId .. "\n" .. data)
+end
 if jobTimestamp then
   redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. jobTimestamp)
   redis.call("ZREMRANGEBYSCORE", removedKey, "-inf", "(" .. expired)

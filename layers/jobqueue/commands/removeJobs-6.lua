@@ -20,6 +20,9 @@
     recorded by an earlier add and still marked (or gone already): it may still run
   Events:
     removed
+  Payloads:
+    a job whose data is an S3 placeholder (jobqueue.payloads) is pushed, as "<jobId>\n<data>", to the list
+    "<job key prefix>payloads:gone" for the sweeper to delete its object
 ]]
 local waitKey, delayedKey, prioritizedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local unsentKey, removedKey = KEYS[5], KEYS[6]
@@ -28,7 +31,7 @@ local codes = {}
 for i = 5, #ARGV do
   local jobId = ARGV[i]
   local jobKey = jobPrefix .. jobId
-  local job = redis.call("HMGET", jobKey, "timestamp", "ats")
+  local job = redis.call("HMGET", jobKey, "timestamp", "ats", "data")
   local jobTimestamp = job[1]
   if not jobTimestamp then
     codes[#codes + 1] = 2
@@ -43,6 +46,10 @@ for i = 5, #ARGV do
       + redis.call("ZREM", prioritizedKey, jobId)) or 0
     if waiting > 0 then
       redis.call("DEL", jobKey, jobKey .. ":logs")
+      local data = job[3]
+      if data and string.sub(data, 1, 20) == '{"jobqueuePayload":"' then
+        redis.call("RPUSH", jobPrefix .. "payloads:gone", jobId .. "\n" .. data)
+      end
       redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. jobTimestamp)
       redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", "removed", "jobId", jobId,
         "prev", "waiting")

@@ -23,6 +23,7 @@ Where things are:
 | JOBQUEUE_SCHEDULE_GROUP, JOBQUEUE_SCHEDULE_PREFIX | default, none | which schedules are upserted and fired |
 | JOBQUEUE_TABLE_PREFIX | jobqueue- | the seed systems' table names (prefix + base name) |
 | JOBQUEUE_PROCESSORS | the seeds' and `examples.processors`, unless the catalog names some | processor modules |
+| JOBQUEUE_PAYLOAD_BUCKET | jobqueue-payloads (created at start through the S3 API) | large job data (claim check) |
 
 Each function's processes get this process's environment (the stage-wide settings) plus the function's own
 from its FunctionSpec. SIGINT (Ctrl-C) and SIGTERM stop everything: pollers, ticker, API, every function
@@ -67,7 +68,7 @@ from jobqueue.local.services import EmbeddedMoto, EmbeddedRedis, bind_error
 from jobqueue.local.shell import ENDPOINTS, export_line, forget_stale
 from jobqueue.local.state import StateDir, state_dir
 from jobqueue.local.ticker import SchedulerTicker
-from jobqueue.local.topology import create_event_source_mappings, create_topology
+from jobqueue.local.topology import create_event_source_mappings, create_payload_bucket, create_topology
 from jobqueue.queue import Queue
 from jobqueue.schedules import initialize
 from jobqueue.settings import get_settings
@@ -86,6 +87,7 @@ DEFAULT_MAX_CONCURRENCY = 2
 so 17 queues do not start hundreds of processes. JOBQUEUE_LOCAL_MAX_CONCURRENCY raises it."""
 LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
 LOCAL_SCHEDULER_ROLE = "arn:aws:iam::000000000000:role/jobqueue-local-scheduler"
+LOCAL_PAYLOAD_BUCKET = "jobqueue-payloads"
 
 
 def _positive(name: str, default: int) -> int:
@@ -139,6 +141,7 @@ class LocalRuntime:
             os.environ["REDIS_URL"] = self._redis.url
         os.environ.setdefault("JOBQUEUE_SCHEDULER_TARGET_ARN", f"{LOCAL_ARN}scheduler")
         os.environ.setdefault("JOBQUEUE_SCHEDULER_ROLE_ARN", LOCAL_SCHEDULER_ROLE)
+        os.environ.setdefault("JOBQUEUE_PAYLOAD_BUCKET", LOCAL_PAYLOAD_BUCKET)
         get_settings.cache_clear()
         default_catalog.cache_clear()
         aws_client.cache_clear()
@@ -151,6 +154,7 @@ class LocalRuntime:
             raise bind_error(exc, ports.get("lambda", 0), where) from None
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.endpoint  # never the emulator's (see lambda_api)
         urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
+        create_payload_bucket(aws_client("s3"), settings.payload_bucket)
         if self._moto is not None:  # a fresh SQS: send it what Redis holds (see the module's docstring)
             self.resent = {name: Queue(name, catalog=catalog, settings=settings, sqs=sqs).resend_pending()
                            for name in catalog.queues}
@@ -201,7 +205,7 @@ class LocalRuntime:
         """An `export` line that points another shell's `jobqueue` (direct mode), `redis-cli` and `curl` at this
         runtime, ending with the marker a later `jobqueue dev` reads (`shell`); `reveal=False` hides passwords."""
         names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_DEFAULT_REGION", "REDIS_URL", "JOBQUEUE_PREFIX",
-                 "JOBQUEUE_SQS_PREFIX"]
+                 "JOBQUEUE_SQS_PREFIX", "JOBQUEUE_PAYLOAD_BUCKET"]
         names += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] if self._moto else []  # moto's dummy keys only
         names += sorted(n for n in (self._seeds.environment if self._seeds else {}) if n.endswith("_URL"))
         values = {name: os.environ[name] for name in names if os.environ.get(name)}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from jobqueue.catalog import WORK_RETENTION_S
 from jobqueue.deployment import dead_letter_timeout
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from jobqueue.catalog import Catalog
     from jobqueue.deployment import EventSource, FunctionSpec
 
-__all__ = ["WORK_RETENTION_S", "create_event_source_mappings", "create_topology",
+__all__ = ["WORK_RETENTION_S", "create_event_source_mappings", "create_payload_bucket", "create_topology",
            "visibility_timeout"]
 
 
@@ -49,6 +51,22 @@ def create_topology(sqs: Any, catalog: Catalog, name_prefix: str = "") -> dict[s
             urls[lane.sqs_name] = sqs.create_queue(QueueName=f"{name_prefix}{lane.sqs_name}",
                                                    Attributes=attributes)["QueueUrl"]
     return urls
+
+
+def create_payload_bucket(s3: Any, bucket: str | None) -> None:
+    """Create the payload bucket (`jobqueue.payloads`) as the CDK app deploys it: private and encrypted at rest.
+    One that exists already (a restart, another runtime on the same endpoint) is kept; None creates nothing."""
+    if not bucket:
+        return
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True))
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
 
 
 def create_event_source_mappings(client: Any, sqs: Any, specs: list[FunctionSpec],
