@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobqueue.backoff import backoff_delay_ms, visibility_seconds
@@ -39,6 +40,7 @@ from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
+from jobqueue.flow_parents import ParentUpdates
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
@@ -137,6 +139,7 @@ class _Invocation:
                 self._defer(record, "redis", INFRA_DEFER_SECONDS)
         self._run_claimed()
         self._forward()
+        self._tell_parents()
         return {"batchItemFailures": [{"itemIdentifier": r.id} for r in self.records
                                       if r.fate in (Fate.RETRY, Fate.REDELIVER, Fate.MALFORMED)]}
 
@@ -367,6 +370,19 @@ class _Invocation:
                                keep_age=retention.age if retention else None)
         worker.log_event("failed", record, attempt, reason)
 
+    def _tell_parents(self) -> None:
+        """Apply to their parents the outcomes of the flow children this invocation finished; what Redis or SQS
+        trouble leaves undone stays recorded for the sweeper (jobqueue.flow_parents)."""
+        children = [r.job.id for r in self.records
+                    if r.finish and r.finish.outcome != "retry" and r.job.opts.parent is not None]
+        if not children:
+            return
+        try:
+            self.worker.parent_updates().apply(self.worker.name, children)
+        except (RedisError, BotoCoreError, ClientError) as exc:
+            logger.warning("flow parents not told: the sweeper tells them",
+                           extra={"queue": self.worker.name, "error": str(exc)})
+
     # -- the SQS side: copies, dead letters, visibility ---------------------------------------------------
     def _forward(self) -> None:
         """Send deferral copies to their lanes and dead jobs to the DLQ, 10 per call, and schedule retries. A
@@ -443,12 +459,20 @@ class Worker:
         self.sqs = sqs or aws_client("sqs")
         self.transport = SqsTransport(self.sqs, QueueUrls(self.sqs, self.settings.sqs_name_prefix))
         self.clock = clock
+        self._parents: ParentUpdates | None = None
         limiter = self.config.effective_limiter()
         self.gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
                               limiter.duration if limiter else 0)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def parent_updates(self) -> ParentUpdates:
+        """Who tells flow parents their children's outcomes (built on first use: most queues have no flows)."""
+        if self._parents is None:
+            self._parents = ParentUpdates(catalog=self.catalog, settings=self.settings, redis=self.scripts.client,
+                                          sqs=self.sqs)
+        return self._parents
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
         """The worker Lambda's whole job: returns the partial batch response."""
