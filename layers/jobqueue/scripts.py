@@ -264,7 +264,8 @@ class Scripts:
             args += [d.job_id, d.timestamp, d.expected, d.priority, d.attempts]
         codes, dues = self._run(
             "moveToActive-10.lua",
-            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed],
+            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed,
+             k.parent_updates],
             args,
         )
         return Claims([int(c) for c in codes], [int(d) for d in dues])

@@ -371,10 +371,10 @@ class _Invocation:
         worker.log_event("failed", record, attempt, reason)
 
     def _tell_parents(self) -> None:
-        """Apply to their parents the outcomes of the flow children this invocation finished; what Redis or SQS
-        trouble leaves undone stays recorded for the sweeper (jobqueue.flow_parents)."""
-        children = [r.job.id for r in self.records
-                    if r.finish and r.finish.outcome != "retry" and r.job.opts.parent is not None]
+        """Apply to their parents the outcomes of the flow children this invocation finished (or found dead of a
+        stall): one read finds the updates their finish recorded. What Redis or SQS trouble leaves undone stays
+        recorded for the sweeper (jobqueue.flow_parents)."""
+        children = [r.job.id for r in self.records if r.message is not None and r.job.opts.parent is not None]
         if not children:
             return
         try:

@@ -31,8 +31,15 @@ def three_levels() -> dict[str, Any]:
                 node("section-b", "email"))
 
 
+_functions: dict[int, LocalFunctions] = {}
+
+
 def drain(ns: Namespace) -> None:
-    LocalFunctions(ns, QUEUES).pump(lambda: sum(messages_in(ns, q) for q in QUEUES) == 0, timeout=30)
+    """Run both queues' workers until SQS holds no message of either (the workers built once per test)."""
+    if id(ns) not in _functions:
+        _functions.clear()
+        _functions[id(ns)] = LocalFunctions(ns, QUEUES)
+    _functions[id(ns)].pump(lambda: sum(messages_in(ns, q) for q in QUEUES) == 0, timeout=30)
 
 
 def job(ns: Namespace, queue: str, job_id: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from typing import Any
 
 from jobqueue import Job, UnrecoverableError, processor
@@ -17,9 +18,11 @@ STEP = "flow-step"
 @processor("lead-processing", STEP)
 @processor("email", STEP)
 def step(job: Job) -> dict[str, Any]:
-    """`label` names the job in its return value; `fail`: true dies at once (unrecoverable)."""
+    """`label` names the job in its return value; `fail`: true dies at once (unrecoverable); `seconds`: how
+    long it works first."""
     _trace(job)
     data = job.data if isinstance(job.data, dict) else {}
+    time.sleep(float(data.get("seconds", 0)))
     if data.get("fail"):
         raise UnrecoverableError(f"{data.get('label')} cannot be done")
     return {"label": data.get("label"), "children": job.get_children_values(),
