@@ -17,7 +17,7 @@ from jobqueue.flow_producer import FlowProducer
 from jobqueue.keys import QueueKeys
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
-from tests.engine.test_flows import QUEUES, drain, node, three_levels
+from tests.engine.test_flows import QUEUES, drain, job, node, three_levels
 from tests.support.delivery import Killed, runs
 from tests.support.faults import KINDS, Fault, FaultySqs, Kind, attempt, inject, sqs_down
 from tests.support.functions import LocalFunctions, messages_in, start_worker_process, wait_for
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_flow_still_completes_it_with_attempts_equal_to_runs
             process.kill()
     LocalFunctions(ns, QUEUES).pump(lambda: Queue("email").get_state(flow.id) == "completed", timeout=40)
     assert runs(section.id) == [1, 2], "the stalled attempt counted, the second one finished"
-    assert Queue("lead-processing").get_job(section.id).attemptsMade == 2
+    assert job(ns, "lead-processing", section.id).attemptsMade == 2
     assert runs(flow.id) == [1] and runs(flow.children[0].children[0].id) == [1]
     assert_nothing_stuck(ns)
 
