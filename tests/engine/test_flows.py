@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobqueue import Queue
+from jobqueue import Queue, QueueAdmin
 from jobqueue.errors import JobQueueError
 from jobqueue.flow_producer import MAX_FLOW_DEPTH, MAX_FLOW_JOBS, FlowProducer
 from tests.conftest import Namespace
@@ -145,3 +145,17 @@ def test_bad_flows_are_refused_naming_the_problem_with_nothing_written(ns: Names
         with pytest.raises(JobQueueError, match=problem):
             FlowProducer().add(flow)
     assert [k for k in ns.redis.scan_iter(match=f"{ns.settings.prefix}:*")] == []
+
+
+def test_a_parent_leaves_no_flow_keys_behind_when_retention_or_an_operator_removes_it(ns: Namespace) -> None:
+    kept_none = FlowProducer().add(node("report", "email", node("page", "lead-processing"), removeOnComplete=True))
+    removed = FlowProducer().add(node("report", "email", node("page", "lead-processing")))
+    assert QueueAdmin("email").remove(removed.id)
+    assert Queue("email").get_job_counts()["waiting-children"] == 1
+    drain(ns)
+    assert Queue("email").get_job(kept_none.id) is None and runs(kept_none.id) == [1]
+    assert runs(removed.id) == [] and runs(removed.children[0].id) == [1], "its child ran; the parent is gone"
+    left = [k for k in ns.redis.scan_iter(match=f"{ns.settings.prefix}:email:*")
+            if kept_none.id in k or removed.id in k]
+    assert left == [], "no `:dependencies` or `:processed` of a parent that is gone"
+    assert Queue("email").get_job_counts()["waiting-children"] == 0

@@ -44,7 +44,8 @@ local function removeIfOld(jobId, fields)
       return false
     end
   end
-  redis.call("DEL", jobKey, jobKey .. ":logs")
+  redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed", jobKey .. ":failed",
+    jobKey .. ":unsuccessful")
   if values[1] then
     redis.call("ZADD", removedKey, timestamp, jobId .. ":" .. values[1])
   end

@@ -45,7 +45,8 @@
   Retention:
     after the batch, each finished set touched is trimmed to the keep count and age its jobs asked for
     (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs and leaving a
-    tombstone for each, so that a later delivery of the same message does not run the job again.
+    tombstone for each, so that a later delivery of the same message does not run the job again. A flow
+    parent's keys (`:dependencies`, `:processed`, `:failed`, `:unsuccessful`) go with it.
   Metrics:
     the `count` fields of BullMQ's metrics hashes grow by the call's completed and failed jobs.
   Stack traces:
@@ -87,7 +88,8 @@ local function deleteJobs(ids)
     local jobKey = jobPrefix .. id
     local added = redis.call("HGET", jobKey, "timestamp")
     if added then redis.call("ZADD", removedKey, timestamp, id .. ":" .. added) end
-    redis.call("DEL", jobKey, jobKey .. ":logs")
+    redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
+      jobKey .. ":failed", jobKey .. ":unsuccessful")
     trimmed = true
   end
 end
