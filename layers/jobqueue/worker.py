@@ -40,7 +40,6 @@ from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
-from jobqueue.flow_parents import ParentUpdates
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from redis import Redis
 
+    from jobqueue.flow_parents import ParentUpdates
     from jobqueue.scripts import Step
 
 __all__ = ["DEAD_LETTER_ATTRIBUTES", "INFRA_DEFER_SECONDS", "PAUSED_DEFER_SECONDS", "Worker"]
@@ -468,7 +468,10 @@ class Worker:
         return int(self.clock() * 1000)
 
     def parent_updates(self) -> ParentUpdates:
-        """Who tells flow parents their children's outcomes (built on first use: most queues have no flows)."""
+        """Who tells flow parents their children's outcomes (imported and built on first use: most queues have no
+        flows, and a cold start does not pay for them)."""
+        from jobqueue.flow_parents import ParentUpdates
+
         if self._parents is None:
             self._parents = ParentUpdates(catalog=self.catalog, settings=self.settings, redis=self.scripts.client,
                                           sqs=self.sqs)
