@@ -15,6 +15,7 @@ from jobqueue import Queue
 from jobqueue.flow_parents import ParentUpdates
 from jobqueue.flow_producer import FlowProducer
 from jobqueue.keys import QueueKeys
+from jobqueue.scripts import Scripts
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.engine.test_flows import QUEUES, drain, job, node, three_levels
@@ -121,6 +122,22 @@ def test_a_worker_dying_between_a_childs_finish_and_its_parents_update_leaves_it
     assert all(r == [1] for r in step_runs(ns).values()) and len(step_runs(ns)) == 5
     settle(ns)
     assert all(r == [1] for r in step_runs(ns).values())
+    assert_nothing_stuck(ns)
+
+
+@pytest.mark.parametrize("kind", ["error", "lost-reply"])
+def test_redis_failing_the_parents_update_leaves_it_to_the_sweeper(ns: Namespace, monkeypatch: pytest.MonkeyPatch,
+                                                                   kind: Kind) -> None:
+    """The second call fails (nothing done), or its reply is lost (the parent released, its message not sent)."""
+    fault = Fault(kind)
+    monkeypatch.setattr(Scripts, "update_parent", fault.around(Scripts.update_parent))
+    flow = FlowProducer().add(node("report", "email", node("page", "lead-processing")))
+    drain(ns)
+    assert fault.calls == 1 and Queue("email").get_state(flow.id) == ("waiting-children" if kind == "error"
+                                                                      else "waiting")
+    settle(ns)
+    assert Queue("email").get_state(flow.id) == "completed"
+    assert runs(flow.id) == [1] and runs(flow.children[0].id) == [1]
     assert_nothing_stuck(ns)
 
 
