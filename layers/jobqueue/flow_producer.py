@@ -15,7 +15,9 @@ Adding is all or nothing for the caller. A script touches one queue's keys, so a
 per level and queue, deepest level first and the root last, every job marked unsent; the jobs without children
 are then sent and the marks cleared. A failure before the root is recorded, or an SQS refusal, rolls the flow
 back (the root is marked first, so a rollback cut short still counts as one); a producer that dies leaves an
-uncommitted flow the sweeper removes, or a committed one it completes (`jobqueue.flow_commit`).
+uncommitted flow the sweeper removes, or a committed one it completes (`jobqueue.flow_commit`). The one thing a
+rollback cannot undo is a job a worker took already (SQS had its message after all): it runs alone, and its
+caller is told that part of the flow may run.
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ class FlowProducer:
         pending: deque[tuple[FlowJob, int, _Planned | None]] = deque([(root, 0, None)])
         while pending:
             node, level, parent = pending.popleft()
+            if "parent" in node.opts:
+                raise InvalidJobError(f"flow job {node.name!r}: `parent` is set by the flow's shape, not by opts")
             job_id = node.opts.get("jobId") or str(uuid.uuid4())
             opts = dict(node.opts, jobId=job_id)
             planned_parent = ""
@@ -247,8 +251,7 @@ class FlowProducer:
                    for queue, messages in leaves.items()}
         if any(refused.values()):
             why = next(reason for reasons in refused.values() for reason in reasons.values())
-            self._roll_back_sent(plan, stamp, {q: [i for i in ids if i not in refused[q]] for q, ids in leaves.items()},
-                                 why)
+            self._roll_back_sent(plan, stamp, why)
         for queue, messages in leaves.items():
             try:
                 self.queue(queue).scripts.confirm_sent(list(messages))
@@ -267,26 +270,21 @@ class FlowProducer:
             except RedisError as exc:  # the sweeper clears them
                 logger.warning("flow parents' marks not cleared", extra={"queue": queue, "error": str(exc)})
 
-    def _roll_back_sent(self, plan: list[_Planned], stamp: int, sent: dict[str, list[str]], why: str) -> NoReturn:
-        """SQS refused some of the flow's jobs: undo the flow, unless a worker already took a job SQS did take
-        (then the flow stands, and the sweeper sends the refused jobs within a minute). The root is marked
-        first: a rollback cut short leaves an uncommitted flow, which the sweeper removes."""
-        root = self._key(plan[0].message)
+    def _roll_back_sent(self, plan: list[_Planned], stamp: int, why: str) -> NoReturn:
+        """SQS refused some of the flow's jobs: roll the flow back. The root is marked first, so a rollback cut
+        short leaves an uncommitted flow, which the sweeper removes. A job a worker took already (SQS had its
+        message after all) cannot be undone: it runs alone, its parent gone, and the caller is told so."""
         try:
-            self.redis.hset(root, ROLLBACK_FIELD, 1)
+            self.redis.hset(self._key(plan[0].message), ROLLBACK_FIELD, 1)
         except RedisError as exc:
             self._raise(plan, f"SQS refused part of the flow ({why}) and it could not be rolled back ({exc}): "
                               f"it is sent within a minute", may_run=True)
         try:
-            now = int(time.time() * 1000)
-            taken = any(0 in self.queue(queue).scripts.remove_flow_jobs(ids, stamp, now)
-                        for queue, ids in sent.items() if ids)
-            if taken:
-                self.redis.hdel(root, ROLLBACK_FIELD)
-                self._raise(plan, f"SQS refused part of the flow ({why}) and a worker already runs another part: "
-                                  f"the flow stands and the refused jobs are sent within a minute", may_run=True)
-            self._remove(plan, stamp)
+            taken = 0 in self._remove(plan, stamp)
         except RedisError as exc:
             self._raise(plan, f"SQS refused part of the flow ({why}) and rolling it back failed ({exc}); the "
                               f"sweeper removes what is left unless a worker took part of it", may_run=True)
+        if taken:
+            self._raise(plan, f"flow not added: SQS refused part of it ({why}); a worker had already taken a job "
+                              f"SQS did take, which runs alone", may_run=True)
         self._raise(plan, f"flow not added: SQS refused part of it: {why}", may_run=False)

@@ -140,6 +140,7 @@ def test_bad_flows_are_refused_naming_the_problem_with_nothing_written(ns: Names
          "at most one of"),
         ({"name": STEP, "queueName": "email", "children": [{"queueName": "email"}]}, "children.0.name"),
         (node("root", "email", node("child", "email", attempts=0)), "attempts"),
+        (node("root", "email", parent={"id": "x", "queue": "bull:email"}), "set by the flow's shape"),
     ]
     for flow, problem in cases:
         with pytest.raises(JobQueueError, match=problem):

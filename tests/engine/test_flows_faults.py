@@ -194,3 +194,26 @@ def receive_all(ns: Namespace, queue: str) -> list[dict[str, Any]]:
 def delete(ns: Namespace, queue: str, records: list[dict[str, Any]]) -> None:
     for r in records:
         ns.sqs.delete_message(QueueUrl=ns.queue_urls[r["lane"]], ReceiptHandle=r["receiptHandle"])
+
+
+def test_a_job_a_worker_took_before_sqs_refused_another_runs_alone_and_the_caller_is_told(ns: Namespace) -> None:
+    """SQS takes the email leaf and a worker runs it; then SQS refuses the other leaf: the rest is rolled back."""
+    sends = 0
+
+    def send_then_run_then_refuse(**kwargs: Any) -> Any:
+        nonlocal sends
+        sends += 1
+        if sends > 1:
+            raise sqs_down()
+        answer = ns.sqs.send_message_batch(**kwargs)
+        drain(ns)
+        return answer
+
+    producer = FlowProducer(sqs=FaultySqs(ns.sqs, Fault("error", sqs_down, times=0)))
+    producer.sqs.send_message_batch = send_then_run_then_refuse
+    seen, answer = attempt(lambda: producer.add(node("report", "email", node("a", "email"),
+                                                     node("b", "lead-processing"))))
+    assert seen == "error" and answer.may_run and "runs alone" in str(answer)
+    settle(ns)
+    assert [r for r in step_runs(ns).values()] == [[1]], "the leaf a worker took ran, once; nothing else did"
+    assert_nothing_stuck(ns)
