@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 
     from jobqueue.scripts import Scripts
 
-__all__ = ["ROLLBACK_FIELD", "committed_roots", "triage_unsent"]
+__all__ = ["FLOW_HOLD_SECONDS", "ROLLBACK_FIELD", "committed_roots", "triage_unsent", "uncommitted"]
 
 ROLLBACK_FIELD = "rb"
 """Set on a flow's root while its producer rolls the flow back: the flow counts as never committed."""
+FLOW_HOLD_SECONDS = 5
+"""How long the delivery of a job of an uncommitted flow waits before it comes back (no attempt spent): until its
+producer commits or rolls back the flow, or the sweeper removes it."""
 
 
 def committed_roots(redis: Redis, roots: Iterable[str]) -> set[str]:
@@ -56,3 +59,20 @@ def triage_unsent(scripts: Scripts, hashes: Mapping[str, Mapping[str, str]]) -> 
                                   if flow_jobs[job_id]["flow"] in committed])
     settled = waiting | {job_id for job_ids in uncommitted.values() for job_id in job_ids}
     return [job_id for job_id in hashes if job_id not in settled]
+
+
+def uncommitted(scripts: Scripts, jobs: Iterable[tuple[str, int]]) -> set[str]:
+    """Of delivered flow jobs (id, timestamp), those whose add has not committed: still marked unsent by that add,
+    and their root not recorded (or being rolled back). Such a job must not run yet: the add may still be undone."""
+    jobs = list(jobs)
+    pipe = scripts.client.pipeline(transaction=False)
+    for job_id, _ in jobs:
+        pipe.zscore(scripts.keys.unsent, job_id)
+        pipe.hget(scripts.keys.job(job_id), "flow")
+    found = pipe.execute()
+    marked = {job_id: root for (job_id, added), mark, root in zip(jobs, found[::2], found[1::2], strict=True)
+              if mark is not None and int(mark) == added and root}
+    if not marked:
+        return set()
+    committed = committed_roots(scripts.client, set(marked.values()))
+    return {job_id for job_id, root in marked.items() if root not in committed}

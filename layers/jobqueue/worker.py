@@ -40,6 +40,7 @@ from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
+from jobqueue.flow_commit import FLOW_HOLD_SECONDS, uncommitted
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
@@ -130,6 +131,7 @@ class _Invocation:
     def run(self, raw_records: list[dict[str, Any]]) -> PartialItemFailureResponse:
         self.records = [self._parse(raw) for raw in raw_records]
         self._drop_duplicates()
+        self._hold_uncommitted_flows()
         claimable = [r for r in self.records if r.fate in (Fate.RUN, Fate.CHECK)]
         try:
             self._claim(claimable)
@@ -173,6 +175,21 @@ class _Invocation:
             if incarnation in seen:
                 record.fate, record.reason = Fate.DROP, "duplicate"
             seen.add(incarnation)
+
+    def _hold_uncommitted_flows(self) -> None:
+        """A flow's child whose add has not committed (jobqueue.flow_commit) does not run yet: its delivery comes
+        back later, spending no attempt. One read for the batch, and only when it holds flow children."""
+        children = [r for r in self.records if r.fate in (Fate.RUN, Fate.CHECK) and r.message is not None
+                    and r.job.opts.parent is not None]
+        if not children:
+            return
+        try:
+            held = uncommitted(self.worker.scripts, [(r.job.id, r.job.timestamp) for r in children])
+        except _TRANSIENT:
+            return  # the claim finds Redis down as well, and defers the batch
+        for record in children:
+            if record.job.id in held:
+                self._defer(record, "flow", FLOW_HOLD_SECONDS)
 
     def _claim(self, records: list[_Record]) -> None:
         """Claim `records` in one round trip (two when some job's state was lost and is restored first)."""

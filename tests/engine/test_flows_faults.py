@@ -32,10 +32,10 @@ def sweep(ns: Namespace) -> None:
 
 
 def settle(ns: Namespace) -> None:
+    """What runs without the caller, its grace periods passed: the sweeper, then the workers, a few times over."""
     for _ in range(3):
-        drain(ns)
         sweep(ns)
-    drain(ns)
+        drain(ns)
 
 
 def ids_of(flow: Any) -> list[str]:
@@ -216,4 +216,18 @@ def test_a_job_a_worker_took_before_sqs_refused_another_runs_alone_and_the_calle
     assert seen == "error" and answer.may_run and "runs alone" in str(answer)
     settle(ns)
     assert [r for r in step_runs(ns).values()] == [[1]], "the leaf a worker took ran, once; nothing else did"
+    assert_nothing_stuck(ns)
+
+
+def test_a_job_of_a_flow_whose_rollback_failed_is_held_until_the_sweeper_removes_it(ns: Namespace) -> None:
+    """SQS refused the email leaves, took the other; rolling back failed: that leaf's delivery must not run it."""
+    seen, answer = attempt(lambda: faulty_producer(ns, "remove_flow_jobs", 0, "error").add(three_levels()))
+    assert seen == "error" and answer.may_run
+    records = receive_all(ns, "lead-processing")
+    assert len(records) == 1
+    assert Worker("lead-processing").handle({"Records": records}) == {"batchItemFailures": []}
+    delete(ns, "lead-processing", records)
+    assert step_runs(ns) == {}, "held: a copy comes back later, no attempt spent"
+    settle(ns)
+    assert step_runs(ns) == {}
     assert_nothing_stuck(ns)
