@@ -15,7 +15,8 @@ Adding is all or nothing for the caller. A script touches one queue's keys, so a
 per level and queue, deepest level first and the root last, every job marked unsent; the jobs without children
 are then sent and the marks cleared. A failure before the root is recorded, or an SQS refusal, rolls the flow
 back (the root is marked first, so a rollback cut short still counts as one); a producer that dies leaves an
-uncommitted flow the sweeper removes, or a committed one it completes (`jobqueue.flow_commit`). The one thing a
+uncommitted flow the sweeper removes, or a committed one it completes (`jobqueue.flow_commit`); until then a
+worker holds back any delivery of an uncommitted flow's job, so no part of it runs. The one thing a
 rollback cannot undo is a job a worker took already (SQS had its message after all): it runs alone, and its
 caller is told that part of the flow may run.
 """
