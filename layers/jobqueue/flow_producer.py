@@ -89,10 +89,10 @@ class _Planned:
 
     message: JobMessage
     level: int
+    added: AddedFlow
     parent_key: str = ""
     parent: str = ""
     children: list[str] = field(default_factory=list)
-    added: AddedFlow | None = None
 
     @property
     def is_parent(self) -> bool:
@@ -152,9 +152,7 @@ class FlowProducer:
             planned.message = planned.message.model_copy(update={"timestamp": stamp})
         self._record(plan, stamp)
         self._send(plan, stamp)
-        root = plan[0].added
-        assert root is not None
-        return root
+        return plan[0].added
 
     # -- planning: ids, options, parents -----------------------------------------------------------------
 
@@ -174,7 +172,7 @@ class FlowProducer:
                 chosen = [short for name, short in FAILURE_POLICIES.items() if node.opts.get(name)]
                 if len(chosen) > 1:
                     raise InvalidJobError(f"flow job {node.name!r}: at most one of {sorted(FAILURE_POLICIES)}")
-                planned_parent = json.dumps({**{"id": parent.message.id, "queueKey": opts["parent"]["queue"]},
+                planned_parent = json.dumps({"id": parent.message.id, "queueKey": opts["parent"]["queue"],
                                              chosen[0] if chosen else "fpof": True}, separators=(",", ":"))
                 if not chosen:
                     opts["failParentOnFailure"] = True
@@ -182,11 +180,10 @@ class FlowProducer:
                 raise InvalidJobError(f"flow root {node.name!r}: {sorted(FAILURE_POLICIES)} apply to children only")
             message = self.queue(node.queue_name)._draft(len(plan), {"name": node.name, "data": node.data,
                                                                      "opts": opts})
-            planned = _Planned(message, level, parent_key="" if parent is None else self._key(parent.message),
-                               parent=planned_parent, added=AddedFlow(job_id, node.queue_name))
+            planned = _Planned(message, level, AddedFlow(job_id, node.queue_name),
+                               parent_key="" if parent is None else self._key(parent.message), parent=planned_parent)
             if parent is not None:
                 parent.children.append(self._key(message))
-                assert parent.added is not None and planned.added is not None
                 parent.added.children.append(planned.added)
             if any(p.message.queue == message.queue and p.message.id == job_id for p in plan):
                 raise InvalidJobError(f"flow job id {job_id!r} appears twice in queue {message.queue!r}")
