@@ -6,7 +6,8 @@ beside the seed processors; elsewhere name it in JOBQUEUE_PROCESSORS (or the cat
 The data each queue's jobs carry (anything else, a missing field or an extra one, fails the job at once):
 
 - workflow: `{"steps": ["word_count", "sum"], "input": {"text": "...", "numbers": [1, 2]}}`: 1 to 100 tools of
-  TOOLS run in order on `input`, each result passed to the next as `previous`; returns `{result, steps}`;
+  TOOLS run in order on `input`, each result passed to the next as `previous`; returns `{result, steps}`; a job
+  named `total` is a flow's parent instead: it adds up its children's `sum`s (README, "Flows");
 - tool-execution: `{"tool": "word_count", "args": {"text": "a b c"}}` (`sum` adds `args.numbers`); returns
   `{tool, result}`;
 - llm-requests: `{"model": "...", "prompt": "..."}`, sent to the OpenAI-style API at LLM_API_URL (LLM_API_KEY);
@@ -72,6 +73,13 @@ class ToolCall(BaseModel):
 
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
+
+
+@processor("workflow", "total")
+def total_of_children(job: Job) -> dict[str, Any]:
+    """A flow's parent (README, "Flows"): adds up the sums its data-processing children returned."""
+    sums = [value["sum"] for value in job.get_children_values().values() if isinstance(value, dict) and "sum" in value]
+    return {"children": len(sums), "sum": sum(sums)}
 
 
 @processor("tool-execution")

@@ -33,6 +33,7 @@ _EXPORTS = {
     "PayloadTooLargeError": "jobqueue.errors",
     "RetryAfterError": "jobqueue.errors",
     "UnrecoverableError": "jobqueue.errors",
+    "FlowProducer": "jobqueue.flow_producer",
     "Job": "jobqueue.job",
     "JobOptions": "jobqueue.job",
     "JobInfo": "jobqueue.queue",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         RetryAfterError,
         UnrecoverableError,
     )
+    from jobqueue.flow_producer import FlowProducer
     from jobqueue.job import Job, JobOptions
     from jobqueue.queue import JobInfo, Queue
     from jobqueue.registry import processor
@@ -72,6 +74,7 @@ __all__ = [
     "Catalog",
     "DeadLetterInfo",
     "EnqueueError",
+    "FlowProducer",
     "InvalidArgumentError",
     "InvalidJobError",
     "Job",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -15,10 +15,19 @@ from jobqueue.keys import job_id_problem
 if TYPE_CHECKING:
     from jobqueue.scripts import Scripts
 
-__all__ = ["DeadLetter", "Job", "JobMessage", "JobOptions", "resolve_options"]
+__all__ = ["DeadLetter", "Job", "JobMessage", "JobOptions", "ParentRef", "resolve_options"]
 
 # Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
 MAX_SQS_DELAY_MS = 900_000
+
+
+class ParentRef(BaseModel):
+    """BullMQ's `opts.parent`: the flow parent of a child job, in any queue (`queue` is its key, `bull:<name>`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    queue: str = Field(min_length=1)
 
 
 class JobOptions(BaseModel):
@@ -42,6 +51,11 @@ class JobOptions(BaseModel):
     remove_on_fail: Retention | None = Field(None, alias="removeOnFail")
     ttl: int | None = Field(None, ge=1, le=900_000, strict=True,
                             description="ms the job may run before its attempt fails (BullMQ Pro's ttl)")
+    parent: ParentRef | None = Field(None, description="set by FlowProducer.add (jobqueue.flow_producer)")
+    fail_parent_on_failure: bool = Field(False, alias="failParentOnFailure")
+    continue_parent_on_failure: bool = Field(False, alias="continueParentOnFailure")
+    ignore_dependency_on_failure: bool = Field(False, alias="ignoreDependencyOnFailure")
+    remove_dependency_on_failure: bool = Field(False, alias="removeDependencyOnFailure")
 
     @field_validator("backoff", mode="before")
     @classmethod
@@ -160,6 +174,17 @@ class Job:
     def attempts_made(self) -> int:
         """Attempts finished before this one (BullMQ's `attemptsMade` while the job runs)."""
         return self.attempt - 1
+
+    def get_children_values(self) -> dict[str, Any]:
+        """A flow parent's completed children: child key (`bull:<queue>:<id>`) -> return value (BullMQ's
+        `job.getChildrenValues()`)."""
+        raw = cast("dict[str, str]", self._scripts.client.hgetall(self._scripts.keys.processed(self.id)))
+        return {key: json.loads(value) for key, value in raw.items()}
+
+    def get_ignored_children_failures(self) -> dict[str, str]:
+        """Children that failed and were ignored or let this parent continue: child key -> reason (BullMQ's
+        `job.getIgnoredChildrenFailures()`)."""
+        return cast("dict[str, str]", self._scripts.client.hgetall(self._scripts.keys.failed_children(self.id)))
 
     def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Visible in the job's status and emitted as a `progress` event."""

@@ -28,7 +28,7 @@ KEEP_TICKS = 1500
 RESERVED_JOB_IDS = frozenset({
     "id", "wait", "paused", "active", "delayed", "prioritized", "pc", "completed", "failed", "waiting-children",
     "events", "meta", "marker", "stalled", "stalled-check", "limiter", "repeat", "de", "removed",
-    "leases", "slots", "unsent", "metrics",
+    "leases", "slots", "unsent", "metrics", "parent-updates",
 })
 # The one id shape with ':' a job hash has: BullMQ's repeatable jobs, `repeat:<key>:<millis>`.
 _REPEAT_JOB_ID = re.compile(r"^repeat:[^:]+(:[^:]+)?:\d+$")
@@ -114,6 +114,31 @@ class QueueKeys:
     @property
     def waiting_children(self) -> str:
         return self._key("waiting-children")
+
+    def dependencies(self, job_id: str) -> str:
+        """BullMQ's: a parent's children not yet finished, a set of their job keys."""
+        return self._key(f"{job_id}:dependencies")
+
+    def processed(self, job_id: str) -> str:
+        """BullMQ's: a parent's completed children, child key -> return value JSON."""
+        return self._key(f"{job_id}:processed")
+
+    def failed_children(self, job_id: str) -> str:
+        """BullMQ's `:failed`: children that failed and were ignored or let the parent continue, key -> reason."""
+        return self._key(f"{job_id}:failed")
+
+    def unsuccessful(self, job_id: str) -> str:
+        """BullMQ's: children that failed their parent (failParentOnFailure), scored by when (ms)."""
+        return self._key(f"{job_id}:unsuccessful")
+
+    @property
+    def parent_updates(self) -> str:
+        """jobqueue's own: finished children whose parent (in any queue) is not yet told, job id -> the update.
+
+        moveToFinished records the update in the child's queue; updateParent applies it in the parent's, a second
+        call (a script touches one queue's keys), and the entry goes once it is applied (`jobqueue.flow_parents`).
+        """
+        return self._key("parent-updates")
 
     @property
     def events(self) -> str:

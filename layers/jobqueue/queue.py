@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger
@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from jobqueue.catalog import Catalog, QueueConfig, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import EnqueueError, InvalidJobError, PayloadTooLargeError, Rejection
+from jobqueue.flow_commit import triage_unsent
 from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import QueueKeys
 from jobqueue.payloads import MARKER, Claim, PayloadStore, PayloadStoreError, claim_of
@@ -62,6 +63,11 @@ class JobInfo:
     failedReason: str | None
     stacktrace: list[str]
     """The failed attempts' stack traces, oldest first (BullMQ's `stacktrace`; the last 10 are kept)."""
+    parent: dict[str, Any] | None = None
+    """A flow child's parent: BullMQ's `parent` field, `{id, queueKey, ...}` (jobqueue.flow_producer)."""
+    children: dict[str, Any] | None = None
+    """A flow parent's children by key, as BullMQ's `getDependencies` reads them: `processed` (key -> return
+    value), `unprocessed`, `ignored` (key -> reason) and `failed` (those that failed the parent)."""
 
 
 # The states of BullMQ's `getJobCounts()`, in the order `read_counts` queues their reads.
@@ -123,6 +129,7 @@ def job_info(job_id: str, raw: dict[str, str], state: str) -> JobInfo:
         returnvalue=_json_or_raw(raw.get("returnvalue")),
         failedReason=raw.get("failedReason"),
         stacktrace=_stack_traces(raw.get("stacktrace")),
+        parent=_json_or_raw(raw.get("parent")),
     )
 
 
@@ -382,7 +389,8 @@ class Queue:
             hashes = self._hashes(ids)
             started = [job_id for job_id, raw in hashes.items() if raw.get("ats") or raw.get("finishedOn")]
             self.scripts.confirm_sent(started)  # its message arrived: only the mark goes
-            took, refused = self._send_held(dict.fromkeys(j for j in ids if j not in started), hashes)
+            held = triage_unsent(self.scripts, {j: hashes[j] for j in ids if j not in started})
+            took, refused = self._send_held(dict.fromkeys(held), hashes)
             sent += took
             if refused:
                 logger.warning("sweeper: SQS refused jobs", extra={"queue": self.name, "count": len(refused)})
@@ -494,8 +502,9 @@ class Queue:
             pipe.zscore(zset, job_id)
         for lst in (k.active, k.wait):
             pipe.lpos(lst, job_id)
+        pipe.zscore(k.waiting_children, job_id)
         found = pipe.execute()
-        states = ["completed", "failed", "delayed", "prioritized", "active", "waiting"]
+        states = ["completed", "failed", "delayed", "prioritized", "active", "waiting", "waiting-children"]
         return next((s for s, hit in zip(states, found, strict=True) if hit is not None), "unknown")
 
     def get_job(self, job_id: str) -> JobInfo | None:
@@ -503,7 +512,21 @@ class Queue:
         raw = cast("dict[str, str]", self.redis.hgetall(self.keys.job(job_id)))
         if not raw or "name" not in raw:
             return None
-        return job_info(job_id, raw, self.get_state(job_id))
+        return replace(job_info(job_id, raw, self.get_state(job_id)), children=self.get_children(job_id))
+
+    def get_children(self, job_id: str) -> dict[str, Any] | None:
+        """A flow parent's children (JobInfo.children), read as BullMQ's `getDependencies()`; None if it has none."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.processed(job_id))
+        pipe.smembers(k.dependencies(job_id))
+        pipe.hgetall(k.failed_children(job_id))
+        pipe.zrange(k.unsuccessful(job_id), 0, -1)
+        processed, unprocessed, ignored, failed = pipe.execute()
+        if not (processed or unprocessed or ignored or failed):
+            return None
+        return {"processed": {key: _json_or_raw(v) for key, v in processed.items()},
+                "unprocessed": sorted(unprocessed), "ignored": ignored, "failed": failed}
 
     def get_job_logs(self, job_id: str, start: int = 0, end: int = -1, *, asc: bool = True) -> tuple[list[str], int]:
         """BullMQ's `getJobLogs`: lines `start`..`end` (inclusive; oldest first, or newest first unless `asc`) and

@@ -22,8 +22,22 @@ if TYPE_CHECKING:
     from jobqueue.keys import QueueKeys
 
 __all__ = [
-    "CHECK", "Added", "ClaimCode", "Claims", "Delivery", "Finish", "Gates", "NewJob", "Requeue", "Rollback",
-    "Scripts", "Step", "Undo", "raise_for_code",
+    "CHECK",
+    "Added",
+    "ClaimCode",
+    "Claims",
+    "Delivery",
+    "Finish",
+    "FlowNode",
+    "Gates",
+    "NewJob",
+    "ParentUpdate",
+    "Requeue",
+    "Rollback",
+    "Scripts",
+    "Step",
+    "Undo",
+    "raise_for_code",
 ]
 
 VERSION = f"jobqueue:{__version__}"
@@ -71,6 +85,27 @@ class NewJob:
     opts: str
     delay: int
     priority: int
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    """One job of a flow as addFlowJobs records it: a parent when it has `children` (their job keys)."""
+
+    job: NewJob
+    parent_key: str = ""
+    parent: str = ""  # BullMQ's `parent` field: JSON {id, queueKey, fpof|cpof|idof|rdof}
+    children: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParentUpdate:
+    """What a finished child tells its parent (updateParent-11.lua)."""
+
+    parent_id: str
+    child_key: str
+    outcome: str  # "completed" | "failed"
+    value: str  # return value JSON, or the failure reason
+    policy: str  # "fpof" | "cpof" | "idof" | "rdof"
 
 
 @dataclass(frozen=True)
@@ -229,7 +264,8 @@ class Scripts:
             args += [d.job_id, d.timestamp, d.expected, d.priority, d.attempts]
         codes, dues = self._run(
             "moveToActive-10.lua",
-            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed],
+            [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed,
+             k.parent_updates],
             args,
         )
         return Claims([int(c) for c in codes], [int(d) for d in dues])
@@ -251,7 +287,7 @@ class Scripts:
         codes, attempt, retry_after = self._run(
             "moveToFinished-11.lua",
             [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed"),
-             k.leases, k.slots, k.removed, k.wait, k.limiter], args,
+             k.leases, k.slots, k.removed, k.wait, k.limiter, k.parent_updates], args,
         )
         return Step([int(c) for c in codes], int(attempt), int(retry_after))
 
@@ -361,3 +397,44 @@ class Scripts:
             return 0
         return int(self._run("removeDeadLetters-3.lua", [k.wait, k.events, k.dead_letters_of(queue)],
                              [k.base, dead_letter_record_name(queue), self.max_len_events, *record_ids]))
+
+    # -- flows (jobqueue.flow_producer, jobqueue.flow_parents) ----------------------------------------------
+
+    def add_flow_jobs(self, nodes: Sequence[FlowNode], timestamp: int, root_key: str) -> str | None:
+        """Record this queue's share of one level of a flow, each job marked unsent; None when all were recorded,
+        else the id of a job that exists already (then nothing was)."""
+        k = self.keys
+        args: list[Any] = [k.base, timestamp, self.max_len_events, VERSION, root_key, len(nodes)]
+        for n in nodes:
+            j = n.job
+            args += [j.custom_id, j.name, j.data, j.opts, j.delay, j.priority, n.parent_key, n.parent,
+                     len(n.children), *n.children]
+        taken = self._run("addFlowJobs-8.lua", [k.wait, k.delayed, k.prioritized, k.priority_counter,
+                                                 k.waiting_children, k.events, k.meta, k.unsent], args)
+        return str(taken) or None
+
+    def remove_flow_jobs(self, job_ids: Sequence[str], added: int, now: int) -> list[int]:
+        """Remove jobs the flow add of `added` (ms) recorded: per job 1 removed, 0 a worker took it, 2 not there."""
+        k = self.keys
+        return [int(c) for c in self._run(
+            "removeFlowJobs-7.lua",
+            [k.wait, k.delayed, k.prioritized, k.waiting_children, k.events, k.unsent, k.removed],
+            [k.base, self.max_len_events, now, now - REMOVED_TTL_MS, added, *job_ids])]
+
+    def confirm_flow_parents(self, parents: Sequence[tuple[str, int]]) -> int:
+        """Clear the add-time unsent marks (id, the add's timestamp) of parents still waiting for children."""
+        if not parents:
+            return 0
+        k = self.keys
+        return int(self._run("confirmFlowParents-2.lua", [k.waiting_children, k.unsent],
+                             [x for pair in parents for x in pair]))
+
+    def update_parent(self, update: ParentUpdate, now: int) -> int:
+        """Apply a child's outcome to its parent, a job of this queue (codes in updateParent-11.lua)."""
+        k = self.keys
+        return int(self._run(
+            "updateParent-11.lua",
+            [k.waiting_children, k.wait, k.delayed, k.prioritized, k.priority_counter, k.failed, k.events,
+             k.unsent, k.parent_updates, k.job(update.parent_id), k.dependencies(update.parent_id)],
+            [update.parent_id, update.child_key, update.outcome, update.value, update.policy, now,
+             self.max_len_events]))

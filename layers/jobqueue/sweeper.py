@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
+from jobqueue.flow_parents import ParentUpdates
 from jobqueue.payload_sweep import sweep_payloads
 from jobqueue.payloads import PayloadStore
 from jobqueue.queue import Queue
@@ -63,12 +64,14 @@ def sweep_unsent(
     redis: Redis | None = None,
     sqs: Any = None,
 ) -> dict[str, int]:
-    """Send every catalog queue's jobs a BullMQ client added or retried without a message (`Queue.adopt_foreign`)
-    and those left unsent for longer than `UNSENT_GRACE_MS`; how many per queue."""
+    """Tell flow parents what their finished children's workers could not (`ParentUpdates.sweep`), then send every
+    catalog queue's jobs a BullMQ client added or retried without a message (`Queue.adopt_foreign`) and those
+    left unsent for longer than `UNSENT_GRACE_MS`; how many per queue."""
     catalog = catalog or default_catalog()
     settings = settings or get_settings()
     redis = redis or redis_client(settings.redis_url)
     sqs = sqs or aws_client("sqs")
+    ParentUpdates(catalog=catalog, settings=settings, redis=redis, sqs=sqs).sweep()
     queues = [Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs) for name in catalog.queues]
     return {queue.name: queue.adopt_foreign() + queue.resend_unsent() for queue in queues}
 

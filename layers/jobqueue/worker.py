@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobqueue.backoff import backoff_delay_ms, visibility_seconds
@@ -39,6 +40,7 @@ from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
+from jobqueue.flow_commit import FLOW_HOLD_SECONDS, uncommitted
 from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from redis import Redis
 
+    from jobqueue.flow_parents import ParentUpdates
     from jobqueue.scripts import Step
 
 __all__ = ["DEAD_LETTER_ATTRIBUTES", "INFRA_DEFER_SECONDS", "PAUSED_DEFER_SECONDS", "Worker"]
@@ -129,6 +132,7 @@ class _Invocation:
     def run(self, raw_records: list[dict[str, Any]]) -> PartialItemFailureResponse:
         self.records = [self._parse(raw) for raw in raw_records]
         self._drop_duplicates()
+        self._hold_uncommitted_flows()
         claimable = [r for r in self.records if r.fate in (Fate.RUN, Fate.CHECK)]
         try:
             self._claim(claimable)
@@ -138,6 +142,7 @@ class _Invocation:
                 self._defer(record, "redis", INFRA_DEFER_SECONDS)
         self._run_claimed()
         self._forward()
+        self._tell_parents()
         return {"batchItemFailures": [{"itemIdentifier": r.id} for r in self.records
                                       if r.fate in (Fate.RETRY, Fate.REDELIVER, Fate.MALFORMED)]}
 
@@ -171,6 +176,21 @@ class _Invocation:
             if incarnation in seen:
                 record.fate, record.reason = Fate.DROP, "duplicate"
             seen.add(incarnation)
+
+    def _hold_uncommitted_flows(self) -> None:
+        """A flow's child whose add has not committed (jobqueue.flow_commit) does not run yet: its delivery comes
+        back later, spending no attempt. One read for the batch, and only when it holds flow children."""
+        children = [r for r in self.records if r.fate in (Fate.RUN, Fate.CHECK) and r.message is not None
+                    and r.job.opts.parent is not None]
+        if not children:
+            return
+        try:
+            held = uncommitted(self.worker.scripts, [(r.job.id, r.job.timestamp) for r in children])
+        except _TRANSIENT:
+            return  # the claim finds Redis down as well, and defers the batch
+        for record in children:
+            if record.job.id in held:
+                self._defer(record, "flow", FLOW_HOLD_SECONDS)
 
     def _claim(self, records: list[_Record]) -> None:
         """Claim `records` in one round trip (two when some job's state was lost and is restored first)."""
@@ -371,6 +391,19 @@ class _Invocation:
                                keep_age=retention.age if retention else None)
         worker.log_event("failed", record, attempt, reason)
 
+    def _tell_parents(self) -> None:
+        """Apply to their parents the outcomes of the flow children this invocation finished (or found dead of a
+        stall): one read finds the updates their finish recorded. What Redis or SQS trouble leaves undone stays
+        recorded for the sweeper (jobqueue.flow_parents)."""
+        children = [r.job.id for r in self.records if r.message is not None and r.job.opts.parent is not None]
+        if not children:
+            return
+        try:
+            self.worker.parent_updates().apply(self.worker.name, children)
+        except (RedisError, BotoCoreError, ClientError) as exc:
+            logger.warning("flow parents not told: the sweeper tells them",
+                           extra={"queue": self.worker.name, "error": str(exc)})
+
     # -- the SQS side: copies, dead letters, visibility ---------------------------------------------------
     def _forward(self) -> None:
         """Send deferral copies to their lanes and dead jobs to the DLQ, 10 per call, and schedule retries. A
@@ -449,12 +482,23 @@ class Worker:
         self.transport = SqsTransport(self.sqs, QueueUrls(self.sqs, self.settings.sqs_name_prefix))
         self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.clock = clock
+        self._parents: ParentUpdates | None = None
         limiter = self.config.effective_limiter()
         self.gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
                               limiter.duration if limiter else 0)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def parent_updates(self) -> ParentUpdates:
+        """Who tells flow parents their children's outcomes (imported and built on first use: most queues have no
+        flows, and a cold start does not pay for them)."""
+        from jobqueue.flow_parents import ParentUpdates
+
+        if self._parents is None:
+            self._parents = ParentUpdates(catalog=self.catalog, settings=self.settings, redis=self.scripts.client,
+                                          sqs=self.sqs)
+        return self._parents
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
         """The worker Lambda's whole job: returns the partial batch response."""

@@ -97,7 +97,7 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     status = tour("GET", f"/queues/email/jobs/{one['jobId']}", "/queues/{queue}/jobs/{job_id}", 200)
     assert (status["state"], status["name"], status["data"]) == ("prioritized", "generic", {"to": "a@x.io"})
     assert set(status) == {"id", "name", "data", "opts", "state", "progress", "attemptsMade", "processedOn",
-                           "finishedOn", "returnvalue", "failedReason", "stacktrace"}
+                           "finishedOn", "returnvalue", "failedReason", "stacktrace", "parent", "children"}
     assert (status["opts"]["priority"], status["stacktrace"]) == (5, [])
     Queue("email").scripts.add_log(one["jobId"], "queued")
     logs = tour("GET", f"/queues/email/jobs/{one['jobId']}/logs", "/queues/{queue}/jobs/{job_id}/logs", 200)
@@ -154,6 +154,13 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert health["memory"]["usedBytes"] > 0
     text = tour("GET", "/metrics", "/metrics", 200)
     assert 'bullmq_job_count{queue="lead-processing", state="waiting"} 1' in text
+
+    # Flows.
+    flow = tour("POST", "/flows", "/flows", 202, body={"name": "generic", "queueName": "email", "children": [
+        {"name": "process-lead", "queueName": "lead-processing", "data": {"leadId": 6}}]})
+    parent = tour("GET", f"/queues/email/jobs/{flow['id']}", "/queues/{queue}/jobs/{job_id}", 200)
+    assert (parent["state"], parent["children"]["unprocessed"]) == (
+        "waiting-children", [f"{ns.settings.prefix}:lead-processing:{flow['children'][0]['id']}"])
 
     assert tour.covered == operations()
 

@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from jobqueue import EnqueueError, InvalidJobError, Job, PayloadTooLargeError, Queue, UnrecoverableError, processor
+from jobqueue import (
+    EnqueueError,
+    FlowProducer,
+    InvalidJobError,
+    Job,
+    PayloadTooLargeError,
+    Queue,
+    UnrecoverableError,
+    processor,
+)
 from jobqueue.admin import QueueAdmin
 from jobqueue.connection import aws_client
 from jobqueue.errors import JobQueueError
@@ -143,6 +152,16 @@ def test_data_beyond_the_bucket_limit_is_refused_before_anything_is_written(
 
 
 # -- faults in the add -------------------------------------------------------------------------------------
+
+def test_a_flow_refuses_data_over_the_threshold_with_nothing_written(pns: Namespace) -> None:
+    """A flow's jobs carry their data in their messages: large data is refused by name, never sent to fail."""
+    flow = {"name": "parent", "queueName": QUEUE, "children": [{"name": "child", "queueName": QUEUE,
+                                                                 "data": blob(300_000)}]}
+    with pytest.raises(PayloadTooLargeError, match="over the payload threshold"):
+        FlowProducer().add(flow)
+    assert list(pns.redis.scan_iter(match=f"{pns.settings.prefix}:*")) == []
+    assert objects(pns) == []
+
 
 def assert_no_job(ns: Namespace, job_id: str) -> None:
     keys = QueueKeys(ns.settings.prefix, QUEUE)

@@ -248,6 +248,10 @@ class JobStatus(BaseModel):
     returnvalue: Any
     failedReason: str | None
     stacktrace: list[str] = Field(description="each failed attempt's stack trace, oldest first (the last 10)")
+    parent: dict[str, Any] | None = Field(None, description="a flow child's parent: BullMQ's `{id, queueKey}`")
+    children: dict[str, Any] | None = Field(
+        None, description="a flow parent's children by key: `processed` (-> return value), `unprocessed`, "
+                          "`ignored` (-> reason), `failed` (those that failed it)")
 
 
 class JobLogs(BaseModel):

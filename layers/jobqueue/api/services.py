@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from jobqueue.admin import QueueAdmin
     from jobqueue.api.intake import WebhookIntake
+    from jobqueue.flow_producer import FlowProducer
 
 __all__ = ["Services", "services"]
 
@@ -36,6 +37,7 @@ class Services:
     _queues: dict[str, Queue] = field(default_factory=dict)
     _admins: dict[str, QueueAdmin] = field(default_factory=dict)
     _intakes: dict[str, WebhookIntake] = field(default_factory=dict)
+    _flows: list[FlowProducer] = field(default_factory=list)
 
     def queue(self, name: str) -> Queue:
         """The producer of a catalog queue (UnknownQueueError, a 404, for any other name)."""
@@ -43,6 +45,15 @@ class Services:
             self._queues[name] = Queue(name, catalog=self.catalog, settings=self.settings, redis=self.redis,
                                        sqs=self.sqs)
         return self._queues[name]
+
+    def flow_producer(self) -> FlowProducer:
+        """The producer of flows (parent and child jobs), sharing this process's clients."""
+        from jobqueue.flow_producer import FlowProducer
+
+        if not self._flows:
+            self._flows.append(FlowProducer(catalog=self.catalog, settings=self.settings, redis=self.redis,
+                                            sqs=self.sqs))
+        return self._flows[0]
 
     def admin(self, name: str) -> QueueAdmin:
         from jobqueue.admin import QueueAdmin

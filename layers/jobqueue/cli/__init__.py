@@ -108,7 +108,22 @@ def _show_job(body: Body, out: TextIO) -> None:
             ("attempts made", body["attemptsMade"]), ("progress", body["progress"]),
             ("processed", millis(body["processedOn"])), ("finished", millis(body["finishedOn"])),
             ("failed reason", body["failedReason"]), ("return value", body["returnvalue"]),
-            ("data", body["data"]), ("options", body["opts"]), ("stack traces", _traces(body["stacktrace"]))], out)
+            ("data", body["data"]), ("options", body["opts"]), ("stack traces", _traces(body["stacktrace"])),
+            ("parent", _parent(body.get("parent"))), ("children", _children(body.get("children")))], out)
+
+
+def _parent(parent: Mapping[str, Any] | None) -> str | None:
+    """A flow child's parent as its job key (`bull:<queue>:<id>`)."""
+    return f"{parent['queueKey']}:{parent['id']}" if parent else None
+
+
+def _children(children: Mapping[str, Any] | None) -> str | None:
+    """A flow parent's children counted by how they stand (`--json` lists them)."""
+    if not children:
+        return None
+    return ", ".join(f"{len(children[kind])} {label}" for kind, label in (
+        ("processed", "completed"), ("unprocessed", "pending"), ("ignored", "failed, ignored"),
+        ("failed", "failed")) if children[kind])
 
 
 def _traces(traces: list[str]) -> str | None:
@@ -197,6 +212,27 @@ def _read_jobs(path: str) -> list[Body]:
     return cast("list[Body]", jobs)
 
 
+def _add_flow(backend: Backend, args: argparse.Namespace) -> Body:
+    """A flow from a file: one JSON object in BullMQ's FlowJob shape (`-`: standard input)."""
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        flow = json.loads(text)
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}", ExitCode.USAGE) from exc
+    except ValueError as exc:
+        raise CommandError(f"{args.file}: not JSON: {exc}", ExitCode.USAGE) from exc
+    if not isinstance(flow, dict):
+        raise CommandError(f"{args.file}: needs one object {{name, queueName, data, opts, children}}", ExitCode.USAGE)
+    return backend.add_flow(flow)
+
+
+def _show_flow(body: Body, out: TextIO, depth: int = 0) -> None:
+    """The flow's job ids as a tree: the root, then each child indented under its parent."""
+    out.write(f"{'  ' * depth}{body['queue']} {body['id']}\n")
+    for child in body["children"]:
+        _show_flow(child, out, depth + 1)
+
+
 def _add_bulk(backend: Backend, args: argparse.Namespace) -> Body:
     """All the file's jobs in requests of BULK_REQUEST; the answers merged, as one request's would be. After a
     request that failed, the rest are not sent: run the command again, with job ids, to complete it."""
@@ -242,6 +278,7 @@ COMMANDS: dict[str, Command] = {
     "stats": Command(_stats, _show_stats),
     "add": Command(lambda b, a: b.add(a.queue, a.name, a.data, a.opts), _line("{jobId}")),
     "add-bulk": Command(_add_bulk, _show_bulk, lambda body: ExitCode.FAILED if body["rejected"] else ExitCode.OK),
+    "add-flow": Command(_add_flow, _show_flow),
     "status": Command(lambda b, a: b.job(a.queue, a.job_id), _show_job),
     "jobs": Command(lambda b, a: b.jobs(a.queue, a.state, a.start, a.end), _show_jobs),
     "remove": Command(lambda b, a: b.remove(a.queue, a.job_id), _line("removed job {jobId} from {queue}")),
@@ -330,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "{name, data, opts}", common)
     add_bulk.add_argument("file", metavar="FILE", help="the jobs (- for standard input); give each a jobId in "
                           "opts so that running the command again after a failure adds none twice")
+
+    add_flow = sub.add_parser("add-flow", help="add a flow: a parent job that runs after its children (in any "
+                              "queues) completed", parents=[common])
+    add_flow.add_argument("file", metavar="FILE", help="the flow, a JSON object {name, queueName, data, opts, "
+                          "children: [...]} (- for standard input)")
+    add_flow.set_defaults(command="add-flow")
 
     for name, help_text in (("status", "a job's state, progress, result or failure"),
                             ("remove", "remove a job that is not running")):

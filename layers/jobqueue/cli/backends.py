@@ -54,6 +54,7 @@ class Backend(Protocol):
     def queue(self, queue: str) -> Body: ...
     def add(self, queue: str, name: str, data: Any, opts: Body) -> Body: ...
     def add_bulk(self, queue: str, jobs: list[Body]) -> Body: ...
+    def add_flow(self, flow: Body) -> Body: ...
     def job(self, queue: str, job_id: str) -> Body: ...
     def jobs(self, queue: str, state: str, start: int, end: int) -> Body: ...
     def remove(self, queue: str, job_id: str) -> Body: ...
@@ -152,6 +153,12 @@ class DirectBackend:
         from jobqueue.api.routes.jobs import add_bulk
 
         return self._run(lambda: add_bulk(BulkJobRequest.model_validate({"queue": queue, "jobs": jobs})))
+
+    def add_flow(self, flow: Body) -> Body:
+        from jobqueue.api.routes.flows import flow_ids
+        from jobqueue.api.services import services
+
+        return self._run(lambda: flow_ids(services().flow_producer().add(flow)))
 
     def job(self, queue: str, job_id: str) -> Body:
         from jobqueue.api.routes import queues
@@ -294,6 +301,9 @@ class ApiBackend:
 
     def add_bulk(self, queue: str, jobs: list[Body]) -> Body:
         return self.call("POST", "/jobs", {"queue": queue, "jobs": jobs}, answers=(207,))
+
+    def add_flow(self, flow: Body) -> Body:
+        return self.call("POST", "/flows", flow)
 
     def job(self, queue: str, job_id: str) -> Body:
         return self.call("GET", _path("queues", queue, "jobs", job_id))

@@ -47,7 +47,8 @@ local function removeIfOld(jobId, fields)
       return false
     end
   end
-  redis.call("DEL", jobKey, jobKey .. ":logs")
+  redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed", jobKey .. ":failed",
+    jobKey .. ":unsuccessful")
   if values[2] and string.sub(values[2], 1, 20) == '{"jobqueuePayload":"' then
     redis.call("RPUSH", jobPrefix .. "payloads:gone", jobId .. "\n" .. values[2])
   end

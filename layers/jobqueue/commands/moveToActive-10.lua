@@ -16,6 +16,8 @@
     KEYS[8] job leases (zset: jobId scored by the lease's expiry, ms; expired ones are pruned on every claim)
     KEYS[9] concurrency slots (zset: invocation token scored by the slot's expiry, ms)
     KEYS[10] failed zset (a job whose last attempt stalled fails here)
+    KEYS[11] parent updates (hash): such a job that is a flow's child records its parent's update here
+             (as moveToFinished-11.lua does)
     ARGV[1] job key prefix ("<prefix>:<queue>:")
     ARGV[2] events stream cap
     ARGV[3] concurrency: invocations running jobs at once ("" = no limit)
@@ -146,6 +148,11 @@ local function takeOver(jobKey, jobId, attempts)
   redis.call("ZADD", failedKey, now, jobId)
   redis.call("HSET", jobKey, "finishedOn", now, "failedReason", STALLED_REASON, "dlp", 1)
   emit("failed", "jobId", jobId, "failedReason", STALLED_REASON, "prev", "active")
+  local parent = redis.call("HGET", jobKey, "parent")
+  if parent then
+    redis.call("HSET", KEYS[11], jobId, cjson.encode({parent = parent, outcome = "failed", value = STALLED_REASON,
+      at = now}))
+  end
   return -10
 end
 

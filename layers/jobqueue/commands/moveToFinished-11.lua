@@ -13,6 +13,8 @@
     KEYS[10] tombstones (zset of "<jobId>:<timestamp>": jobs deleted by retention, whose duplicate messages
              must be dropped)   KEYS[11] wait list (released jobs go back to its consuming end)
     KEYS[12] rate limiter: list of recent start times (ms), newest first
+    KEYS[13] parent updates (hash): a completed or failed job that is a flow's child (its `parent` field)
+             records the update its parent needs, which jobqueue.flow_parents applies in the parent's queue
     ARGV[1] job key prefix ("<prefix>:<queue>:")
     ARGV[2] timestamp (ms)
     ARGV[3] events stream cap
@@ -43,7 +45,8 @@
   Retention:
     after the batch, each finished set touched is trimmed to the keep count and age its jobs asked for
     (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs and leaving a
-    tombstone for each, so that a later delivery of the same message does not run the job again.
+    tombstone for each, so that a later delivery of the same message does not run the job again. A flow
+    parent's keys (`:dependencies`, `:processed`, `:failed`, `:unsuccessful`) go with it.
   Metrics:
     the `count` fields of BullMQ's metrics hashes grow by the call's completed and failed jobs.
   Stack traces:
@@ -55,7 +58,7 @@
 ]]
 local activeKey, completedKey, failedKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local completedMetricsKey, failedMetricsKey, leasesKey, slotsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local removedKey, waitKey, limiterKey = KEYS[10], KEYS[11], KEYS[12]
+local removedKey, waitKey, limiterKey, parentUpdatesKey = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local jobPrefix, timestamp, maxEvents, token, startId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local expired, count, releases = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local limitMax, limitDuration = tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -92,7 +95,8 @@ local function deleteJobs(ids)
       redis.call("RPUSH", jobPrefix .. "payloads:gone", id .. "\n" .. fields[2])
     end
     if added then redis.call("ZADD", removedKey, timestamp, id .. ":" .. added) end
-    redis.call("DEL", jobKey, jobKey .. ":logs")
+    redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
+      jobKey .. ":failed", jobKey .. ":unsuccessful")
     trimmed = true
   end
 end
@@ -114,6 +118,15 @@ local function trim(setKey, keepCount, keepAge)
   end
 end
 
+-- A flow's child tells its parent how it ended: recorded here, applied in the parent's queue by a second call.
+local function recordParentUpdate(jobKey, jobId, outcome, value)
+  local parent = redis.call("HGET", jobKey, "parent")
+  if parent then
+    redis.call("HSET", parentUpdatesKey, jobId, cjson.encode({parent = parent, outcome = outcome, value = value,
+      at = tonumber(timestamp)}))
+  end
+end
+
 local codes, completed, trims, failures, released = {}, {}, {}, 0, {}
 for i = 0, count - 1 do
   local at = FIRST + i * GROUP
@@ -131,6 +144,7 @@ for i = 0, count - 1 do
       completed[#completed + 1] = jobId
       redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", timestamp, "atm", attempt)
       emit("completed", "jobId", jobId, "returnvalue", value, "prev", "active")
+      recordParentUpdate(jobKey, jobId, outcome, value)
     elseif outcome == "retry" then
       local due = tonumber(dueAt)
       redis.call("ZADD", delayedKey, due * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
@@ -143,6 +157,7 @@ for i = 0, count - 1 do
       redis.call("HSET", jobKey, "failedReason", value, "stacktrace", traces(jobKey, stacktrace),
         "finishedOn", timestamp, "atm", attempt, "dlp", 1)
       emit("failed", "jobId", jobId, "failedReason", value, "prev", "active")
+      recordParentUpdate(jobKey, jobId, outcome, value)
     end
     if outcome ~= "retry" and (keepCount ~= "" or keepAge ~= "") then
       local setKey = outcome == "completed" and completedKey or failedKey

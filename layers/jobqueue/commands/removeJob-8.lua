@@ -1,5 +1,5 @@
 --[[
-  Remove one job, in any state but active, with its logs. Its SQS message may still be on its way (a waiting
+  Remove one job, in any state but active, with its logs (and a flow parent's keys). Its SQS message may still be on its way (a waiting
   job's first delivery, a finished job's duplicate): it gets a tombstone, so that the worker drops that
   message instead of restoring the job from it and running it.
 
@@ -17,7 +17,8 @@
     -1 no such job
     -2 the job is active (running): nothing was changed
   Events:
-    removed (prev = the state it left: completed, failed, delayed, prioritized, wait, or unknown)
+    removed (prev = the state it left: completed, failed, delayed, prioritized, wait, waiting-children, or
+    unknown)
   Payloads:
     a job whose data is an S3 placeholder (jobqueue.payloads) is pushed, as "<jobId>\n<data>", to the list
     "<job key prefix>payloads:gone" for the sweeper to delete its object
@@ -43,6 +44,10 @@ end
 if not prev and redis.call("LREM", waitKey, 1, jobId) == 1 then
   prev = "wait"
 end
+-- A flow parent waiting for its children (its children's updates then find it gone, and change nothing).
+if not prev and redis.call("ZREM", jobPrefix .. "waiting-children", jobId) == 1 then
+  prev = "waiting-children"
+end
 
 local fields = redis.call("HMGET", jobKey, "timestamp", "data")
 local jobTimestamp, data = fields[1], fields[2]
@@ -50,7 +55,8 @@ if not prev and not jobTimestamp then
   return -1
 end
 prev = prev or "unknown"
-redis.call("DEL", jobKey, jobKey .. ":logs")
+redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed", jobKey .. ":failed",
+  jobKey .. ":unsuccessful")
 if data and string.sub(data, 1, 20) == '{"jobqueuePayload":"' then
   redis.call("RPUSH", jobPrefix .. "payloads:gone", jobId .. "\n" .. data)
 end

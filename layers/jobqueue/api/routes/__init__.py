@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobqueue.api.routes import dead_letters, jobs, ops, queues, schedules, webhooks
+from jobqueue.api.routes import dead_letters, flows, jobs, ops, queues, schedules, webhooks
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = [webhooks.router, jobs.router, queues.router, dead_letters.router, schedules.router, ops.router]
+ROUTERS = [webhooks.router, jobs.router, flows.router, queues.router, dead_letters.router, schedules.router, ops.router]

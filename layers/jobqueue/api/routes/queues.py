@@ -52,7 +52,8 @@ def event_sources(states: EventSourceStates) -> EventSources:
 def job_status(job: JobInfo) -> JobStatus:
     return JobStatus(id=job.id, name=job.name, data=job.data, opts=job.opts, state=job.state, progress=job.progress,
                      attemptsMade=job.attemptsMade, processedOn=job.processedOn, finishedOn=job.finishedOn,
-                     returnvalue=job.returnvalue, failedReason=job.failedReason, stacktrace=job.stacktrace)
+                     returnvalue=job.returnvalue, failedReason=job.failedReason, stacktrace=job.stacktrace,
+                     parent=job.parent, children=job.children)
 
 
 def job_key_id(job_id: str) -> str:

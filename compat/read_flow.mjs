@@ -1,0 +1,64 @@
+// Reads a flow with the real npm BullMQ client (FlowProducer.getFlow), so tests can prove that the flows
+// jobqueue writes are the trees BullMQ itself sees.
+//
+// stdin:  {"redisUrl": "redis://127.0.0.1:6379/0", "prefix": "bull", "queueName": "<queue>", "id": "<root id>"}
+// stdout: null | {id, queue, name, state, returnvalue, failedReason, parentKey,
+//                 dependencies: {processed, unprocessed, failed, ignored}, children: [<the same>, ...]}
+//
+// Read-only: getFlow reads job hashes and their dependency keys; no Worker, no QueueEvents.
+import { FlowProducer } from 'bullmq';
+import { Redis } from 'ioredis';
+
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+function orNull(value) {
+  return value === undefined || Number.isNaN(value) ? null : value;
+}
+
+async function describe(node) {
+  const { job, children } = node;
+  return {
+    id: job.id,
+    queue: job.queueName,
+    name: job.name,
+    state: await job.getState(),
+    returnvalue: orNull(job.returnvalue),
+    failedReason: orNull(job.failedReason),
+    parentKey: orNull(job.parentKey),
+    dependencies: await job.getDependencies(),
+    children: await Promise.all((children ?? []).filter(Boolean).map(describe)),
+  };
+}
+
+async function main() {
+  const request = await readStdin();
+  const connection = new Redis(request.redisUrl ?? 'redis://127.0.0.1:6379/0', {
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5000,
+  });
+  connection.on('error', () => {});
+  const flows = new FlowProducer({ connection, prefix: request.prefix ?? 'bull' });
+  flows.on('error', () => {});
+  try {
+    const tree = await flows.getFlow({ id: request.id, queueName: request.queueName });
+    process.stdout.write(JSON.stringify(tree ? await describe(tree) : null) + '\n');
+  } finally {
+    await flows.close();
+    connection.disconnect();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${err && err.message ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
