@@ -30,8 +30,6 @@ from workloads.processors import ALL as SEED_PROCESSORS
 __all__ = ["JobQueueStack"]
 
 SERVICE_NAME = "jobqueue"
-HANDS_OVER = {"scheduled-messages": ("message-processing",)}
-"""Queues whose processors add jobs to other queues (seed 002: due messages go to message-processing)."""
 SHARED_SECRET_REASON = (
     "A secret shared with a party outside AWS (the API's callers, a webhook sender): rotating it needs that "
     "party to change too, so it is rotated by hand (put-secret-value); the API re-reads it within 5 minutes"
@@ -119,9 +117,9 @@ class JobQueueStack(Stack):
             self.records.grant(worker, queue.name)
             self.services.grant(worker, queue.name)
             self.payloads.grant_get(worker)  # a claim-checked job's data
-            if HANDS_OVER.get(queue.name):
+            if queue.sends_to:
                 self.payloads.grant_put(worker)  # it adds jobs, whose data may be large
-            for target in HANDS_OVER.get(queue.name, ()):
+            for target in queue.sends_to:  # jobs its processors add, flow parents its jobs release
                 for lane in self.queues.lanes[target]:
                     lane.grant_send_messages(worker)
             lanes, dead_letter = self.queues.lanes[queue.name], self.queues.dead_letter_queues[queue.dead_letter]

@@ -183,6 +183,11 @@ class QueueConfig(_Model):
                     "`timeout`. The worker starts no job that cannot finish in the invocation's remaining time.",
     )
     priority_lanes: list[Annotated[int, Field(ge=1, le=2_097_152)]] = Field(default_factory=list)
+    sends_to: list[Annotated[str, Field(pattern=QUEUE_NAME)]] = Field(
+        default_factory=list,
+        description="other queues this queue's worker sends jobs to: jobs its processors add, and the flow parents "
+                    "its jobs release (deployed, its function may send to those queues only)",
+    )
 
     @field_validator("priority_lanes")
     @classmethod
@@ -384,6 +389,10 @@ def build_catalog(
             dlqs[name] = DeadLetterConfig.model_validate({**dead_letters.get(name, {}), "name": name})
         except ValidationError as exc:
             raise _field_error(exc, "dead-letter queue", name) from exc
+    for queue in built.values():
+        unknown = sorted(set(queue.sends_to) - set(built))
+        if unknown:
+            raise CatalogError(f"queue {queue.name!r}: field sends_to: unknown queue(s) {unknown}")
     sources: dict[str, WebhookSource] = {}
     for name, fields in (webhooks or {}).items():
         try:

@@ -168,6 +168,7 @@ class FlowProducer:
             opts = dict(node.opts, jobId=job_id)
             planned_parent = ""
             if parent is not None:
+                self._check_sends_to(node.queue_name, parent.message.queue)
                 opts["parent"] = {"id": parent.message.id, "queue": f"{self.settings.prefix}:{parent.message.queue}"}
                 chosen = [short for name, short in FAILURE_POLICIES.items() if node.opts.get(name)]
                 if len(chosen) > 1:
@@ -195,6 +196,15 @@ class FlowProducer:
             plan.append(planned)
             pending += [(child, level + 1, planned) for child in node.children]
         return plan
+
+    def _check_sends_to(self, child_queue: str, parent_queue: str) -> None:
+        """A child's worker sends its parent's message when the child finishes; deployed, it may only send to the
+        queues its catalog entry's `sends_to` names (IAM), so a flow the deployment could not release is refused."""
+        config = self.catalog.queues.get(child_queue)
+        if config is not None and child_queue != parent_queue and parent_queue not in config.sends_to:
+            raise InvalidJobError(f"flow: a child in queue {child_queue!r} cannot have its parent in queue "
+                                  f"{parent_queue!r}: add {parent_queue!r} to {child_queue!r}'s sends_to in the "
+                                  f"catalog")
 
     def _key(self, message: JobMessage) -> str:
         return self.queue(message.queue).keys.job(message.id)

@@ -141,6 +141,7 @@ def test_bad_flows_are_refused_naming_the_problem_with_nothing_written(ns: Names
         ({"name": STEP, "queueName": "email", "children": [{"queueName": "email"}]}, "children.0.name"),
         (node("root", "email", node("child", "email", attempts=0)), "attempts"),
         (node("root", "email", parent={"id": "x", "queue": "bull:email"}), "set by the flow's shape"),
+        (node("root", "webhooks", node("child", "email")), "add 'webhooks' to 'email''s sends_to"),
     ]
     for flow, problem in cases:
         with pytest.raises(JobQueueError, match=problem):

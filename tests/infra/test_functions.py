@@ -19,7 +19,7 @@ from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
 from infra.layer import EngineLayer, runtime_deps
 from infra.payloads import KEY_PATTERN
 from infra.settings import cdk_json_context
-from infra.stack import HANDS_OVER, JobQueueStack
+from infra.stack import JobQueueStack
 from jobqueue.catalog import load_catalog
 from jobqueue.deployment import function_specs
 from jobqueue.prebuilt import load_prebuilt
@@ -146,10 +146,11 @@ def test_queues_hide_messages_six_times_longer_than_their_function_runs(template
 
 @pytest.mark.parametrize("name", sorted(CATALOG.queues))
 def test_worker_consumes_its_lanes_and_sends_only_to_them_and_its_dlq(template: Template, name: str) -> None:
-    """...and to the queues its processors hand jobs over to (stack.HANDS_OVER), only to send."""
+    """...and to the queues its catalog entry's `sends_to` names (jobs its processors add, flow parents), only to
+    send."""
     config = CATALOG.queues[name]
     lanes = [arn(template, lane.sqs_name) for lane in config.lanes()]
-    handed_over = [arn(template, lane.sqs_name) for target in HANDS_OVER.get(name, ())
+    handed_over = [arn(template, lane.sqs_name) for target in config.sends_to
                    for lane in CATALOG.queues[target].lanes()]
     dlq = arn(template, config.dead_letter)
     found = statements(template, function(template, "QUEUE_NAME", name)[1])

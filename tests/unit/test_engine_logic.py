@@ -79,6 +79,7 @@ def test_catalog_has_every_seed_queue() -> None:
     ('[queues.mine]\npriority_lanes = [0]\n', "queue 'mine': field priority_lanes.0"),
     ('[queues.mine]\nbatch_size = 100\n', "queue 'mine': .*batch_size 100 needs batching_window"),
     ('[queues.mine]\npriority_lanes = [1]\n[queues.mine-p1]\n', "priority lane 'mine-p1' has the name of a work"),
+    ('[queues.mine]\nsends_to = ["nowhere"]\n', r"queue 'mine': field sends_to: unknown queue\(s\) \['nowhere'\]"),
 ])
 def test_bad_catalog_fails_at_load_naming_queue_and_field(tmp_path: Path, toml: str, message: str) -> None:
     path = tmp_path / "catalog.toml"
