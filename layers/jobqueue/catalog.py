@@ -183,6 +183,11 @@ class QueueConfig(_Model):
                     "`timeout`. The worker starts no job that cannot finish in the invocation's remaining time.",
     )
     priority_lanes: list[Annotated[int, Field(ge=1, le=2_097_152)]] = Field(default_factory=list)
+    group_concurrency: int | None = Field(
+        None, ge=1, le=10_000,
+        description="jobs of one group (the `group` option's id) active at once, across every worker instance")
+    group_rate_limit: Limiter | None = Field(
+        None, description="at most `max` jobs of one group start per `duration` ms, across every worker instance")
 
     @field_validator("priority_lanes")
     @classmethod
