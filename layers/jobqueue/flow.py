@@ -45,9 +45,10 @@ MAX_YIELDS = 30
 """Deferrals a job accepts for higher-priority work before it runs regardless (its message counts them)."""
 YIELD_DEFER_SECONDS = 1
 BUSY_DEFER_SECONDS = 2
-GROUP_BUSY_DEFER_SECONDS = 2
+GROUP_BUSY_DEFER_SECONDS = 1
 """How long a delivery refused because its group's jobs take all of its `group_concurrency` waits (SQS
-DelaySeconds): about as long as a short job, so a group's backlog keeps coming round without spinning."""
+DelaySeconds): SQS's shortest delay, so a busy group's next jobs come round soon (they never wait in an
+invocation: that would hold up other groups' jobs), and never at once, so a refusal cannot spin."""
 BUSY_POLL_SECONDS = 0.1
 """How often a batch refused for concurrency asks again while it may wait in the invocation."""
 

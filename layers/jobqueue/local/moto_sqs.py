@@ -7,12 +7,6 @@ costs n scans per message: 1,000 jobs took over 15 s. Here the attributes are co
 SendMessageBatch or ReceiveMessage call instead (per thread; what those calls read does not change during one),
 so what the emulator answers is unchanged and only its cost falls.
 
-moto accepts a MessageGroupId on a standard queue and keeps it, but delivers as if it were absent. SQS makes
-such a queue a fair queue (`fair_queues`): a tenant (a MessageGroupId; each message without one is a tenant of
-its own) that holds a disproportionate share of the queue's in-flight messages is a noisy neighbour, and while
-messages of quiet tenants are available, receives return those first. The emulation applies the published
-concurrency-share rule to the order in which a ReceiveMessage call considers visible messages.
-
 moto's DeleteMessage rebuilds the queue's message list without the lock its sends hold, so a message sent while
 another is deleted can vanish; SQS loses none. A delete now holds that lock too.
 """
@@ -24,13 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NOISY_MIN_IN_FLIGHT", "NOISY_SHARE", "atomic_deletes", "attributes_once_per_call", "fair_order",
-           "fair_queues"]
-
-NOISY_SHARE = 0.10
-"""A tenant holding more than this share of a queue's in-flight messages (and NOISY_MIN_IN_FLIGHT of its own) is a
-noisy neighbour (SQS developer guide, "How Amazon SQS fair queues work": concurrency share)."""
-NOISY_MIN_IN_FLIGHT = 30
+__all__ = ["atomic_deletes", "attributes_once_per_call"]
 
 _CALLS = ("send_message", "send_message_batch", "receive_message")
 
@@ -88,55 +76,3 @@ def atomic_deletes() -> None:
 
     delete_message.atomic = True  # type: ignore[attr-defined]
     Queue.delete_message = delete_message  # type: ignore[method-assign,assignment]
-
-
-def fair_order(visible: list[Any], in_flight: list[Any]) -> list[Any]:
-    """`visible` messages in the order a fair queue delivers them, given the queue's `in_flight` messages.
-
-    Quiet tenants' messages come first, in their own order; then the noisy tenants', the tenant with the fewest
-    in-flight messages first (as SQS does when several tenants are noisy). Not emulated: the processing-time
-    share, SQS's second measure (a tenant whose messages take long to process); and the 5 minutes after which a
-    tenant that sends nothing is quiet again (here it is quiet as soon as its share falls).
-    """
-    counts: dict[str, int] = {}
-    for message in in_flight:
-        if message.group_id is not None:
-            counts[message.group_id] = counts.get(message.group_id, 0) + 1
-    total = len(in_flight)
-    noisy = {tenant: n for tenant, n in counts.items() if n >= NOISY_MIN_IN_FLIGHT and n > NOISY_SHARE * total}
-    if not noisy:
-        return visible
-    quiet = [m for m in visible if m.group_id not in noisy]
-    loud = sorted((m for m in visible if m.group_id in noisy), key=lambda m: noisy[m.group_id])  # stable
-    return quiet + loud
-
-
-def fair_queues() -> None:
-    """Patch moto's SQS (idempotent): a standard queue's receives deliver as a fair queue does (`fair_order`);
-    FIFO queues keep moto's own order (SQS's fairness is for standard queues)."""
-    from moto.sqs.models import Queue, SQSBackend
-
-    visible_messages: Callable[[Any], list[Any]] = Queue.messages.fget  # type: ignore[attr-defined]
-    if getattr(visible_messages, "fair", False):
-        return
-    receiving = threading.local()
-
-    def messages(queue: Any) -> list[Any]:
-        visible = visible_messages(queue)
-        if not getattr(receiving, "active", False) or queue.fifo_queue or not visible:
-            return visible
-        return fair_order(visible, [m for m in queue._messages if not m.visible])
-
-    messages.fair = True  # type: ignore[attr-defined]
-    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
-    receive: Callable[..., Any] = SQSBackend.receive_message
-
-    @functools.wraps(receive)
-    def receive_message(self: Any, *args: Any, **kwargs: Any) -> Any:
-        receiving.active = True
-        try:
-            return receive(self, *args, **kwargs)
-        finally:
-            receiving.active = False
-
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]

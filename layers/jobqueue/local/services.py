@@ -125,7 +125,8 @@ class EmbeddedMoto:
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
-        from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call, fair_queues
+        from jobqueue.local.fair_sqs import fair_queues
+        from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call
 
         _serialize_sqs_receives()
         _serialize_dynamodb_writes()
