@@ -306,6 +306,8 @@ class WebhookSource(_Model):
     timestamp: str | None = Field(None, min_length=1, description="dotted path of the send time in the JSON body "
                                   "(ISO 8601, or Unix seconds or milliseconds); required in every event when set")
     timestamp_tolerance: int = Field(300, gt=0, description="seconds the send time may be from now, either way")
+    group: str | None = Field(None, min_length=1, description="dotted path of the tenant id in the JSON body: "
+                              "an event that has one becomes a job of that group (the `group` option)")
 
     @model_validator(mode="after")
     def _tolerance_within_window(self) -> WebhookSource:
