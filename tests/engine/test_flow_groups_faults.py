@@ -47,7 +47,8 @@ def test_a_delivery_refused_for_its_group_whose_copy_sqs_refuses_is_redelivered_
     assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}  # left to SQS: redelivered
     slots = QueueKeys(ns.settings.prefix, QUEUE).group_slots("t")
     assert ns.redis.zrange(slots, 0, -1) == [running]
-    assert producer.get_state(waiting) == "waiting" and producer.get_job(waiting).attemptsMade == 0  # type: ignore[union-attr]
+    job = producer.get_job(waiting)
+    assert job is not None and (job.state, job.attemptsMade) == ("waiting", 0)
     assert starts(QUEUE) == []
 
     # The running job ends: its slot is free, and the redelivery runs the waiting job once, as its first attempt.

@@ -37,7 +37,8 @@
               where the job is expected: "wait" | "delayed" | "prioritized" (a hint: the other places are
               searched when it is not there), or "check" for a delivery that will not run now (a deferral)
               and only needs to know whether its job was removed or finished; the job's priority ("0": none,
-              or a job that may no longer yield); the job's attempts (its `attempts` option); its group id ("" none)
+              or a job that may no longer yield); the job's attempts (its `attempts` option); its group id ("":
+              none)
   Output:
     {codes, dues}: a code per job; per job the ms it is due (code -9), or when its group may start one (-13),
     or 0. Codes:
@@ -57,9 +58,8 @@
             -11 dead letter owed: failed for good, its forward to the dead-letter queue not yet confirmed
             -12 group busy: `group concurrency` jobs of the job's group are running; the job stays where it is
             -13 group limited: the group's rate-limit window is full until the time in `dues`; it stays where it is
-    Codes are decided in that order of precedence: removed (custom ids), checked, paused, busy, yield, group limited, group
-    busy, then the
-    job's state (not due, missing, removed, finished, running, claimed, stalled).
+    Codes are decided in that order of precedence: removed (custom ids), checked, paused, busy, yield, group
+    limited, group busy, then the job's state (not due, missing, removed, finished, running, claimed, stalled).
   Events:
     stalled (code 1 when an attempt had started), failed (code -10).
 ]]

@@ -23,15 +23,15 @@
     ARGV[9] limiter max starts ("" = no rate limit)     ARGV[10] limiter duration (ms)
     ARGV[11] the started job's group id ("" = none)
     ARGV[12] group rate limit: max starts of one group ("" = none)     ARGV[13] its duration (ms)
-    ARGV[14] prefix of the groups' slot keys (+ group id): a zset of a group's running jobs, scored by lease expiry
+    ARGV[14] prefix of the groups' slot keys (+ group id): a group's running jobs, scored by lease expiry (ms)
     ARGV[15] prefix of the groups' rate limiters (+ id)
     ARGV[16] group concurrency: jobs of one group running at once ("" = no limit)
     ARGV[17] lease length (ms): how long a started job holds its group slot without an answer
     ARGV[18..] n groups of 9: job id, outcome ("completed" | "retry" | "failed"), the attempt's number (the
               job's attempts made from now on), return value JSON (completed) or failure reason, stack trace
               JSON list, next attempt due (ms, retry only; else ""), keep count ("": keep all), keep age
-              (s; "": no limit), group id ("": none). A failed job owes its dead letter (field "dlp") until the dead-letter
-              handler records it.
+              (s; "": no limit), group id ("": none). A failed job owes its dead letter (field "dlp") until the
+              dead-letter handler records it.
     then m groups of 3: a claimed job that will not run in this invocation, where it goes back to:
               "wait" | "delayed" (due now), and its group id ("": none). Its lease and group slot are released; no
               attempt was spent.
