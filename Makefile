@@ -23,7 +23,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-memory chaos synth deploy destroy clean localstack localstack-up checkov
+.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-groups bench-memory chaos synth deploy destroy clean localstack localstack-up checkov
 
 install: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) $(CDK)
 
@@ -108,6 +108,11 @@ chaos: $(INSTALLED)
 
 bench-flow: $(INSTALLED)
 	$(PY) -m bench.flow
+
+# Tenant fairness (bench/groups.py): a quiet tenant's p95 wait alone and behind another's flood of 5,000 jobs, engine
+# on the embedded moto (fair-queue delivery emulated) and REDIS_URL; the last line is one JSON object.
+bench-groups: $(INSTALLED)
+	$(PY) -m bench.groups $(BENCH_GROUPS_ARGS)
 
 # A simulated month of the catalog's schedules plus 300,000 jobs on REDIS_URL, ~6 minutes (BENCH_MEMORY_ARGS="--jobs
 # 1000000" for the issue's million).

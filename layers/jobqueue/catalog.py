@@ -188,6 +188,11 @@ class QueueConfig(_Model):
         description="other queues this queue's worker sends jobs to: jobs its processors add, and the flow parents "
                     "its jobs release (deployed, its function may send to those queues only)",
     )
+    group_concurrency: int | None = Field(
+        None, ge=1, le=10_000,
+        description="jobs of one group (the `group` option's id) active at once, across every worker instance")
+    group_rate_limit: Limiter | None = Field(
+        None, description="at most `max` jobs of one group start per `duration` ms, across every worker instance")
 
     @field_validator("priority_lanes")
     @classmethod
@@ -306,6 +311,8 @@ class WebhookSource(_Model):
     timestamp: str | None = Field(None, min_length=1, description="dotted path of the send time in the JSON body "
                                   "(ISO 8601, or Unix seconds or milliseconds); required in every event when set")
     timestamp_tolerance: int = Field(300, gt=0, description="seconds the send time may be from now, either way")
+    group: str | None = Field(None, min_length=1, description="dotted path of the tenant id in the JSON body: "
+                              "an event that has one becomes a job of that group (the `group` option)")
 
     @model_validator(mode="after")
     def _tolerance_within_window(self) -> WebhookSource:

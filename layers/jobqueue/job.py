@@ -15,10 +15,30 @@ from jobqueue.keys import job_id_problem
 if TYPE_CHECKING:
     from jobqueue.scripts import Scripts
 
-__all__ = ["DeadLetter", "Job", "JobMessage", "JobOptions", "ParentRef", "resolve_options"]
+__all__ = ["GROUP_ID_MAX", "DeadLetter", "Group", "Job", "JobMessage", "JobOptions", "ParentRef", "resolve_options"]
 
 # Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
 MAX_SQS_DELAY_MS = 900_000
+
+
+GROUP_ID_MAX = 128
+"""Longest group id: SQS's MessageGroupId allows 128 characters."""
+
+
+class Group(BaseModel):
+    """BullMQ Pro's `group: {id}`: the tenant a job belongs to, for per-group limits and fair delivery.
+
+    The id is the job's SQS MessageGroupId (1-128 printable ASCII characters) and part of Redis key names, so ':'
+    and whitespace are refused.
+
+    >>> Group(id="tenant-a").id
+    'tenant-a'
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=GROUP_ID_MAX, pattern=r"^[!-9;-~]+$",
+                    description="the tenant: printable ASCII without ':' or spaces, at most 128 characters")
 
 
 class ParentRef(BaseModel):
@@ -51,6 +71,8 @@ class JobOptions(BaseModel):
     remove_on_fail: Retention | None = Field(None, alias="removeOnFail")
     ttl: int | None = Field(None, ge=1, le=900_000, strict=True,
                             description="ms the job may run before its attempt fails (BullMQ Pro's ttl)")
+    group: Group | None = Field(None, description="the job's tenant (BullMQ Pro's group): per-group concurrency "
+                                "and rate limits from the catalog, and fair delivery between groups")
     parent: ParentRef | None = Field(None, description="set by FlowProducer.add (jobqueue.flow_producer)")
     fail_parent_on_failure: bool = Field(False, alias="failParentOnFailure")
     continue_parent_on_failure: bool = Field(False, alias="continueParentOnFailure")
@@ -75,6 +97,11 @@ class JobOptions(BaseModel):
         if problem:
             raise ValueError(problem)
         return value
+
+    @property
+    def group_id(self) -> str:
+        """The job's group id, "" when it belongs to none."""
+        return self.group.id if self.group else ""
 
     def to_bullmq_json(self) -> str:
         """The `opts` field of the job hash, with BullMQ's key names. A backoff keeps its `type` and `delay` even
@@ -138,6 +165,14 @@ class JobMessage(BaseModel):
 
     def body(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_defaults=False)
+
+    def entry(self, delay_seconds: int) -> dict[str, Any]:
+        """The job's SendMessageBatch entry (without its Id). A job of a group carries the group id as its
+        MessageGroupId: on a standard queue that is what SQS fair queues tell tenants apart by."""
+        entry: dict[str, Any] = {"MessageBody": self.body(), "DelaySeconds": delay_seconds}
+        if self.opts.group:
+            entry["MessageGroupId"] = self.opts.group.id
+        return entry
 
     def due_at(self) -> int:
         """When the job's first attempt may start (ms)."""

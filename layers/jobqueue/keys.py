@@ -28,7 +28,7 @@ KEEP_TICKS = 1500
 RESERVED_JOB_IDS = frozenset({
     "id", "wait", "paused", "active", "delayed", "prioritized", "pc", "completed", "failed", "waiting-children",
     "events", "meta", "marker", "stalled", "stalled-check", "limiter", "repeat", "de", "removed",
-    "leases", "slots", "unsent", "metrics", "parent-updates",
+    "leases", "slots", "unsent", "metrics", "parent-updates", "group-slots", "group-limiter",
 })
 # The one id shape with ':' a job hash has: BullMQ's repeatable jobs, `repeat:<key>:<millis>`.
 _REPEAT_JOB_ID = re.compile(r"^repeat:[^:]+(:[^:]+)?:\d+$")
@@ -170,6 +170,19 @@ class QueueKeys:
     def slots(self) -> str:
         """jobqueue's own: the queue's global concurrency, one member per running invocation, scored by expiry."""
         return self._key("slots")
+
+    def group_slots(self, group_id: str) -> str:
+        """jobqueue's own: the active jobs of one group (the `group` option), job ids scored by lease expiry (ms).
+
+        moveToActive adds a job it claims and refuses one more beyond the queue's `group_concurrency`; a finish or
+        release removes it, and a dead invocation's entries expire with its leases. The scripts get this name with
+        an empty id (`group_slots("")`) as the prefix to which they append a job's group id.
+        """
+        return self._key(f"group-slots:{group_id}")
+
+    def group_limiter(self, group_id: str) -> str:
+        """jobqueue's own: one group's rate limiter, its latest start times (ms), newest first (like `limiter`)."""
+        return self._key(f"group-limiter:{group_id}")
 
     @property
     def unsent(self) -> str:

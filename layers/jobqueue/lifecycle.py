@@ -6,10 +6,12 @@
      ▼
    claim (moveToActive, the whole batch) ──▶ RUN | WAIT | DEFER | DROP | DEAD
      │                                        WAIT: the queue's concurrency is taken: asks again in the
-     ▼                                        invocation (then RUN), or DEFER when its wait budget is spent
+     │                                        invocation (then RUN), or DEFER when its wait budget is spent
+     ▼                                        (a job's group busy or rate limited: DEFER at once)
    RUN ──no time left for its ttl──▶ RELEASE  (put back, no attempt spent, a copy comes back later)
      │
    start (moveToFinished, committing the previous job) ──rate limited──▶ waits in the invocation, or RELEASE
+     │                                                   ──its group rate limited──▶ RELEASE
      │  the processor runs: attempt = attempts made + 1
      ▼
    DONE (completed) | RETRY (delayed: visible again after its backoff) | DEAD (failed for good)
@@ -64,6 +66,8 @@ CLAIM_FATES: dict[int, tuple[Fate, str]] = {
     ClaimCode.NOT_DUE: (Fate.DEFER, "delay"),
     ClaimCode.EXHAUSTED: (Fate.DEAD, "stalled"),
     ClaimCode.DEAD_OWED: (Fate.DEAD, "owed"),
+    ClaimCode.GROUP_BUSY: (Fate.DEFER, "group-busy"),
+    ClaimCode.GROUP_LIMITED: (Fate.DEFER, "group-limited"),
 }
 """What each moveToActive answer means for the delivery, and why (the reason names its deferral or drop).
 ClaimCode.MISSING is not here: the worker restores the job from its message and claims it again."""

@@ -161,7 +161,7 @@ def send_entry(message: JobMessage, now: int, due_at: int | None = None) -> dict
     """The SendMessageBatch entry of a job: delayed by what is left of its delay, or until `due_at` (ms) when
     given (SQS's 15 minutes at most: a job due later is deferred again by the worker)."""
     delay = min(max(0, (message.due_at() if due_at is None else due_at) - now), MAX_SQS_DELAY_MS)
-    return {"MessageBody": message.body(), "DelaySeconds": math.ceil(delay / 1000)}
+    return message.entry(math.ceil(delay / 1000))
 
 
 @dataclass

@@ -32,6 +32,7 @@ __all__ = [
     "Gates",
     "NewJob",
     "ParentUpdate",
+    "Release",
     "Requeue",
     "Rollback",
     "Scripts",
@@ -70,6 +71,8 @@ class ClaimCode:
     NOT_DUE = -9
     EXHAUSTED = -10
     DEAD_OWED = -11
+    GROUP_BUSY = -12
+    GROUP_LIMITED = -13
 
 
 # A Delivery's `expected` for a message that will not run now (a deferral): moveToActive only tells whether
@@ -115,6 +118,7 @@ class Delivery:
     expected: str  # "wait" | "delayed" | "prioritized" (a hint) | CHECK
     priority: int = 0  # 0: never yields to higher-priority jobs
     attempts: int = 1  # the job's `attempts`: a stall of the last one fails it
+    group: str = ""  # the job's group id ("": none)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ class Gates:
     concurrency: int | None = None
     limit_max: int | None = None
     limit_duration: int = 0
+    group_concurrency: int | None = None  # jobs of one group running at once
+    group_limit_max: int | None = None  # starts of one group per group_limit_duration ms
+    group_limit_duration: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,12 +146,14 @@ class Claims:
 @dataclass(frozen=True)
 class Step:
     """moveToFinished's answer: a code per finished job (0 recorded, 1 already, -1 state lost), the started
-    job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED, FINISHED), and when the rate
-    limit allows the refused start (ms)."""
+    job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED, FINISHED, GROUP_LIMITED,
+    GROUP_BUSY), and when the (queue's or group's) rate limit allows the refused start (ms)."""
 
     LOST = -1
     RATE_LIMITED = -2
     FINISHED = -3
+    GROUP_LIMITED = -4
+    GROUP_BUSY = -5
 
     codes: list[int]
     attempt: int
@@ -183,6 +192,17 @@ class Finish:
     due_at: int = 0
     keep_count: int | None = None
     keep_age: int | None = None
+    group: str = ""  # the job's group id: its group slot is released
+
+
+@dataclass(frozen=True)
+class Release:
+    """A claimed job that will not run in this invocation: where it goes back to ("wait" | "delayed") and its
+    group id ("": none)."""
+
+    job_id: str
+    where: str
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,9 +279,10 @@ class Scripts:
         what became of each."""
         k = self.keys
         args: list[Any] = [k.base, self.max_len_events, gates.concurrency or "", gates.token, gates.lease_ms,
-                           due_by, len(deliveries)]
+                           due_by, len(deliveries), gates.group_concurrency or "", k.group_slots(""),
+                           k.group_limiter(""), gates.group_limit_max or "", gates.group_limit_duration]
         for d in deliveries:
-            args += [d.job_id, d.timestamp, d.expected, d.priority, d.attempts]
+            args += [d.job_id, d.timestamp, d.expected, d.priority, d.attempts, d.group]
         codes, dues = self._run(
             "moveToActive-10.lua",
             [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed,
@@ -270,20 +291,22 @@ class Scripts:
         )
         return Claims([int(c) for c in codes], [int(d) for d in dues])
 
-    def move_to_finished(self, finishes: Sequence[Finish], timestamp: int, *, start: str = "",
-                         releases: Sequence[tuple[str, str]] = (), token: str = "",
-                         gates: Gates | None = None) -> Step:
-        """Commit outcomes, put back claimed jobs that will not run (`releases`: id and "wait" | "delayed"),
-        start the job `start` if `gates`' rate limit allows, and release the invocation's slot `token`."""
+    def move_to_finished(self, finishes: Sequence[Finish], timestamp: int, *, start: str = "", start_group: str = "",
+                         releases: Sequence[Release] = (), token: str = "", gates: Gates | None = None) -> Step:
+        """Commit outcomes, put back claimed jobs that will not run (`releases`), start the job `start` (of group
+        `start_group`) if `gates`' rate limits allow, and release the invocation's slot `token`."""
         k = self.keys
         args: list[Any] = [k.base, timestamp, self.max_len_events, token, start, timestamp - REMOVED_TTL_MS,
                            len(finishes), len(releases), (gates.limit_max if gates else None) or "",
-                           gates.limit_duration if gates else 0]
+                           gates.limit_duration if gates else 0, start_group,
+                           (gates.group_limit_max if gates else None) or "",
+                           gates.group_limit_duration if gates else 0, k.group_slots(""), k.group_limiter(""),
+                           (gates.group_concurrency if gates else None) or "", gates.lease_ms if gates else 0]
         for f in finishes:
             args += [f.job_id, f.outcome, f.attempt, f.value, f.stacktrace, f.due_at or "",
-                     "" if f.keep_count is None else f.keep_count, f.keep_age or ""]
-        for job_id, where in releases:
-            args += [job_id, where]
+                     "" if f.keep_count is None else f.keep_count, f.keep_age or "", f.group]
+        for release in releases:
+            args += [release.job_id, release.where, release.group]
         codes, attempt, retry_after = self._run(
             "moveToFinished-11.lua",
             [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed"),

@@ -46,7 +46,7 @@ from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
 from jobqueue.payloads import PayloadStore, claim_of
 from jobqueue.registry import Registry, registry
-from jobqueue.scripts import CHECK, ClaimCode, Delivery, Finish, Gates, Scripts
+from jobqueue.scripts import CHECK, ClaimCode, Delivery, Finish, Gates, Release, Scripts
 from jobqueue.settings import Settings, get_settings
 from jobqueue.transport import SqsTransport
 
@@ -230,14 +230,14 @@ class _Invocation:
             expected = "prioritized" if message.opts.priority > 0 else "wait"
         may_yield = message.yields < MAX_YIELDS
         return Delivery(message.id, message.timestamp, expected, message.opts.priority if may_yield else 0,
-                        message.opts.attempts)
+                        message.opts.attempts, message.opts.group_id)
 
     def _defer_seconds(self, reason: str) -> int:
         if reason == "paused":
             return PAUSED_DEFER_SECONDS
         if reason == "running":
             return defer_seconds(reason, self.gates.lease_ms)
-        return defer_seconds(reason) if reason in ("yield", "busy") else 0
+        return defer_seconds(reason) if reason in ("yield", "busy", "group-busy", "group-limited") else 0
 
     def _defer(self, record: _Record, reason: str, seconds: int) -> None:
         record.fate, record.reason, record.defer_for = Fate.DEFER, reason, seconds
@@ -264,6 +264,7 @@ class _Invocation:
     # -- run: each job started in the round trip that commits the one before ----------------------------
     def _run_claimed(self) -> None:
         previous: _Record | None = None
+        refused: dict[str, tuple[str, int]] = {}  # groups whose start was refused: why, and for how long
         for record in self.records:
             if record.fate == Fate.WAIT:
                 try:
@@ -271,6 +272,10 @@ class _Invocation:
                 except _TRANSIENT:
                     self._defer(record, "redis", INFRA_DEFER_SECONDS)
             if record.fate != Fate.RUN:
+                continue
+            group = record.job.opts.group_id
+            if group in refused:  # the batch's other jobs of that group are put back without asking again
+                record.fate, (record.reason, record.defer_for) = Fate.RELEASE, refused[group]
                 continue
             if self.deadline.remaining_ms() < self._ttl_ms(record) + self.margin_ms:
                 record.fate, record.reason = Fate.RELEASE, "deadline"
@@ -286,7 +291,11 @@ class _Invocation:
                 step = self._step(None, start=record)
             if step is None:
                 break
-            if step.attempt == step.FINISHED:
+            if step.attempt in (step.GROUP_LIMITED, step.GROUP_BUSY):  # put back at once: no waiting for a group
+                reason = "group-limited" if step.attempt == step.GROUP_LIMITED else "group-busy"
+                refused[group] = reason, defer_seconds(reason, step.retry_after_ms)
+                record.fate, (record.reason, record.defer_for) = Fate.RELEASE, refused[group]
+            elif step.attempt == step.FINISHED:
                 record.fate, record.reason = Fate.DROP, "finished"
             elif step.attempt == step.LOST:  # its state was lost and could not be restored: it was removed
                 record.fate, record.reason = Fate.DROP, "removed"
@@ -307,13 +316,14 @@ class _Invocation:
         one round trip; retried while Redis is unreachable and time allows. Returns moveToFinished's answer
         (the started job's attempt), None when Redis could not be reached: then `previous` is redelivered."""
         worker, finishes = self.worker, [previous.finish] if previous and previous.finish else []
-        release_pairs = [(r.job.id, "delayed" if r.job.opts.delay or r.receive_count > 1 else "wait")
-                         for r in releases or []]
+        release_pairs = [Release(r.job.id, "delayed" if r.job.opts.delay or r.receive_count > 1 else "wait",
+                                 r.job.opts.group_id) for r in releases or []]
         token = "" if start else self.gates.token
         pause = 0.05
         while True:
             try:
                 step = worker.scripts.move_to_finished(finishes, worker.now_ms(), start=start.job.id if start else "",
+                                                       start_group=start.job.opts.group_id if start else "",
                                                        releases=release_pairs, token=token, gates=self.gates)
                 step = self._restore_lost(step, previous, start, finishes, token)
                 break
@@ -341,6 +351,7 @@ class _Invocation:
         self.worker.scripts.restore_jobs(lost, active=True)
         logger.warning("restored lost job state", extra={"queue": self.worker.name, "jobIds": [m.id for m in lost]})
         return self.worker.scripts.move_to_finished(finishes, self.worker.now_ms(), start=start.job.id if start else "",
+                                                    start_group=start.job.opts.group_id if start else "",
                                                     token=token, gates=self.gates)
 
     def _committed(self, record: _Record) -> None:
@@ -370,7 +381,7 @@ class _Invocation:
                 value = json.dumps(fn(job), default=str)
             record.finish = Finish(message.id, "completed", attempt, value,
                                    keep_count=retention.count if retention else None,
-                                   keep_age=retention.age if retention else None)
+                                   keep_age=retention.age if retention else None, group=message.opts.group_id)
             worker.log_event("completed", record, attempt)
             return
         except (Exception, _TtlExpired) as exc:
@@ -382,13 +393,13 @@ class _Invocation:
             asked_ms = error.delay_ms if isinstance(error, RetryAfterError) else 0
             record.visibility = visibility_seconds(max(backoff_delay_ms(message.opts.backoff, attempt), asked_ms))
             record.finish = Finish(message.id, "retry", attempt, reason, stacktrace,
-                                   due_at=worker.now_ms() + record.visibility * 1000)
+                                   due_at=worker.now_ms() + record.visibility * 1000, group=message.opts.group_id)
             worker.log_event("retrying", record, attempt, reason)
             return
         retention = message.opts.remove_on_fail
         record.finish = Finish(message.id, "failed", attempt, reason, stacktrace,
                                keep_count=retention.count if retention else None,
-                               keep_age=retention.age if retention else None)
+                               keep_age=retention.age if retention else None, group=message.opts.group_id)
         worker.log_event("failed", record, attempt, reason)
 
     def _tell_parents(self) -> None:
@@ -524,7 +535,7 @@ class Worker:
         seconds = math.ceil(min(max(0, due - self.now_ms()), MAX_SQS_DELAY_MS) / 1000)
         seconds = min(max(seconds, record.defer_for), MAX_SQS_DELAY_MS // 1000)
         copy = message.model_copy(update={"yields": message.yields + 1} if record.reason == "yield" else {})
-        return {"MessageBody": copy.body(), "DelaySeconds": seconds}
+        return copy.entry(seconds)
 
     def dead_entry(self, record: _Record) -> dict[str, Any]:
         """The job for the DLQ, with why it died when this invocation knows (else the handler reads Redis)."""

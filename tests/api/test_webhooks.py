@@ -190,3 +190,19 @@ def test_a_tolerance_not_shorter_than_the_window_is_refused_by_the_catalog(ns: N
     with pytest.raises(ValidationError, match=r"timestamp_tolerance \(600 s\) must be shorter than dedupe_window"):
         WebhookSource.model_validate({**fields, "dedupe_window": 600, "timestamp_tolerance": 600})
     assert WebhookSource.model_validate({**fields, "dedupe_window": 601, "timestamp_tolerance": 600})
+
+
+def test_an_events_tenant_becomes_its_jobs_group(ns: Namespace, api: ApiClient) -> None:
+    """GoHighLevel's `locationId` (the sub-account) is the source's `group`: the job's group and MessageGroupId."""
+    answer = api.webhook(ghl_contact_event("wh-tenant"))
+    assert answer.status == 202, answer.text
+    job = Queue("lead-enrichment").get_job(answer.json["jobId"])
+    assert job is not None and job.opts["group"] == {"id": "loc-9"}
+    message = ns.sqs.receive_message(QueueUrl=ns.queue_urls["lead-enrichment"],
+                                     MessageSystemAttributeNames=["MessageGroupId"])["Messages"][0]
+    assert message["Attributes"]["MessageGroupId"] == "loc-9"
+    # An event without one is a job without a group; one with a tenant that cannot be a group id is a 400.
+    assert api.webhook({**ghl_contact_event("wh-none"), "locationId": None}).status == 202
+    bad = api.webhook({**ghl_contact_event("wh-bad"), "locationId": "a:b"})
+    assert bad.status == 400 and "locationId" in bad.text
+    assert _waiting(ns) == [answer.json["jobId"], event_job_id("gohighlevel", "wh-none")][::-1]

@@ -175,6 +175,20 @@ def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.C
     assert code == 1 and "attempts" in err
 
 
+def test_add_with_a_group(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`--group` is BullMQ Pro's `group` option, kept in the job's opts and on its SQS message; a bad id adds
+    nothing and says why (the API's 400 through `--api`)."""
+    code, out, _ = run(capsys, *cli, "add", "email", "generic", "--data", "{}", "--group", "tenant-a",
+                       "--opts", '{"jobId": "g-1"}')
+    assert (code, out) == (0, "g-1\n")
+    assert Queue("email").get_job("g-1").opts["group"] == {"id": "tenant-a"}  # type: ignore[union-attr]
+    message = ns.sqs.receive_message(QueueUrl=ns.queue_urls["email"], MessageSystemAttributeNames=["All"])
+    assert message["Messages"][0]["Attributes"]["MessageGroupId"] == "tenant-a"
+    code, _, err = run(capsys, *cli, "add", "email", "generic", "--data", "{}", "--group", "a:b")
+    assert code == 1 and "group" in err
+    assert sum(Queue("email").get_job_counts().values()) == 1
+
+
 def test_schedules_and_health(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str],
                               monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = run(capsys, *cli, "schedules")

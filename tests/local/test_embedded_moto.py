@@ -100,3 +100,40 @@ def test_queue_attributes_read_once_per_call_still_answer_what_the_queue_holds(m
     bodies = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])
     assert [m["Body"] for m in bodies] == ["same"]
     sqs.delete_queue(QueueUrl=fifo)
+
+
+def _send_group(sqs: Any, url: str, group: str | None, count: int) -> None:
+    for start in range(0, count, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": f"{group}-{start + i}", **({"MessageGroupId": group} if group else {})}
+            for i in range(min(10, count - start))])
+
+
+def _receive(sqs: Any, url: str, count: int) -> list[str]:
+    bodies: list[str] = []
+    while len(bodies) < count:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, count - len(bodies)),
+                                       VisibilityTimeout=60, WaitTimeSeconds=0).get("Messages", [])
+        assert messages
+        bodies += [m["Body"] for m in messages]
+    return bodies
+
+
+def test_a_standard_queue_with_message_groups_delivers_quiet_tenants_first(moto_endpoint: str) -> None:
+    """SQS fair queues: a tenant with 30+ in-flight messages and over 10% of them is a noisy neighbour; the
+    messages of other tenants (a group of their own, or none) are received before its backlog."""
+    sqs = aws_client("sqs")
+    url = sqs.create_queue(QueueName=f"fair-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    _send_group(sqs, url, "a", 29)
+    assert _receive(sqs, url, 29) == [f"a-{i}" for i in range(29)]  # in flight, not deleted
+    _send_group(sqs, url, "a", 20)
+    _send_group(sqs, url, "b", 3)
+    # 29 in flight: tenant a is not noisy yet, so the queue's order holds.
+    assert _receive(sqs, url, 1) == ["a-0"]
+    # 30 in flight, all a's: b's messages and one without a group come first, then a's backlog.
+    _send_group(sqs, url, None, 1)
+    assert _receive(sqs, url, 6) == ["b-0", "b-1", "b-2", "None-0", "a-1", "a-2"]
+    attributes = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["MessageGroupId"],
+                                     VisibilityTimeout=60)["Messages"][0]["Attributes"]
+    assert attributes["MessageGroupId"] == "a"
+    sqs.delete_queue(QueueUrl=url)

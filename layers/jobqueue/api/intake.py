@@ -2,7 +2,8 @@
 
 Order of checks: the source must be configured (else 404), the body's HMAC-SHA256 signature must match
 (else 401; nothing about the body is revealed before that), then the body must be a JSON object carrying
-the source's event id (else 400) and, for a source with a `timestamp`, a readable send time (else 400). An
+the source's event id (else 400), for a source with a `timestamp`, a readable send time (else 400), and for a
+source with a `group`, a valid tenant id if the event carries one (else 400: it becomes the job's group). An
 event id not seen within the dedupe window must then have been sent within the source's tolerance of now (else
 401: a replay, or a sender whose clock is off); a repeat of a recorded event gets the recorded answer whatever
 its age. Nothing is processed in the request.
@@ -31,10 +32,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
+from pydantic import ValidationError
 
 from jobqueue.api.bodies import parse_object
 from jobqueue.api.errors import BadRequestError, ConflictError, UnauthorizedError
 from jobqueue.api.secrets import read_secret
+from jobqueue.job import Group
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -155,6 +158,20 @@ class WebhookIntake:
             raise BadRequestError(f"body.{self.source.event_id}: longer than {MAX_EVENT_ID} characters")
         return event, event_id
 
+    def group_of(self, event: dict[str, Any]) -> str | None:
+        """The event's tenant, for a source with a `group` path, when the event has one; BadRequestError if it is
+        not a valid group id."""
+        path = self.source.group
+        raw = _lookup(event, path) if path else None
+        if raw is None:
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise BadRequestError(f"body.{path}: the tenant must be a string or an integer")
+        try:
+            return Group(id=str(raw)).id
+        except ValidationError as exc:
+            raise BadRequestError(f"body.{path}: not a group id: {exc.errors()[0]['msg']}") from None
+
     def sent_at(self, event: dict[str, Any]) -> float | None:
         """The event's send time, for a source with a `timestamp` (else None); BadRequestError if unreadable."""
         path = self.source.timestamp
@@ -187,7 +204,8 @@ class WebhookIntake:
         if context is not None:
             self._config.register_lambda_context(context)
         event, event_id = self.parse(body)
-        delivery = {"source": self.source.name, "eventId": event_id, "event": event, "sentAt": self.sent_at(event)}
+        delivery = {"source": self.source.name, "eventId": event_id, "event": event, "sentAt": self.sent_at(event),
+                    "group": self.group_of(event)}
         try:
             return self._accept_once(delivery=delivery)
         except IdempotencyAlreadyInProgressError as exc:
@@ -199,6 +217,7 @@ class WebhookIntake:
     def _enqueue(self, delivery: dict[str, Any]) -> dict[str, str]:
         """Runs only for an event id with no dedupe record: a failure here (a stale send time) records none."""
         self.check_fresh(delivery["sentAt"])
+        group = {"group": {"id": delivery["group"]}} if delivery.get("group") else {}
         job_id = self.queue.add(self.source.job_name, delivery["event"],
-                                jobId=event_job_id(self.source.name, delivery["eventId"]))
+                                jobId=event_job_id(self.source.name, delivery["eventId"]), **group)
         return {"jobId": job_id, "queue": self.queue.name}

@@ -276,7 +276,7 @@ def _redrive(backend: Backend, args: argparse.Namespace) -> Body:
 
 COMMANDS: dict[str, Command] = {
     "stats": Command(_stats, _show_stats),
-    "add": Command(lambda b, a: b.add(a.queue, a.name, a.data, a.opts), _line("{jobId}")),
+    "add": Command(lambda b, a: b.add(a.queue, a.name, a.data, _with_group(a.opts, a.group)), _line("{jobId}")),
     "add-bulk": Command(_add_bulk, _show_bulk, lambda body: ExitCode.FAILED if body["rejected"] else ExitCode.OK),
     "add-flow": Command(_add_flow, _show_flow),
     "status": Command(lambda b, a: b.job(a.queue, a.job_id), _show_job),
@@ -315,6 +315,11 @@ def _json_object(raw: str) -> Body:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object")
     return value
+
+
+def _with_group(opts: Body, group: str | None) -> Body:
+    """`opts` with `--group`'s id as BullMQ Pro's `group` option (validated with the other options)."""
+    return {**opts, "group": {"id": group}} if group is not None else opts
 
 
 def _count(raw: str) -> int:
@@ -363,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--data", type=_json_value, default=None, help="the job's data, JSON")
     add.add_argument("--opts", type=_json_object, default={},
                      help='BullMQ job options, JSON (e.g. \'{"delay": 5000, "priority": 1}\')')
+    add.add_argument("--group", metavar="ID", help="the job's group (tenant): the option {\"group\": {\"id\": ID}}")
     add_bulk = _queue_command(sub, "add-bulk", "add many jobs from a file: a JSON array or JSON Lines of "
                               "{name, data, opts}", common)
     add_bulk.add_argument("file", metavar="FILE", help="the jobs (- for standard input); give each a jobId in "

@@ -9,6 +9,12 @@
   invocation) and the per-job lease that tells a second, concurrent delivery of a running job from the
   redelivery of a stalled one. The rate limit counts starts, so moveToFinished applies it.
 
+  Groups (a job's `group: {id}` option, its tenant): moveToFinished holds a group to `group concurrency` running
+  jobs and to its rate limit when it starts each job; here a job of a group that is at either limit right now is
+  refused before it is claimed, so its delivery is deferred at once instead of occupying the invocation. A
+  group's keys are its queue's prefix plus the group id, built from ARGV like job keys: they share the queue's
+  hash tag, so in cluster mode they live in the queue's slot.
+
   Input:
     KEYS[1] wait list     KEYS[2] active list     KEYS[3] delayed zset     KEYS[4] prioritized zset
     KEYS[5] events stream     KEYS[6] meta hash (field "paused": the queue is paused)
@@ -25,13 +31,19 @@
     ARGV[6] the latest due time that may start now (ms): the caller's clock, with which delays and backoffs are
             scored, plus the tolerance of SQS's whole seconds
     ARGV[7] number of jobs n
-    ARGV[8..] n groups of 5: job id, the job's timestamp (ms it was added, as its message carries it),
+    ARGV[8] group concurrency: jobs of one group running at once ("" = no limit)
+    ARGV[9] prefix of the groups' slot keys (zset: job id scored by its lease's expiry, ms; + group id)
+    ARGV[10] prefix of the groups' rate limiter keys (list of start times, newest first; + group id)
+    ARGV[11] group rate limit: max starts ("" = none)     ARGV[12] group rate limit: duration (ms)
+    ARGV[13..] n groups of 6: job id, the job's timestamp (ms it was added, as its message carries it),
               where the job is expected: "wait" | "delayed" | "prioritized" (a hint: the other places are
               searched when it is not there), or "check" for a delivery that will not run now (a deferral)
               and only needs to know whether its job was removed or finished; the job's priority ("0": none,
-              or a job that may no longer yield); the job's attempts (its `attempts` option)
+              or a job that may no longer yield); the job's attempts (its `attempts` option); its group id ("":
+              none)
   Output:
-    {codes, dues}: a code per job; per job the ms it is due (code -9) or 0. Codes:
+    {codes, dues}: a code per job; per job the ms it is due (code -9), or when its group may start one (-13),
+    or 0. Codes:
               0 claimed
               1 claimed after a stall (it was active, its lease expired: the invocation that held it died);
                 the attempt it had started, if any, is counted
@@ -46,8 +58,10 @@
              -9 not due: delayed (a delay or a retry's backoff) until the time in `dues`; it stays delayed
             -10 exhausted: its last attempt stalled; the job is now failed and owes its dead letter
             -11 dead letter owed: failed for good, its forward to the dead-letter queue not yet confirmed
-    Codes are decided in that order of precedence: removed (custom ids), checked, paused, busy, yield, then the
-    job's state (not due, missing, removed, finished, running, claimed, stalled).
+            -12 group busy: `group concurrency` jobs of the job's group are running; the job stays where it is
+            -13 group limited: the group's rate-limit window is full until the time in `dues`; it stays where it is
+    Codes are decided in that order of precedence: removed (custom ids), checked, paused, busy, yield, group
+    limited, group busy, then the job's state (not due, missing, removed, finished, running, claimed, stalled).
   Events:
     stalled (code 1 when an attempt had started), failed (code -10).
 ]]
@@ -56,7 +70,9 @@ local metaKey, removedKey, leasesKey, slotsKey, failedKey = KEYS[6], KEYS[7], KE
 local jobPrefix, maxEvents = ARGV[1], ARGV[2]
 local concurrency, token, leaseMs = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local dueBy, count = tonumber(ARGV[6]), tonumber(ARGV[7])
-local GROUP, FIRST = 5, 8
+local groupConcurrency, groupSlotsPrefix, groupLimiterPrefix = tonumber(ARGV[8]), ARGV[9], ARGV[10]
+local groupLimitMax, groupLimitDuration = tonumber(ARGV[11]), tonumber(ARGV[12])
+local GROUP, FIRST = 6, 13
 local STALLED_REASON = "the attempt did not finish: its invocation stopped (timeout, crash or out of memory)"
 
 local clock = redis.call("TIME")
@@ -81,6 +97,34 @@ local function higherWaiting(priority)
     bestWaiting = first[2] and math.floor(tonumber(first[2]) / 4294967296) or false
   end
   return bestWaiting and bestWaiting < priority
+end
+
+-- Once per group per batch: its running jobs (expired entries pruned) and until when its rate limit is full.
+local groups = {}
+local function groupOf(group)
+  local g = groups[group]
+  if g then return g end
+  g = {slots = groupSlotsPrefix .. group, count = 0, limitedUntil = 0}
+  if groupConcurrency then
+    redis.call("ZREMRANGEBYSCORE", g.slots, "-inf", now)
+    g.count = redis.call("ZCARD", g.slots)
+  end
+  if groupLimitMax then
+    local blocking = tonumber(redis.call("LINDEX", groupLimiterPrefix .. group, groupLimitMax - 1))
+    if blocking and blocking > now - groupLimitDuration then g.limitedUntil = blocking + groupLimitDuration end
+  end
+  groups[group] = g
+  return g
+end
+
+-- Whether a job of `group` must wait: -13 (its rate is spent), -12 (its slots are taken by other jobs), or nil.
+-- A group's refusal holds for the whole batch; one that is free is only a hint: moveToFinished decides.
+local function groupRefusal(group, jobId)
+  local g = groupOf(group)
+  if g.limitedUntil > 0 then return -13, g.limitedUntil end
+  if groupConcurrency and g.count >= groupConcurrency and not redis.call("ZSCORE", g.slots, jobId) then
+    return -12, 0
+  end
 end
 
 -- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
@@ -162,7 +206,11 @@ local codes, dues, claimed, leases = {}, {}, {}, {}
 for i = 0, count - 1 do
   local at = FIRST + i * GROUP
   local jobId, jobTimestamp, expected = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-  local priority, attempts = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  local priority, attempts, group = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), ARGV[at + 5]
+  local refusal, refusedUntil
+  if group ~= "" and (groupConcurrency or groupLimitMax) and expected ~= "check" and not paused and not busy then
+    refusal, refusedUntil = groupRefusal(group, jobId)
+  end
   local jobKey = jobPrefix .. jobId
   local tombstone = anyRemoved and jobId .. ":" .. jobTimestamp
   local code, from
@@ -187,6 +235,8 @@ for i = 0, count - 1 do
     code = -8
   elseif priority > 0 and higherWaiting(priority) then
     code = -6
+  elseif refusal then
+    code, dues[i + 1] = refusal, refusedUntil
   else
     local removed = removeFrom(expected, jobId, jobTimestamp)
     if removed > 0 then

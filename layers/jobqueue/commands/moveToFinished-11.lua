@@ -23,22 +23,34 @@
     ARGV[6] tombstones older than this (ms) are dropped
     ARGV[7] number of finished jobs n     ARGV[8] number of released jobs m
     ARGV[9] limiter max starts ("" = no rate limit)     ARGV[10] limiter duration (ms)
-    ARGV[11..] n groups of 8: job id, outcome ("completed" | "retry" | "failed"), the attempt's number (the
+    ARGV[11] the started job's group id ("" = none)
+    ARGV[12] group rate limit: max starts of one group ("" = none)     ARGV[13] its duration (ms)
+    ARGV[14] prefix of the groups' slot keys (+ group id): a group's running jobs, scored by lease expiry (ms)
+    ARGV[15] prefix of the groups' rate limiters (+ id)
+    ARGV[16] group concurrency: jobs of one group running at once ("" = no limit)
+    ARGV[17] lease length (ms): how long a started job holds its group slot without an answer
+    ARGV[18..] n groups of 9: job id, outcome ("completed" | "retry" | "failed"), the attempt's number (the
               job's attempts made from now on), return value JSON (completed) or failure reason, stack trace
               JSON list, next attempt due (ms, retry only; else ""), keep count ("": keep all), keep age
-              (s; "": no limit). A failed job owes its dead letter (field "dlp") until the dead-letter
-              handler records it.
-    then m groups of 2: a claimed job that will not run in this invocation, and where it goes back to:
-              "wait" | "delayed" (due now). Its lease is released; no attempt was spent.
+              (s; "": no limit), group id ("": none). A failed job owes its dead letter (field "dlp") until the
+              dead-letter handler records it.
+    then m groups of 3: a claimed job that will not run in this invocation, where it goes back to:
+              "wait" | "delayed" (due now), and its group id ("": none). Its lease and group slot are released; no
+              attempt was spent.
   Output:
     {codes, attempt, retryAfter}: per finished job 0 recorded, 1 already recorded (a repeated call), -1 no such
     job (state lost while running: restore it as active, then call again); the started job's attempt number
     (1 for its first), 0 when none was asked for, -1 when its state was lost (restore, then call again), -2
     when the rate limit refused the start (nothing changed: it may be asked again in retryAfter ms), -3 when
-    the job has finished (a second delivery of it in the same batch): not started.
+    the job has finished (a second delivery of it in the same batch): not started, -4 when its group's rate
+    limit refused the start (nothing changed: its group may start one in retryAfter ms), -5 when its group
+    already runs `group concurrency` jobs (nothing changed).
   Rate limit:
     a sliding-window log of start times: a start is allowed while fewer than `max` happened in the last
-    `duration` ms, whichever invocation made them.
+    `duration` ms, whichever invocation made them; the same per group for a job with a group id.
+  Groups:
+    a started job of a group takes one of its group's slots until it finishes or is released here, or its lease
+    expires (its invocation died: expired slots are pruned before the group's next start).
   Events:
     completed (with returnvalue), delayed (a retry, with its due time), failed (with failedReason),
     active (the started job), waiting (a released job); delayed and waiting with sqs = 1 (addJobs-8.lua).
@@ -62,7 +74,10 @@ local removedKey, waitKey, limiterKey, parentUpdatesKey = KEYS[10], KEYS[11], KE
 local jobPrefix, timestamp, maxEvents, token, startId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local expired, count, releases = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local limitMax, limitDuration = tonumber(ARGV[9]), tonumber(ARGV[10])
-local GROUP, FIRST = 8, 11
+local startGroup, groupLimitMax, groupLimitDuration = ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
+local groupSlotsPrefix, groupLimiterPrefix = ARGV[14], ARGV[15]
+local groupConcurrency, leaseMs = tonumber(ARGV[16]), tonumber(ARGV[17])
+local GROUP, FIRST = 9, 18
 local STACK_TRACE_LIMIT = 10
 
 -- The job's stack traces with this attempt's appended, the oldest dropped beyond STACK_TRACE_LIMIT.
@@ -132,9 +147,10 @@ for i = 0, count - 1 do
   local at = FIRST + i * GROUP
   local jobId, outcome, attempt = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   local value, stacktrace, dueAt = ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
-  local keepCount, keepAge = ARGV[at + 6], ARGV[at + 7]
+  local keepCount, keepAge, group = ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
   local jobKey = jobPrefix .. jobId
   released[#released + 1] = jobId
+  if group ~= "" then redis.call("ZREM", groupSlotsPrefix .. group, jobId) end
   if redis.call("LREM", activeKey, 1, jobId) == 0 then
     codes[i + 1] = redis.call("EXISTS", jobKey) == 1 and 1 or -1
   else
@@ -167,8 +183,9 @@ for i = 0, count - 1 do
 end
 
 for i = 0, releases - 1 do
-  local at = FIRST + count * GROUP + i * 2
-  local jobId, where = ARGV[at], ARGV[at + 1]
+  local at = FIRST + count * GROUP + i * 3
+  local jobId, where, group = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  if group ~= "" then redis.call("ZREM", groupSlotsPrefix .. group, jobId) end
   if redis.call("LREM", activeKey, 1, jobId) > 0 then
     released[#released + 1] = jobId
     if where == "delayed" then
@@ -187,12 +204,23 @@ if startId ~= "" then
   local clock = redis.call("TIME")
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local blocking = limitMax and redis.call("LINDEX", limiterKey, limitMax - 1)
+  local groupLimiterKey = startGroup ~= "" and groupLimitMax and groupLimiterPrefix .. startGroup
+  local groupBlocking = groupLimiterKey and redis.call("LINDEX", groupLimiterKey, groupLimitMax - 1)
+  local groupSlotsKey = startGroup ~= "" and groupConcurrency and groupSlotsPrefix .. startGroup
+  local function groupFull()
+    redis.call("ZREMRANGEBYSCORE", groupSlotsKey, "-inf", now)
+    return redis.call("ZCARD", groupSlotsKey) >= groupConcurrency and not redis.call("ZSCORE", groupSlotsKey, startId)
+  end
   if not state[1] then
     attempt = -1
   elseif state[3] then
     attempt = -3
   elseif blocking and tonumber(blocking) > now - limitDuration then
     attempt, retryAfter = -2, math.max(1, tonumber(blocking) + limitDuration - now)
+  elseif groupBlocking and tonumber(groupBlocking) > now - groupLimitDuration then
+    attempt, retryAfter = -4, math.max(1, tonumber(groupBlocking) + groupLimitDuration - now)
+  elseif groupSlotsKey and groupFull() then
+    attempt = -5
   else
     attempt = (tonumber(state[2]) or 0) + 1
     redis.call("HSET", startKey, "processedOn", now, "ats", attempt)
@@ -201,6 +229,14 @@ if startId ~= "" then
       redis.call("LPUSH", limiterKey, now)
       redis.call("LTRIM", limiterKey, 0, limitMax - 1)
       redis.call("PEXPIRE", limiterKey, limitDuration)
+    end
+    if groupSlotsKey then
+      redis.call("ZADD", groupSlotsKey, now + leaseMs, startId)
+    end
+    if groupLimiterKey then
+      redis.call("LPUSH", groupLimiterKey, now)
+      redis.call("LTRIM", groupLimiterKey, 0, groupLimitMax - 1)
+      redis.call("PEXPIRE", groupLimiterKey, groupLimitDuration)
     end
   end
 end

@@ -125,12 +125,14 @@ class EmbeddedMoto:
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
+        from jobqueue.local.fair_sqs import fair_queues
         from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call
 
         _serialize_sqs_receives()
         _serialize_dynamodb_writes()
         attributes_once_per_call()
         atomic_deletes()
+        fair_queues()
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the runtime's own logs
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
