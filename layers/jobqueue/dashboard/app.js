@@ -20,7 +20,7 @@ function h(tag, attrs, ...children) {
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -40,7 +40,7 @@ function say(text, error) {
 
 function page(title, ...content) {
   document.title = `${title} · jobqueue`;
-  main().replaceChildren(h("h1", {}, title), ...content);
+  main().replaceChildren(h("h1", {}, title), ...h("div", {}, content).childNodes);
 }
 
 // -- the API ------------------------------------------------------------------------------------------------
