@@ -5,6 +5,7 @@ API's cold start does not grow."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools import Logger
@@ -27,6 +28,8 @@ router = new_router()
 logger = Logger(service="jobqueue-api")
 
 HOUR_MS = 3_600_000
+LAMBDA_CALLS = 4
+"""Event source lookups the overview makes at once (Lambda's control plane throttles bursts)."""
 
 _FILE: OpenAPIResponse = {"description": "the file", "content": {"text/html": {"schema": {"type": "string"}},
                                                 "text/javascript": {"schema": {"type": "string"}},
@@ -81,13 +84,14 @@ def overview() -> Overview:
         pipe.zcount(keys.completed, since, "+inf")
         pipe.zcount(keys.failed, since, "+inf")
     found = pipe.execute()
-    queues = []
-    for i, name in enumerate(svc.catalog.queues):
-        admin = svc.admin(name)
-        queues.append(QueueOverview.model_validate({
-            **admin.metrics(), "deadLetters": found[3 * i], "completedLastHour": found[3 * i + 1],
-            "failedLastHour": found[3 * i + 2], "eventSources": _event_sources(name)}))
-    return Overview(queues=queues)
+    names = list(svc.catalog.queues)
+    with ThreadPoolExecutor(max_workers=LAMBDA_CALLS) as pool:  # one Lambda API call per queue, a few at once
+        sources = list(pool.map(_event_sources, names))
+    return Overview(queues=[
+        QueueOverview.model_validate({
+            **svc.admin(name).metrics(), "deadLetters": found[3 * i], "completedLastHour": found[3 * i + 1],
+            "failedLastHour": found[3 * i + 2], "eventSources": sources[i]})
+        for i, name in enumerate(names)])
 
 
 def _event_sources(name: str) -> EventSources | None:
