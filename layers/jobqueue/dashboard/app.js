@@ -77,11 +77,12 @@ async function act(label, method, path, body) {
   }
 }
 
-function action(label, handler, css) {
+function action(label, handler, css, question) {
   if (readOnly) return null;
   return h("button", {
     type: "button", class: css || null,
     onclick: async (event) => {
+      if (question && !window.confirm(question)) return;
       event.target.disabled = true;
       try { await handler(); await route(); } catch { /* said in the status line */ } finally {
         event.target.disabled = false;
@@ -178,9 +179,11 @@ async function queuePage(name, params) {
       ? action("Resume", () => act("Resume", "POST", `${q}/resume`))
       : action("Pause", () => act("Pause", "POST", `${q}/pause`), "secondary"),
     action("Retry failed", () => act("Retry failed", "POST", `${q}/retry-failed`, {})),
-    action("Drain waiting", () => act("Drain", "POST", `${q}/drain`, {}), "danger"),
+    action("Drain waiting", () => act("Drain", "POST", `${q}/drain`, {}), "danger",
+      `Remove every waiting job of ${name}?`),
     h("label", { for: "clean-state" }, "State to clean", cleanState),
-    action("Clean state", () => act("Clean", "POST", `${q}/clean`, { state: cleanState.value, grace: 0 }), "danger"),
+    action("Clean state", () => act("Clean", "POST", `${q}/clean`, { state: cleanState.value, grace: 0 }), "danger",
+      `Remove the ${name} jobs in the chosen state?`),
   ];
   const rows = list.jobs.map((job) => h("tr", {},
     h("th", { scope: "row" }, h("a", { href: `#/job/${enc(name)}/${enc(job.id)}` }, job.id)),
@@ -203,18 +206,19 @@ async function queuePage(name, params) {
 }
 
 function timelineList(timeline) {
-  const items = [h("li", {}, `Added ${when(timeline.addedAt)}`)];
+  const steps = [{ at: timeline.addedAt, node: h("li", {}, `Added ${when(timeline.addedAt)}`) }];
   for (const a of timeline.attempts) {
     const text = { retry: "failed, retried", failed: "failed for good", completed: "completed" }[a.outcome];
-    items.push(h("li", { class: a.outcome },
+    steps.push({ at: a.endedAt, node: h("li", { class: a.outcome },
       h("strong", {}, `Attempt ${a.attempt}`), ` ${text} at ${when(a.endedAt)}`,
       a.reason ? ` — ${a.reason}` : "",
-      a.delayMs !== null ? h("span", { class: "wait" }, `waited ${seconds(a.delayMs)} before the next attempt`) : null));
+      a.delayMs !== null ? h("span", { class: "wait" }, `waited ${seconds(a.delayMs)} before the next attempt`) : null) });
   }
   for (const e of timeline.events.filter((x) => x.event === "waiting" && x.fields.prev === "failed")) {
-    items.push(h("li", {}, `Sent back to work (retry or redrive) at ${when(e.at)}`));
+    steps.push({ at: e.at, node: h("li", {}, `Sent back to work (retry or redrive) at ${when(e.at)}`) });
   }
-  return h("ol", { class: "timeline", "aria-label": "Attempts" }, items);
+  steps.sort((x, y) => x.at - y.at);
+  return h("ol", { class: "timeline", "aria-label": "Attempts" }, steps.map((step) => step.node));
 }
 
 async function jobPage(queue, id) {
@@ -226,7 +230,7 @@ async function jobPage(queue, id) {
     action("Remove", async () => {
       await act("Remove", "DELETE", path);
       location.hash = `#/queue/${enc(queue)}`;
-    }, "danger"),
+    }, "danger", `Remove job ${id}?`),
   ];
   page(`Job ${id}`,
     h("p", {}, h("a", { href: `#/queue/${enc(queue)}` }, `Back to ${queue}`)),
