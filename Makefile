@@ -23,7 +23,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-groups bench-memory chaos synth deploy destroy clean localstack localstack-up checkov
+.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-groups bench-memory bench-dashboard chaos synth deploy destroy clean localstack localstack-up checkov chromium
 
 install: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) $(CDK)
 
@@ -68,6 +68,7 @@ localstack-up: $(INSTALLED) $(LOCALSTACK_INSTALLED)
 # REDIS_URL reaches `jobqueue dev` only when you set it; otherwise it starts its own redis-server, whose data stays in
 # .jobqueue/ (JOBQUEUE_STATE_DIR) across restarts. `make run-fresh` wipes that state first.
 LOCAL_ENV := SERVICE_TOKEN="$${SERVICE_TOKEN-local-dev-token}" \
+	READ_ONLY_TOKEN="$${READ_ONLY_TOKEN-local-read-only-token}" \
 	GHL_WEBHOOK_SECRET="$${GHL_WEBHOOK_SECRET-local-dev-webhook-secret}"
 RUN_LOCAL := env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(LOCAL_ENV) \
 	$(PY) -m jobqueue.local.dev
@@ -88,7 +89,12 @@ typecheck: $(INSTALLED)
 # (tests/conftest.py), so CDK synths and LocalStack are built once. PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 
-test: install localstack checkov lint typecheck
+# Debian's headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/); nothing to do
+# once /usr/bin/chromedriver is there.
+chromium:
+	@test -x /usr/bin/chromedriver || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: install localstack checkov chromium lint typecheck
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 bench: install
@@ -105,6 +111,11 @@ bench-local: $(INSTALLED) $(PREBUILT_CATALOG)
 # passes options: make chaos CHAOS_ARGS="--jobs 500 --seed 7".
 chaos: $(INSTALLED)
 	env $(if $(filter environment% command%,$(origin REDIS_URL)),,-u REDIS_URL) $(PY) -m bench.chaos $(CHAOS_ARGS)
+
+# The dashboard's page load in headless Chromium with 100,000 jobs in a queue (REDIS_URL, a prefix of its own),
+# against the bare JSON route call it makes; one JSON line.
+bench-dashboard: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) chromium
+	$(PY) -m bench.dashboard $(BENCH_DASHBOARD_ARGS)
 
 bench-flow: $(INSTALLED)
 	$(PY) -m bench.flow

@@ -33,7 +33,9 @@ CONTEXT_KEYS = {
     "cacheNodeType": "cache_node_type",
     "logLevel": "log_level",
     "metricsToken": "metrics_token",
+    "readOnlyToken": "read_only_token",
 }
+_FLAGS = {"metrics_token": "metricsToken", "read_only_token": "readOnlyToken"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class StageSettings:
     cache_node_type: str = "cache.t4g.small"
     log_level: str = "INFO"
     metrics_token: bool = False  # a scrape token for GET /metrics alone (Secrets Manager), public route under IAM
+    read_only_token: bool = False  # a token answered on GET routes only (Secrets Manager): the dashboard's viewers
 
     def __post_init__(self) -> None:
         checks = [
@@ -70,6 +73,8 @@ class StageSettings:
             (self.cache in ("node", "serverless"), f"cache {self.cache!r}: expected node or serverless"),
             (_NODE_TYPE.match(self.cache_node_type),
              f"cacheNodeType {self.cache_node_type!r}: expected cache.<family>.<size>"),
+            (not (self.read_only_token and self.management_auth == "iam"),
+             "readOnlyToken: needs managementAuth=token (under IAM, API Gateway signs every management call)"),
             (self.log_level in _LOG_LEVELS, f"logLevel {self.log_level!r}: expected one of {list(_LOG_LEVELS)}"),
         ]
         found = [message for ok, message in checks if not ok]
@@ -84,9 +89,9 @@ class StageSettings:
             value = node.try_get_context(key)
             if value is None or value == "":
                 continue
-            if field == "metrics_token":
+            if field in _FLAGS:
                 if str(value).lower() not in ("true", "false"):
-                    raise ValueError(f"invalid stage settings: metricsToken {value!r}: expected true or false")
+                    raise ValueError(f"invalid stage settings: {_FLAGS[field]} {value!r}: expected true or false")
                 raw[field] = str(value).lower() == "true"
             elif field == "nat_gateways":
                 text = str(value)

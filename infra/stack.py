@@ -22,7 +22,7 @@ from infra.records import SeedRecords
 from infra.schedules import Schedules
 from infra.seed_services import SeedServices
 from infra.settings import StageSettings
-from jobqueue.api.secrets import METRICS_TOKEN, SERVICE_TOKEN
+from jobqueue.api.secrets import METRICS_TOKEN, READ_ONLY_TOKEN, SERVICE_TOKEN
 from jobqueue.catalog import Catalog
 from jobqueue.deployment import function_specs
 from workloads.processors import ALL as SEED_PROCESSORS
@@ -143,6 +143,9 @@ class JobQueueStack(Stack):
         if self.settings.metrics_token:
             descriptions["MetricsToken"] = (METRICS_TOKEN, "bearer token a Prometheus scraper sends to GET /metrics "
                                                            "(that route only)")
+        if self.settings.read_only_token:
+            descriptions["ReadOnlyToken"] = (READ_ONLY_TOKEN, "bearer token of the dashboard's read-only viewers "
+                                                              "(GET routes only)")
         for id, (variable, description) in descriptions.items():
             secret = secretsmanager.Secret(
                 self, id, description=f"{self.stack_name}: {description}",

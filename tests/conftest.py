@@ -117,8 +117,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # Secrets a test may hand the code under test; none may reach what that code logs or prints.
-SECRET_VARIABLES = ("SERVICE_TOKEN", "METRICS_TOKEN", "GHL_WEBHOOK_SECRET", "WEBHOOK_SIGNING_SECRET",
-                    "VAPID_PRIVATE_KEY", "SMTP_PASS")
+SECRET_VARIABLES = ("SERVICE_TOKEN", "METRICS_TOKEN", "READ_ONLY_TOKEN", "GHL_WEBHOOK_SECRET",
+                    "WEBHOOK_SIGNING_SECRET", "VAPID_PRIVATE_KEY", "SMTP_PASS")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -33,6 +33,7 @@ from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_n
 from jobqueue.mappings import EventSourceMappings, EventSourceStates
 from jobqueue.queue import COUNT_STATES, JobInfo, Queue, job_info, read_counts, send_jobs, stored_message
 from jobqueue.scripts import Requeue, Scripts, Undo
+from jobqueue.timeline import Timeline, read_timeline
 from jobqueue.transport import SQS_BATCH
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ _KEY_STATE = {"waiting": "wait", "wait": "wait", "active": "active", "delayed": 
               "prioritized": "prioritized", "completed": "completed", "failed": "failed"}
 
 ProgressFn = Callable[[int, int], None]
+TIMELINE_SLACK = 1000
+"""Stream entries beyond the cap a timeline reads: XTRIM's `~` leaves up to a node's worth more."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,20 @@ class QueueAdmin:
         ids = cast("list[str]", self.redis.zrange(self.keys.failed, 0, limit - 1)) + self._cut_short()
         return self._requeue([(job_id, dead_letter_record_id(self.name, job_id)) for job_id in ids], on_progress,
                              deadline)
+
+    def retry_job(self, job_id: str) -> list[str]:
+        """Put one failed job back to waiting with fresh attempts, as `retry_failed` does (same move, send and
+        settle steps, same undo when SQS refuses it). A retry of it cut short (still marked unsent, its record
+        there) is completed. [] when the job is neither, and nothing changes."""
+        if self.redis.zscore(self.keys.failed, job_id) is None and job_id not in self._cut_short():
+            return []
+        return self._requeue([(job_id, dead_letter_record_id(self.name, job_id))], None)
+
+    def timeline(self, job_id: str) -> Timeline:
+        """The job's events and ended attempts from the queue's events stream (`jobqueue.timeline`), reading no
+        more of the stream than its cap keeps."""
+        return read_timeline(self.redis, self.keys.events, job_id,
+                             max_entries=self.settings.max_len_events + TIMELINE_SLACK)
 
     def _cut_short(self) -> list[str]:
         """Jobs an earlier retry moved and did not finish putting back: marked unsent, their record still there."""

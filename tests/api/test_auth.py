@@ -30,7 +30,7 @@ def secured_operations() -> list[tuple[str, str]]:
 
 def test_every_management_route_refuses_a_missing_or_wrong_token(ns: Namespace, api: ApiClient) -> None:
     operations = secured_operations()
-    assert len(operations) == 22
+    assert len(operations) == 27
     for method, path in operations:
         for token, scheme in ((None, None), ("wrong-token", "Bearer"), (TOKEN[:-1], "Bearer"), (TOKEN, "Basic")):
             headers = {"Authorization": f"{scheme} {token}"} if scheme else {}
@@ -53,6 +53,7 @@ def test_token_is_checked_before_routing_and_validation(ns: Namespace, api: ApiC
 def test_public_routes_need_no_token(ns: Namespace, api: ApiClient) -> None:
     assert api.call("GET", "/health", token=None).status == 200
     assert api.call("GET", "/openapi.json", token=None).status == 200
+    assert api.call("GET", "/dashboard", token=None).status == 200
     assert api.webhook(ghl_contact_event("wh-public")).status == 202
 
 

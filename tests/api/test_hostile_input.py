@@ -26,13 +26,13 @@ from tests.api.conftest import GHL_SECRET, TOKEN, ApiClient
 from tests.conftest import Namespace
 
 EXAMPLE = {"queue": "email", "job_id": "123", "record_id": "email-123", "source": "gohighlevel",
-           "name": "daily-digest", "entity": "ticket"}
+           "name": "daily-digest", "entity": "ticket", "asset": "app.js"}
 OPERATIONS = sorted((method.upper(), re.sub(r"\{(\w+)\}", lambda m: EXAMPLE[m.group(1)], template))
                     for template, item in openapi_document()["paths"].items() for method in item)
 TAKE_BODIES = {(method.upper(), re.sub(r"\{(\w+)\}", lambda m: EXAMPLE[m.group(1)], template))
                for template, item in openapi_document()["paths"].items() for method, op in item.items()
                if "requestBody" in op}
-PUBLIC = {("GET", "/health"), ("POST", "/webhooks/gohighlevel")}
+PUBLIC = {("GET", "/health"), ("POST", "/webhooks/gohighlevel"), ("GET", "/dashboard"), ("GET", "/dashboard/app.js")}
 TALLY: Counter[str] = Counter()
 
 

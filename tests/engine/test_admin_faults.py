@@ -1,4 +1,5 @@
-"""Issue 12, point 3: redrive and retry-failed cut short at every seam, then run again.
+"""Issue 12, point 3: redrive and retry-failed (and issue 14's retry of one job) cut short at every seam, then run
+again.
 
 Their steps, per batch of 10: move the jobs back to waiting, each marked unsent (retryJobs); send them to SQS;
 clear the marks; remove their dead-letter records; when SQS refused, put the jobs back (undoRetryJobs). A fault
@@ -24,7 +25,8 @@ QUEUE = "lead-processing"
 DLQ = "lead-processing-dlq"
 
 Action = Callable[[QueueAdmin], list[str]]
-ACTIONS: dict[str, Action] = {"redrive": lambda admin: admin.redrive(), "retry-failed": QueueAdmin.retry_failed}
+ACTIONS: dict[str, Action] = {"redrive": lambda admin: admin.redrive(), "retry-failed": QueueAdmin.retry_failed,
+                              "retry-job": lambda admin: admin.retry_job("lead-1")}
 SEAMS = ("retry_jobs", "send", "confirm_sent", "remove_dead_letters", "undo_retry_jobs")
 
 

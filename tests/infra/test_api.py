@@ -16,7 +16,8 @@ from tests.infra.helpers import function_by_description, one
 
 DOCUMENT: dict[str, Any] = json.loads(OPENAPI.read_text())
 ROUTES = routes(DOCUMENT)
-PUBLIC = {("POST", "/webhooks/{source}"), ("GET", "/health")}
+PUBLIC = {("POST", "/webhooks/{source}"), ("GET", "/health"), ("GET", "/dashboard"),
+          ("GET", "/dashboard/{asset}")}
 
 
 def resource_paths(template: Template) -> dict[str, str]:
@@ -83,6 +84,17 @@ def test_metrics_token_option_opens_get_metrics_to_a_scraper_alone(
     _, default = variant(management_auth="iam")
     assert "METRICS_TOKEN_SECRET_ID" not in function_by_description(default, "jobqueue API and webhook intake")[1][
         "Environment"]["Variables"]
+
+
+def test_read_only_token_option_adds_the_viewers_secret(variant: Callable[..., tuple[JobQueueStack, Template]]) -> None:
+    """-c readOnlyToken=true: a secret for the dashboard's read-only token, read by the API function alone."""
+    _, template = variant(read_only_token=True)
+    _, api = function_by_description(template, "jobqueue API and webhook intake")
+    assert "READ_ONLY_TOKEN_SECRET_ID" in api["Environment"]["Variables"]
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    assert any("read-only" in r["Properties"]["Description"] for r in secrets.values())
+    with pytest.raises(ValueError, match="readOnlyToken: needs managementAuth=token"):
+        variant(management_auth="iam", read_only_token=True)
 
 
 def test_stage_throttles_logs_json_and_traces(template: Template) -> None:

@@ -66,7 +66,8 @@ DEFAULT_API = "API=http://127.0.0.1:3000"
 READMES = [ROOT / "README.md", ROOT / "events" / "README.md"]
 CODE = [ROOT / "app.py", *sorted(p for top in ("layers", "examples", "functions", "bench", "infra")
                                  for p in (ROOT / top).rglob("*.py") if "node_modules" not in p.parts)]
-OUTSIDE = ("AWS_", "JOBQUEUE_", "MOTO_", "REDIS_URL", "SERVICE_TOKEN", "GHL_WEBHOOK_SECRET", "VIRTUAL_ENV")
+OUTSIDE = ("AWS_", "JOBQUEUE_", "MOTO_", "REDIS_URL", "SERVICE_TOKEN", "READ_ONLY_TOKEN", "GHL_WEBHOOK_SECRET",
+           "VIRTUAL_ENV")
 
 
 def newcomer_environment() -> dict[str, str]:

@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from jobqueue import __version__
-from jobqueue.api.auth import BEARER_SCHEME, authorized, header, is_public, proxy_error, unauthorized_response
+from jobqueue.api.auth import BEARER_SCHEME, header, is_public, proxy_error, refusal
 from jobqueue.api.bodies import parse_object
 from jobqueue.api.errors import BadRequestError, register_error_handlers
 from jobqueue.api.routes import ROUTERS
@@ -39,9 +39,10 @@ for _router in [*ROUTERS, *(import_attribute(path) for path in default_catalog()
 TITLE = "jobqueue"
 DESCRIPTION = (
     "BullMQ-style job queues on SQS, Lambda and Redis. Every route except `POST /webhooks/{source}` (signed "
-    "bodies), `GET /health` and `GET /openapi.json` needs `Authorization: Bearer <service token>` (`GET /metrics` "
-    "also takes the scrape token, `METRICS_TOKEN`, when one is set). A wrong method on a route's path is a 405 with "
-    "`Allow`."
+    "bodies), `GET /health`, `GET /openapi.json` and the dashboard's files needs `Authorization: Bearer <service "
+    "token>` (`GET /metrics` also takes the scrape token, `METRICS_TOKEN`, when one is set; every GET takes the "
+    "read-only token, `READ_ONLY_TOKEN`, when one is set). `GET /dashboard` is the web dashboard, which calls these "
+    "routes. A wrong method on a route's path is a 405 with `Allow`."
 )
 
 
@@ -94,8 +95,9 @@ def body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Authenticate and check the body's media type and shape (unless the route is public), then route."""
     if not is_public(event):
-        if not authorized(event):
-            return unauthorized_response()
+        refused = refusal(event)
+        if refused is not None:
+            return refused
         problem = body_problem(event)
         if problem is not None:
             return proxy_error(*problem)

@@ -5,7 +5,10 @@ Deny by default: every request that is not to a public route (``PUBLIC_ROUTES``)
 unauthenticated caller learns nothing (not even whether a route exists or what its body looks like).
 The token comes from `jobqueue.api.secrets` (``SERVICE_TOKEN``) and is compared in constant time.
 ``GET /metrics`` also takes the scrape token ``METRICS_TOKEN`` when the deployment sets one: a Prometheus scraper
-then holds a credential that reads metrics and nothing else.
+then holds a credential that reads metrics and nothing else. Every GET also takes ``READ_ONLY_TOKEN`` when one
+is set: a dashboard viewer holding it can read everything and change nothing (any other method is a 403).
+Only the bearer header counts, never a cookie, so a page of another site cannot act with a signed-in user's
+credentials (a cross-site form post carries no such header: 401).
 Deployed with ``-c managementAuth=iam`` (``JOBQUEUE_MANAGEMENT_AUTH=iam``), API Gateway has already checked the
 caller's SigV4 signature and IAM policy (the ``Authorization`` header then holds the signature, not a token):
 a request is authorized when API Gateway names the IAM caller in its request context.
@@ -20,7 +23,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from jobqueue.api.secrets import METRICS_TOKEN, SERVICE_TOKEN, read_secret
+from jobqueue.api.secrets import METRICS_TOKEN, READ_ONLY_TOKEN, SERVICE_TOKEN, read_secret
 
 __all__ = [
     "BEARER_SCHEME",
@@ -32,6 +35,8 @@ __all__ = [
     "header",
     "is_public",
     "proxy_error",
+    "read_only",
+    "refusal",
     "request_path",
     "unauthorized_response",
 ]
@@ -44,7 +49,10 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/webhooks/{source}"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
+    ("GET", "/dashboard"),
+    ("GET", "/dashboard/{asset}"),
 )
+READ_METHODS = ("GET", "HEAD")
 # The one route the scrape token (METRICS_TOKEN) opens.
 METRICS_ROUTE = ("GET", "/metrics")
 _PUBLIC = [(method, re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) + "$"))
@@ -87,6 +95,23 @@ def _bearer_is(event: dict[str, Any], secret: str) -> bool:
     expected = read_secret(secret)
     scheme, _, token = header_value.strip().partition(" ")
     return bool(expected) and scheme.lower() == "bearer" and constant_time_equal(token.strip(), expected or "")
+
+
+def read_only(event: dict[str, Any]) -> bool:
+    """True when the request's bearer token is the read-only token (and one is configured)."""
+    return _bearer_is(event, READ_ONLY_TOKEN)
+
+
+def refusal(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer to a request its credentials do not allow (401, or 403 for a change asked with the read-only
+    token), or None when it may go on."""
+    if authorized(event):
+        return None
+    if read_only(event):
+        if str(event.get("httpMethod") or "").upper() in READ_METHODS:
+            return None
+        return proxy_error(403, "the read-only token may only read (GET)")
+    return unauthorized_response()
 
 
 def authorized(event: dict[str, Any]) -> bool:

@@ -254,6 +254,39 @@ class JobStatus(BaseModel):
                           "`ignored` (-> reason), `failed` (those that failed it)")
 
 
+class TimelineEvent(BaseModel):
+    event: str = Field(description="BullMQ's event name: added, waiting, delayed, failed, completed, removed...")
+    at: int = Field(description="ms since the epoch, when Redis recorded it")
+    fields: dict[str, str] = Field(description="the event's other fields (delay, failedReason, prev...)")
+
+
+class TimelineAttempt(BaseModel):
+    attempt: int = Field(description="1 for the first run (a retry or redrive starts over)")
+    startedAt: int | None = Field(description="ms since the epoch; null when its `active` event is gone")
+    endedAt: int = Field(description="ms since the epoch")
+    outcome: Literal["retry", "failed", "completed"]
+    reason: str | None
+    nextDueAt: int | None = Field(description="for a retried attempt: when the next one was due (ms)")
+    delayMs: int | None = Field(description="the backoff: nextDueAt - endedAt")
+
+
+class JobTimeline(BaseModel):
+    """A job's history from its queue's events stream (`jobqueue.timeline`)."""
+
+    queue: str
+    jobId: str
+    addedAt: int = Field(description="the job's timestamp (ms)")
+    events: list[TimelineEvent]
+    attempts: list[TimelineAttempt]
+    complete: bool = Field(description="false when the capped stream may have dropped older events")
+
+
+class JobRetried(BaseModel):
+    queue: str
+    jobId: str
+    retried: bool
+
+
 class JobLogs(BaseModel):
     """BullMQ's `getJobLogs`: the requested lines and how many the job has."""
 
@@ -386,6 +419,25 @@ class InitializeRequest(_Request):
 
 class InitializeResult(BaseModel):
     changes: list[dict[str, Any]]
+
+
+class Session(BaseModel):
+    """What the caller's token may do: the dashboard hides actions for a read-only token."""
+
+    readOnly: bool = Field(description="true for READ_ONLY_TOKEN: only GET requests are answered")
+
+
+class QueueOverview(QueueMetrics):
+    """One queue as the dashboard's overview shows it."""
+
+    deadLetters: int = Field(description="records awaiting triage in the queue's dead-letter queue")
+    completedLastHour: int = Field(description="jobs that completed in the last hour and are still kept")
+    failedLastHour: int = Field(description="jobs that failed for good in the last hour and are still kept")
+    eventSources: EventSources | None = Field(description="its mappings as Lambda reports them; null if unknown")
+
+
+class Overview(BaseModel):
+    queues: list[QueueOverview]
 
 
 class Dependency(BaseModel):

@@ -1,7 +1,7 @@
 """Where the API's secrets come from: Secrets Manager when deployed, the environment when local.
 
-The rule, for a secret called NAME (``SERVICE_TOKEN``, ``METRICS_TOKEN``, or a webhook source's ``secret`` such
-as ``GHL_WEBHOOK_SECRET``):
+The rule, for a secret called NAME (``SERVICE_TOKEN``, ``METRICS_TOKEN``, ``READ_ONLY_TOKEN``, or a webhook
+source's ``secret`` such as ``GHL_WEBHOOK_SECRET``):
 
 1. if the environment variable ``NAME_SECRET_ID`` is set (the deployed form: the CDK app sets it to the
    secret's ARN or name), the value is the Secrets Manager secret it names, read through Powertools'
@@ -20,13 +20,15 @@ import os
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 
-__all__ = ["METRICS_TOKEN", "SECRET_MAX_AGE_S", "SERVICE_TOKEN", "read_secret"]
+__all__ = ["METRICS_TOKEN", "READ_ONLY_TOKEN", "SECRET_MAX_AGE_S", "SERVICE_TOKEN", "read_secret"]
 
 logger = Logger(service="jobqueue-api")
 
 SERVICE_TOKEN = "SERVICE_TOKEN"
 METRICS_TOKEN = "METRICS_TOKEN"
 """Optional: a bearer token accepted on `GET /metrics` alone, for Prometheus scrapers (see `jobqueue.api.auth`)."""
+READ_ONLY_TOKEN = "READ_ONLY_TOKEN"
+"""Optional: a bearer token answered on GET routes only, for a viewer of the dashboard (see `jobqueue.api.auth`)."""
 SECRET_MAX_AGE_S = 300
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from jobqueue.api.docs import responses
-from jobqueue.api.errors import BadRequestError
+from jobqueue.api.errors import BadRequestError, ConflictError
 from jobqueue.api.models import (
     CleanRequest,
     CleanResult,
@@ -16,8 +16,10 @@ from jobqueue.api.models import (
     EventSources,
     JobList,
     JobLogs,
+    JobRetried,
     JobState,
     JobStatus,
+    JobTimeline,
     PauseState,
     QueueList,
     QueueMetrics,
@@ -148,6 +150,35 @@ def get_job_logs(
     if count == 0 and producer.get_job(job_id) is None:
         raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
     return JobLogs(logs=logs, count=count)
+
+
+@router.get("/queues/<queue>/jobs/<job_id>/timeline", tags=["queues"], operation_id="getJobTimeline",
+            summary="A job's events and attempts, with the backoff between them",
+            description="From the queue's BullMQ events stream, which is capped (`JOBQUEUE_MAX_LEN_EVENTS`): "
+                        "`complete` is false when older events of a busy queue may be gone.",
+            responses=responses({200: ("the job's history", JobTimeline)}, 400, 401, 404))
+def get_job_timeline(queue: QueuePath, job_id: JobIdPath) -> JobTimeline:
+    svc = services()
+    job = svc.queue(queue).get_job(job_key_id(job_id))
+    if job is None:
+        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    found = svc.admin(queue).timeline(job_id)
+    return JobTimeline.model_validate({"queue": queue, "jobId": job_id, "addedAt": job.timestamp,
+                                       "events": found.events, "attempts": found.attempts,
+                                       "complete": found.complete}, from_attributes=True)
+
+
+@router.post("/queues/<queue>/jobs/<job_id>/retry", tags=["queues"], operation_id="retryJob",
+             summary="Send one failed job back to the queue with fresh attempts",
+             responses=responses({200: ("the job is waiting again", JobRetried)}, 400, 401, 404, 409, 503))
+def retry_job(queue: QueuePath, job_id: JobIdPath) -> JobRetried:
+    svc = services()
+    job = svc.queue(queue).get_job(job_key_id(job_id))
+    if job is None:
+        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    if not svc.admin(queue).retry_job(job_id):
+        raise ConflictError(f"queue {queue!r}: job {job_id!r} is {job.state}, not failed")
+    return JobRetried(queue=queue, jobId=job_id, retried=True)
 
 
 @router.delete("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="removeJob",

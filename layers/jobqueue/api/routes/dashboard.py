@@ -1,0 +1,103 @@
+"""The web dashboard's files (public: they hold no data) and `GET /session`, which tells the dashboard whether its
+token is read-only. The files are read by `jobqueue.dashboard`, imported only when one is asked for, so the
+API's cold start does not grow."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Annotated
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from jobqueue.api.auth import authorized
+from jobqueue.api.docs import responses
+from jobqueue.api.errors import NotFoundError
+from jobqueue.api.models import EventSources, Overview, QueueOverview, Session
+from jobqueue.api.router import new_router
+from jobqueue.api.routes.queues import event_sources
+from jobqueue.api.services import services
+from jobqueue.keys import QueueKeys
+
+router = new_router()
+logger = Logger(service="jobqueue-api")
+
+HOUR_MS = 3_600_000
+LAMBDA_CALLS = 4
+"""Event source lookups the overview makes at once (Lambda's control plane throttles bursts)."""
+
+_FILE: OpenAPIResponse = {"description": "the file", "content": {"text/html": {"schema": {"type": "string"}},
+                                                "text/javascript": {"schema": {"type": "string"}},
+                                                "text/css": {"schema": {"type": "string"}}}}
+
+
+def _serve(name: str) -> Response[str]:
+    from jobqueue.dashboard import asset  # only now: the dashboard's files stay off the cold start
+
+    found = asset(name)
+    if found is None:
+        raise NotFoundError(f"the dashboard has no file {name!r}")
+    content_type, body, headers = found
+    return Response(200, content_type, body, headers=headers)
+
+
+@router.get("/dashboard", tags=["dashboard"], operation_id="dashboard", summary="The web dashboard",
+            description="A single page (no build step, nothing fetched from elsewhere) that signs in with a token "
+                        "kept in the tab's sessionStorage and calls this API's routes with it.",
+            responses={200: _FILE})
+def dashboard() -> Response[str]:
+    return _serve("index.html")
+
+
+@router.get("/dashboard/<asset>", tags=["dashboard"], operation_id="dashboardAsset",
+            summary="A file of the web dashboard (its script and style sheet)",
+            responses={200: _FILE, **responses({}, 404)})
+def dashboard_asset(asset: Annotated[str, Path(min_length=1, max_length=40)]) -> Response[str]:
+    return _serve(asset)
+
+
+@router.get("/session", tags=["dashboard"], operation_id="getSession",
+            summary="What the caller's token may do (the dashboard hides actions for a read-only token)",
+            responses=responses({200: ("the token's access", Session)}, 401))
+def session() -> Session:
+    # The request got here with a token `refusal` let through: the service token, or else the read-only one.
+    return Session(readOnly=not authorized(router.current_event.raw_event))
+
+
+@router.get("/overview", tags=["dashboard"], operation_id="getOverview",
+            summary="Every queue's counts, dead letters, last hour and event sources (the dashboard's overview)",
+            description="The last hour's figures count the completed and failed sets by finish time, so jobs "
+                        "already removed (`removeOnComplete`, `clean`) are not in them.",
+            responses=responses({200: ("every queue of the catalog", Overview)}, 401, 503))
+def overview() -> Overview:
+    svc = services()
+    since = int(time.time() * 1000) - HOUR_MS
+    pipe = svc.redis.pipeline(transaction=False)
+    for name, config in svc.catalog.queues.items():
+        keys = QueueKeys(svc.settings.prefix, name)
+        pipe.llen(QueueKeys(svc.settings.prefix, config.dead_letter).wait)
+        pipe.zcount(keys.completed, since, "+inf")
+        pipe.zcount(keys.failed, since, "+inf")
+    found = pipe.execute()
+    names = list(svc.catalog.queues)
+    with ThreadPoolExecutor(max_workers=LAMBDA_CALLS) as pool:  # one Lambda API call per queue, a few at once
+        sources = list(pool.map(_event_sources, names))
+    return Overview(queues=[
+        QueueOverview.model_validate({
+            **svc.admin(name).metrics(), "deadLetters": found[3 * i], "completedLastHour": found[3 * i + 1],
+            "failedLastHour": found[3 * i + 2], "eventSources": sources[i]})
+        for i, name in enumerate(names)])
+
+
+def _event_sources(name: str) -> EventSources | None:
+    """The queue's mappings, or None when Lambda does not answer: the overview still shows the counts."""
+    try:
+        return event_sources(services().admin(name).event_sources())
+    except Exception as exc:  # any SDK failure: unknown, said in the log by class only
+        logger.warning("event sources unavailable", extra={"queue": name, "error": type(exc).__name__})
+        return None
