@@ -23,7 +23,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-groups bench-memory bench-dashboard chaos synth deploy destroy clean localstack localstack-up checkov chromium
+.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-groups bench-memory bench-dashboard chaos synth deploy destroy clean localstack localstack-up checkov chromium screenshots
 
 install: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) $(CDK)
 
@@ -114,6 +114,10 @@ chaos: $(INSTALLED)
 
 # The dashboard's page load in headless Chromium with 100,000 jobs in a queue (REDIS_URL, a prefix of its own),
 # against the bare JSON route call it makes; one JSON line.
+# The dashboard's browser tests, writing their screenshots to docs/screenshots/ (the README's) instead of build/.
+screenshots: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) chromium
+	JOBQUEUE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/dashboard -n 0 -q
+
 bench-dashboard: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) chromium
 	$(PY) -m bench.dashboard $(BENCH_DASHBOARD_ARGS)
 
