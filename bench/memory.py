@@ -65,7 +65,8 @@ SAMPLES = 200  # job hashes (and logs) measured per family and report; the rest 
 FLAT = 1.10
 # Key suffixes of a queue (BullMQ's and jobqueue's); anything else under a queue is a job hash or its logs.
 FAMILIES = ("id", "meta", "events", "wait", "active", "delayed", "prioritized", "pc", "completed", "failed",
-            "paused", "limiter", "leases", "slots", "unsent", "removed", "metrics:completed", "metrics:failed")
+            "paused", "limiter", "leases", "slots", "unsent", "removed", "metrics:completed", "metrics:failed",
+            "metrics:completed:data", "metrics:failed:data")
 
 
 @dataclass

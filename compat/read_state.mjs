@@ -2,10 +2,11 @@
 // writes is what BullMQ itself sees.
 //
 // stdin:  {"redisUrl": "redis://127.0.0.1:6379/0", "prefix": "bull",
-//          "queues": {"<queue>": ["<jobId>", ...]}}
+//          "queues": {"<queue>": ["<jobId>", ...]}, "metrics": false}
 // stdout: {"<queue>": {"counts": <queue.getJobCounts()>,
 //          "jobs": {"<jobId>": null | {id, name, data, attemptsMade, progress, returnvalue,
-//                   failedReason, state, processedOn, finishedOn, timestamp, opts}}}}
+//                   failedReason, state, processedOn, finishedOn, timestamp, opts}},
+//          "metrics": {"completed": <queue.getMetrics('completed')>, "failed": ...}  (when asked)}}
 //
 // Read-only by construction: a Queue with skipMetasUpdate (the constructor otherwise HSETs
 // `<prefix>:<queue>:meta`), no Worker, no QueueEvents. Caveat (BullMQ's own, not ours):
@@ -48,7 +49,7 @@ async function readJob(queue, jobId) {
   };
 }
 
-async function readQueue(connection, prefix, name, jobIds) {
+async function readQueue(connection, prefix, name, jobIds, metrics) {
   const queue = new Queue(name, { connection, prefix, skipMetasUpdate: true });
   // Queue emits 'error' on connection trouble; without a listener Node would crash the process
   // instead of letting the awaited call reject with the message.
@@ -59,7 +60,11 @@ async function readQueue(connection, prefix, name, jobIds) {
     for (const jobId of jobIds) {
       jobs[jobId] = await readJob(queue, String(jobId));
     }
-    return { counts, jobs };
+    if (!metrics) {
+      return { counts, jobs };
+    }
+    const [completed, failed] = [await queue.getMetrics('completed'), await queue.getMetrics('failed')];
+    return { counts, jobs, metrics: { completed, failed } };
   } finally {
     await queue.close();
   }
@@ -79,7 +84,7 @@ async function main() {
   try {
     const result = {};
     for (const [name, jobIds] of Object.entries(request.queues ?? {})) {
-      result[name] = await readQueue(connection, prefix, name, jobIds);
+      result[name] = await readQueue(connection, prefix, name, jobIds, request.metrics === true);
     }
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {

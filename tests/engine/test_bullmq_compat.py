@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from jobqueue import Queue
 from jobqueue.keys import QueueKeys
+from jobqueue.throughput import finished_within, read_metrics
 from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state, read_state_node
 from tests.support.functions import LocalFunctions
@@ -61,3 +64,47 @@ def test_real_bullmq_clients_report_what_jobqueue_reports(ns: Namespace) -> None
     assert ns.redis.zcard(f"{p}:lead-processing:completed") == 3
     assert ns.redis.llen(f"{p}:lead-processing-dlq:wait") == 1
     assert ns.redis.hget(f"{p}:lead-processing:{done[0]}", "name") == "process-lead"
+
+
+def test_per_minute_metrics_are_bullmqs_and_count_the_last_hour(ns: Namespace) -> None:
+    """moveToFinished keeps BullMQ's per-minute metrics: npm bullmq's getMetrics reads the same points, and the
+    dashboard's last hour (`finished_within`) counts jobs whatever retention removed since."""
+    leads = Queue("lead-processing")
+    functions = LocalFunctions(ns, ["lead-processing"])
+    leads.add_bulk([{"name": "process-lead", "data": {"leadId": i}} for i in range(3)])
+    functions.pump(lambda: leads.get_job_counts()["completed"] == 3, timeout=20)
+    metrics = QueueKeys(ns.settings.prefix, "lead-processing").metrics("completed")
+    # Three minutes pass with no finish: the next finish closes the first minute and pushes two empty ones.
+    ns.redis.hset(metrics, mapping={"prevTS": int(time.time() * 1000) - 180_000, "prevCount": 0})
+    ns.redis.delete(f"{metrics}:data")
+    leads.add_bulk([{"name": "process-lead", "data": {"leadId": 10 + i}} for i in range(2)])
+    functions.pump(lambda: leads.get_job_counts()["completed"] == 5, timeout=20)
+    ns.redis.delete(QueueKeys(ns.settings.prefix, "lead-processing").completed)  # retention: the figures stay
+
+    count, prev_count = (int(v or 0) for v in ns.redis.hmget(metrics, "count", "prevCount"))
+    points = [int(p) for p in ns.redis.lrange(f"{metrics}:data", 0, -1)]
+    assert count == 5 and points[-3:] == [0, 0, 3] and sum(points) + count - prev_count == 5
+
+    seen = read_state_node(ns.settings.redis_url, ns.settings.prefix, {"lead-processing": []}, metrics=True)
+    completed = seen["lead-processing"]["metrics"]["completed"]
+    assert completed["data"] == points and completed["count"] == len(points)
+    assert (completed["meta"]["count"], completed["meta"]["prevCount"]) == (5, prev_count)
+    assert seen["lead-processing"]["metrics"]["failed"]["meta"]["count"] == 0
+
+    pipe = ns.redis.pipeline()
+    read_metrics(pipe, QueueKeys(ns.settings.prefix, "lead-processing"), "completed", 60)
+    meta, window = pipe.execute()
+    now = int(time.time() * 1000)
+    assert finished_within(meta, window, now_ms=now, minutes=60) == 5
+    assert finished_within(meta, window, now_ms=now + 3_600_000, minutes=60) == 0
+
+    # A long idle spell: each empty minute is a point (pushed at most 1000 a command), a week at most.
+    ns.redis.hset(metrics, "prevTS", now - 2_500 * 60_000)
+    ns.redis.delete(f"{metrics}:data")
+    leads.add("process-lead", {"leadId": 20})
+    functions.pump(lambda: int(ns.redis.hget(metrics, "count") or 0) == 6, timeout=20)
+    assert ns.redis.llen(f"{metrics}:data") == 2_500
+    ns.redis.hset(metrics, "prevTS", now - 20_000 * 60_000)
+    leads.add("process-lead", {"leadId": 21})
+    functions.pump(lambda: int(ns.redis.hget(metrics, "count") or 0) == 7, timeout=20)
+    assert ns.redis.llen(f"{metrics}:data") == 10_080

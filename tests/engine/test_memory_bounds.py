@@ -85,7 +85,8 @@ def test_every_key_family_stays_within_its_bound_over_a_simulated_week(redis_pre
     assert client.zcard(work_keys.slots) <= work.concurrency
     assert client.llen(work_keys.limiter) <= 3
     assert client.zcard(work_keys.unsent) == 0 and client.llen(work_keys.active) == 0
-    assert client.hkeys(work_keys.metrics("completed")) == ["count"]
+    assert set(client.hkeys(work_keys.metrics("completed"))) == {"count", "prevTS", "prevCount"}
+    assert client.llen(f"{work_keys.metrics('completed')}:data") <= 7 * 24 * 60, "a week of per-minute points"
     for queue_keys in keys.values():
         assert client.xlen(queue_keys.events) <= MAX_EVENTS + STREAM_NODE
 
@@ -98,7 +99,8 @@ def test_every_key_family_stays_within_its_bound_over_a_simulated_week(redis_pre
     families = measure(client, prefix)
     assert set(families) <= {"job hash", ":id", ":meta", ":events", ":wait", ":active", ":delayed", ":prioritized",
                              ":pc", ":completed", ":failed", ":limiter", ":leases", ":slots", ":unsent", ":removed",
-                             ":metrics:completed", ":metrics:failed", ":records:<queue>", "~jobqueue:repeat"}
+                             ":metrics:completed", ":metrics:failed", ":metrics:completed:data",
+                             ":metrics:failed:data", ":records:<queue>", "~jobqueue:repeat"}
 
 
 def test_a_limited_schedule_keeps_only_its_newest_ticks(redis_prefix: tuple[Redis, str]) -> None:

@@ -122,8 +122,10 @@ def read_state(redis_url: str, prefix: str, queues: dict[str, list[str]]) -> dic
     return asyncio.run(_read_all(redis_url, prefix, queues))
 
 
-def read_state_node(redis_url: str, prefix: str, queues: dict[str, list[str]]) -> dict[str, Any]:
-    """Queue state as the npm bullmq client sees it, via ``node compat/read_state.mjs``.
+def read_state_node(redis_url: str, prefix: str, queues: dict[str, list[str]], *,
+                    metrics: bool = False) -> dict[str, Any]:
+    """Queue state as the npm bullmq client sees it, via ``node compat/read_state.mjs``; with `metrics`, also each
+    queue's ``getMetrics('completed')`` and ``getMetrics('failed')``.
 
     Raises rather than skips when node or ``compat/node_modules`` is missing: a compatibility check
     that silently does not run proves nothing (``npm ci --prefix compat`` installs it).
@@ -133,7 +135,7 @@ def read_state_node(redis_url: str, prefix: str, queues: dict[str, list[str]]) -
         raise RuntimeError("node is not on PATH; the npm BullMQ reader needs Node.js >= 20")
     if not (COMPAT_DIR / "node_modules" / "bullmq").is_dir():
         raise RuntimeError(f"{COMPAT_DIR / 'node_modules'} is missing; run `npm ci --prefix compat`")
-    request = {"redisUrl": redis_url, "prefix": prefix, "queues": queues}
+    request = {"redisUrl": redis_url, "prefix": prefix, "queues": queues, "metrics": metrics}
     proc = subprocess.run(
         [node, str(READ_STATE_MJS)],
         input=json.dumps(request),

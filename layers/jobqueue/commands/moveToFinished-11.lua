@@ -59,8 +59,11 @@
     (BullMQ's removeOnComplete / removeOnFail), deleting the trimmed jobs' hashes and logs and leaving a
     tombstone for each, so that a later delivery of the same message does not run the job again. A flow
     parent's keys (`:dependencies`, `:processed`, `:failed`, `:unsuccessful`) go with it.
-  Metrics:
-    the `count` fields of BullMQ's metrics hashes grow by the call's completed and failed jobs.
+  Metrics (BullMQ's, as its Worker option `metrics` keeps them and `Queue.getMetrics` reads them):
+    the `count` field of the completed and failed metrics hashes grows by the call's jobs; when a call is the
+    first of a new minute, the closed minutes' counts are pushed to `<metrics hash>:data` (newest first: the
+    minute of `prevTS`, then a 0 for each minute without a finish), trimmed to METRICS_POINTS (a week), and
+    `prevTS`/`prevCount` move to this call.
   Stack traces:
     a retry or failure appends its attempt's stack trace (ARGV: a JSON list of one) to the job's `stacktrace`
     field, a JSON list as BullMQ keeps it, holding the last STACK_TRACE_LIMIT attempts' traces.
@@ -241,12 +244,35 @@ if startId ~= "" then
   end
 end
 
+-- BullMQ's per-minute metrics (its collectMetrics): one HINCRBY and one HMGET a call, more once a minute.
+local METRICS_POINTS, MINUTE_MS = 10080, 60000
+local function collectMetrics(key, n)
+  local count = redis.call("HINCRBY", key, "count", n) - n
+  local prev = redis.call("HMGET", key, "prevTS", "prevCount")
+  local ts = tonumber(timestamp)
+  if not prev[1] then  -- the first minute counts from here (a count kept from before has no points)
+    redis.call("HSET", key, "prevTS", ts, "prevCount", count)
+    return
+  end
+  local gap = math.min(math.floor(ts / MINUTE_MS) - math.floor(tonumber(prev[1]) / MINUTE_MS), METRICS_POINTS)
+  if gap > 0 then
+    redis.call("LPUSH", key .. ":data", count - tonumber(prev[2] or 0))
+    local zeros = {}
+    for i = 1, math.min(gap - 1, 1000) do zeros[i] = 0 end
+    for first = 1, gap - 1, 1000 do  -- a long idle spell: its empty minutes, at most 1000 a command
+      redis.call("LPUSH", key .. ":data", unpack(zeros, 1, math.min(1000, gap - first)))
+    end
+    redis.call("LTRIM", key .. ":data", 0, METRICS_POINTS - 1)
+    redis.call("HSET", key, "prevTS", ts, "prevCount", count)
+  end
+end
+
 if #completed > 0 then
   redis.call("ZADD", completedKey, unpack(completed))
-  redis.call("HINCRBY", completedMetricsKey, "count", #completed / 2)
+  collectMetrics(completedMetricsKey, #completed / 2)
 end
 if failures > 0 then
-  redis.call("HINCRBY", failedMetricsKey, "count", failures)
+  collectMetrics(failedMetricsKey, failures)
 end
 if #released > 0 then
   redis.call("ZREM", leasesKey, unpack(released))

@@ -23,11 +23,12 @@ from jobqueue.api.router import new_router
 from jobqueue.api.routes.queues import event_sources
 from jobqueue.api.services import services
 from jobqueue.keys import QueueKeys
+from jobqueue.throughput import finished_within, read_metrics
 
 router = new_router()
 logger = Logger(service="jobqueue-api")
 
-HOUR_MS = 3_600_000
+HOUR_MINUTES = 60
 LAMBDA_CALLS = 4
 """Event source lookups the overview makes at once (Lambda's control plane throttles bursts)."""
 
@@ -71,26 +72,32 @@ def session() -> Session:
 
 @router.get("/overview", tags=["dashboard"], operation_id="getOverview",
             summary="Every queue's counts, dead letters, last hour and event sources (the dashboard's overview)",
-            description="The last hour's figures count the completed and failed sets by finish time, so jobs "
-                        "already removed (`removeOnComplete`, `clean`) are not in them.",
+            description="The last hour's figures come from BullMQ's per-minute metrics (`metrics:completed`, "
+                        "`metrics:failed` and their `:data` lists, what BullMQ's `getMetrics` reads), so jobs "
+                        "already removed (`removeOnComplete`, `clean`) still count.",
             responses=responses({200: ("every queue of the catalog", Overview)}, 401, 503))
 def overview() -> Overview:
     svc = services()
-    since = int(time.time() * 1000) - HOUR_MS
+    now = int(time.time() * 1000)
     pipe = svc.redis.pipeline(transaction=False)
     for name, config in svc.catalog.queues.items():
         keys = QueueKeys(svc.settings.prefix, name)
         pipe.llen(QueueKeys(svc.settings.prefix, config.dead_letter).wait)
-        pipe.zcount(keys.completed, since, "+inf")
-        pipe.zcount(keys.failed, since, "+inf")
+        for kind in ("completed", "failed"):
+            read_metrics(pipe, keys, kind, HOUR_MINUTES)
     found = pipe.execute()
     names = list(svc.catalog.queues)
     with ThreadPoolExecutor(max_workers=LAMBDA_CALLS) as pool:  # one Lambda API call per queue, a few at once
         sources = list(pool.map(_event_sources, names))
+
+    def last_hour(i: int, kind: int) -> int:
+        meta, points = found[5 * i + 1 + 2 * kind], found[5 * i + 2 + 2 * kind]
+        return finished_within(meta, points, now_ms=now, minutes=HOUR_MINUTES)
+
     return Overview(queues=[
         QueueOverview.model_validate({
-            **svc.admin(name).metrics(), "deadLetters": found[3 * i], "completedLastHour": found[3 * i + 1],
-            "failedLastHour": found[3 * i + 2], "eventSources": sources[i]})
+            **svc.admin(name).metrics(), "deadLetters": found[5 * i], "completedLastHour": last_hour(i, 0),
+            "failedLastHour": last_hour(i, 1), "eventSources": sources[i]})
         for i, name in enumerate(names)])
 
 
