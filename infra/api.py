@@ -43,6 +43,10 @@ PUBLIC_REASONS = {  # the routes the document leaves open, each with what guards
     "the body's HMAC signature with the source's secret (constant time) and refuses an unsigned body before any work",
     ("GET", "/health"): "Public by design: uptime probes call it without credentials; it answers liveness and the "
     "backends' state (reachability, memory use) only, no job data, and stage throttling bounds its rate",
+    ("GET", "/dashboard"): "Public by design: the dashboard's page holds no data; a browser loads it before signing "
+    "in, and every call it then makes carries the bearer token the function checks",
+    ("GET", "/dashboard/{asset}"): "Public by design: the dashboard's fixed script and style sheet, packaged files "
+    "named in the function (any other name is a 404), no data",
 }
 
 

@@ -1,4 +1,4 @@
-"""Operating a queue: counts, job lists, pause and resume, drain, clean, retry, remove, and its dead letters.
+"""Operating a queue: counts, job lists, pause and resume, drain, clean, retry, promote, remove, and its dead letters.
 
 >>> from jobqueue import QueueAdmin
 >>> admin = QueueAdmin("email")
@@ -50,6 +50,8 @@ CLEAN_STATES = ("completed", "failed", "waiting", "delayed", "prioritized")
 """The states `clean` removes from; active jobs are running and are never cleaned."""
 CLEAN_BATCH = 1000
 """Jobs removed per Lua call by `clean` and `drain`: each call stays short enough not to stall Redis."""
+PROMOTE_LIMIT = 1000
+"""Delayed jobs one `promote()` of all takes at most (soonest due first): a call stays within a request's time."""
 
 # Hash fields retryJobs removes from a failed job, kept to put them back if SQS refuses it.
 _FAILED_FIELDS = ("finishedOn", "processedOn", "failedReason", "stacktrace", "atm", "ats")
@@ -77,7 +79,7 @@ class _Plan:
     nothing to send, only the record goes) and how to undo the move."""
 
     job_id: str
-    record_id: str
+    record_id: str | None  # None: a promoted job has no dead-letter record
     requeue: Requeue | None
     message: JobMessage | None
     undo: Undo | None
@@ -303,6 +305,21 @@ class QueueAdmin:
             return []
         return self._requeue([(job_id, dead_letter_record_id(self.name, job_id))], None)
 
+    def promote(self, job_ids: list[str] | None = None, limit: int = PROMOTE_LIMIT, *,
+                on_progress: ProgressFn | None = None, deadline: float | None = None) -> list[str]:
+        """BullMQ's `job.promote()` / `queue.promoteJobs()`: delayed jobs start now; returns the ids promoted.
+
+        `job_ids` None: up to `limit` delayed jobs, soonest due first (call again for more). Each goes the way a
+        retry goes (moved to waiting marked unsent, with its `delay` 0 and its attempts kept; sent at once; its
+        mark cleared; put back delayed if SQS refuses it). Its old delayed message, arriving later, finds it not
+        delayed: it runs the job only if the new message has not (moveToActive), else is dropped or deferred.
+        An id that is not delayed is skipped. `on_progress` and `deadline` work as in `retry_failed`."""
+        _not_negative(limit=limit)
+        if job_ids is None:
+            job_ids = cast("list[str]", self.redis.zrange(self.keys.delayed, 0, limit - 1))
+        return self._requeue([(job_id, None) for job_id in dict.fromkeys(job_ids)], on_progress, deadline,
+                             promote=True)
+
     def timeline(self, job_id: str) -> Timeline:
         """The job's events and ended attempts from the queue's events stream (`jobqueue.timeline`), reading no
         more of the stream than its cap keeps."""
@@ -343,58 +360,89 @@ class QueueAdmin:
         skip = len(self.name) + 1
         return self._requeue([(record_id[skip:], record_id) for record_id in record_ids], on_progress, deadline)
 
-    def _requeue(self, items: list[tuple[str, str]], on_progress: ProgressFn | None,
-                 deadline: float | None = None) -> list[str]:
-        """(job id, record id) pairs back to waiting and SQS, SQS_BATCH at a time, none started after `deadline`."""
+    def _requeue(self, items: list[tuple[str, str | None]], on_progress: ProgressFn | None,
+                 deadline: float | None = None, *, promote: bool = False) -> list[str]:
+        """(job id, record id) pairs back to waiting and SQS, SQS_BATCH at a time, none started after `deadline`;
+        `promote`: delayed jobs (no record) instead of failed ones."""
         requeued: list[str] = []
         for start in range(0, len(items), SQS_BATCH):
             if deadline is not None and time.monotonic() >= deadline:
                 if on_progress:
                     on_progress(start, len(items))
                 break
-            requeued += self._requeue_batch(items[start:start + SQS_BATCH], start, requeued)
+            requeued += self._requeue_batch(items[start:start + SQS_BATCH], start, requeued, promote)
             if on_progress:
                 on_progress(min(start + SQS_BATCH, len(items)), len(items))
         return requeued
 
-    def _requeue_batch(self, items: list[tuple[str, str]], first: int, before: list[str]) -> list[str]:
+    def _requeue_batch(self, items: list[tuple[str, str | None]], first: int, before: list[str],
+                       promote: bool) -> list[str]:
         """Move, send, then settle: a job goes back to waiting marked unsent, is sent, then its dead-letter record is
         removed and last its mark cleared. Cut short with its record there, a run again completes it; with only
         its mark left, the sweeper sends a copy (dropped as a duplicate) and clears it."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id, record_id in items:
-            pipe.hgetall(self.keys.job(job_id))
-            pipe.zscore(self.keys.failed, job_id)
-            pipe.zscore(self.keys.unsent, job_id)
-            pipe.hgetall(self.dead_letter_keys.job(record_id))
-        found = pipe.execute()
         now = self.now_ms()
-        plans = [plan for i, (job_id, record_id) in enumerate(items)
-                 if (plan := self._plan(job_id, record_id, found[4 * i:4 * i + 4], now))]
+        plans = self._promote_plans([job_id for job_id, _ in items]) if promote else self._retry_plans(items, now)
         moving = [p for p in plans if p.requeue]
-        codes = self.scripts.retry_jobs([p.requeue for p in moving if p.requeue], now) if moving else []
+        requeues = [p.requeue for p in moving if p.requeue]
+        codes = self.scripts.retry_jobs(requeues, now, promote=promote) if moving else []
         moved = {p.job_id for p, code in zip(moving, codes, strict=True) if code == 0}
         to_send = {p.job_id: p.message for p in plans if p.message and (p.job_id in moved or p.requeue is None)}
         refused = send_jobs(self.queue.transport, self.config, to_send)
         sent = [job_id for job_id in to_send if job_id not in refused]
         settled = set(sent) | {p.job_id for p in plans if p.message is None}
-        self.dead_letter_scripts.remove_dead_letters(self.name, [p.record_id for p in plans if p.job_id in settled])
+        records = [p.record_id for p in plans if p.job_id in settled and p.record_id]
+        if records:
+            self.dead_letter_scripts.remove_dead_letters(self.name, records)
         self.scripts.confirm_sent(sent)
         if refused:
             try:
-                self.scripts.undo_retry_jobs([p.undo for p in moving if p.job_id in refused and p.undo])
+                self.scripts.undo_retry_jobs([p.undo for p in moving if p.job_id in refused and p.undo],
+                                             promote=promote)
                 undone = True
             except RedisError:  # they stay waiting, marked unsent: the sweeper sends them
                 undone = False
             positions = {job_id: first + i for i, (job_id, _) in enumerate(items)}
             raise EnqueueError(
                 f"queue {self.name!r}: SQS refused {len(refused)} of {len(to_send)} jobs; they were left as they "
-                f"were, their dead letters kept (first reason: {next(iter(refused.values()))})",
+                f"were{'' if promote else ', their dead letters kept'} (first reason: {next(iter(refused.values()))})",
                 [*before, *sent],
                 [Rejection(positions[job_id], job_id, f"SQS refused it: {why}",
                            may_run=not undone or job_id not in moved) for job_id, why in refused.items()],
             )
         return sent
+
+    def _retry_plans(self, items: list[tuple[str, str | None]], now: int) -> list[_Plan]:
+        """How each (job id, record id: the job's own when None) of a retry or redrive batch goes back, from one
+        read of Redis."""
+        named = [(job_id, record_id or dead_letter_record_id(self.name, job_id)) for job_id, record_id in items]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, record_id in named:
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.zscore(self.keys.failed, job_id)
+            pipe.zscore(self.keys.unsent, job_id)
+            pipe.hgetall(self.dead_letter_keys.job(record_id))
+        found = pipe.execute()
+        return [plan for i, (job_id, record_id) in enumerate(named)
+                if (plan := self._plan(job_id, record_id, found[4 * i:4 * i + 4], now))]
+
+    def _promote_plans(self, job_ids: list[str]) -> list[_Plan]:
+        """The delayed jobs of `job_ids`, each with its message due now (its attempts made kept) and its place in
+        `delayed` (score, `delay`) to go back to if SQS refuses it."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.zscore(self.keys.delayed, job_id)
+        found = pipe.execute()
+        plans: list[_Plan] = []
+        for i, job_id in enumerate(job_ids):
+            raw, score = cast("tuple[dict[str, str], float | None]", (found[2 * i], found[2 * i + 1]))
+            message = stored_message(self.config, job_id, {**raw, "delay": "0"}) if score is not None else None
+            if message is None:
+                continue
+            message = message.model_copy(update={"attempts_offset": int(raw.get("atm") or 0)})
+            undo = Undo(job_id, "promote", str(int(score or 0)), {"delay": raw.get("delay", "0")})
+            plans.append(_Plan(job_id, None, Requeue(job_id, "promote"), message, undo))
+        return plans
 
     def _plan(self, job_id: str, record_id: str, found: list[Any], now: int) -> _Plan | None:
         """How one job goes back: retried from its failed hash, re-created from its record, sent again (a run cut

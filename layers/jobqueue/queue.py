@@ -153,6 +153,8 @@ def stored_message(config: QueueConfig, job_id: str, raw: dict[str, str]) -> Job
             opts = None
     if opts is None:
         opts = resolve_options(config, raw["name"], {} if job_id.isdigit() else {"jobId": job_id})
+    if raw.get("delay") == "0" and opts.delay:  # promoted (BullMQ's promote zeroes the hash's delay): due now
+        opts = opts.model_copy(update={"delay": 0})
     return JobMessage(queue=config.name, id=job_id, name=raw["name"], data=_json_or_raw(raw.get("data")), opts=opts,
                       timestamp=int(raw.get("timestamp") or 0))
 

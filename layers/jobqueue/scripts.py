@@ -162,10 +162,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Requeue:
-    """One job for retryJobs: a failed job to retry, or a dead letter's job to re-create."""
+    """One job for retryJobs: a failed job to retry, a delayed job to promote, or a dead letter's job to re-create."""
 
     job_id: str
-    mode: str  # "retry" | "create"
+    mode: str  # "retry" | "promote" | "create"
     name: str = ""
     data: str = ""
     opts: str = ""
@@ -178,7 +178,7 @@ class Undo:
 
     job_id: str
     mode: str
-    failed_score: str = ""
+    failed_score: str = ""  # its score in the zset it left: failed, or delayed for a promote
     fields: dict[str, str] = field(default_factory=dict)
 
 
@@ -389,23 +389,26 @@ class Scripts:
              timestamp - REMOVED_TTL_MS, "1" if cleaned_event else "0"],
         ))
 
-    def retry_jobs(self, jobs: Sequence[Requeue], timestamp: int) -> list[int]:
-        """Move failed jobs (or re-create dead ones) to waiting, marked unsent; a code per job."""
+    def retry_jobs(self, jobs: Sequence[Requeue], timestamp: int, *, promote: bool = False) -> list[int]:
+        """Move failed jobs (or re-create dead ones; or, `promote`, delayed ones) to waiting, marked unsent; a code
+        per job."""
         k = self.keys
         args: list[Any] = [k.base, timestamp, self.max_len_events, len(jobs)]
         for j in jobs:
             args += [j.job_id, j.mode, j.name, j.data, j.opts, j.priority]
         return [int(c) for c in self._run(
-            "retryJobs-6.lua", [k.wait, k.prioritized, k.priority_counter, k.failed, k.events, k.unsent], args,
+            "retryJobs-6.lua",
+            [k.wait, k.prioritized, k.priority_counter, k.delayed if promote else k.failed, k.events, k.unsent], args,
         )]
 
-    def undo_retry_jobs(self, undos: Sequence[Undo]) -> int:
-        """Put back jobs that retryJobs moved but SQS refused."""
+    def undo_retry_jobs(self, undos: Sequence[Undo], *, promote: bool = False) -> int:
+        """Put back jobs that retryJobs moved but SQS refused (to delayed when they were promoted)."""
         k = self.keys
         args: list[Any] = [k.base, self.max_len_events, len(undos)]
         for u in undos:
             args += [u.job_id, u.mode, u.failed_score, json.dumps(u.fields)]
-        return int(self._run("undoRetryJobs-5.lua", [k.wait, k.prioritized, k.failed, k.events, k.unsent], args))
+        return int(self._run("undoRetryJobs-5.lua",
+                             [k.wait, k.prioritized, k.delayed if promote else k.failed, k.events, k.unsent], args))
 
     def dead_letter_ids(self, queue: str, start: int, end: int) -> list[str]:
         """Record ids of `queue` in this (dead-letter) queue, newest first, matches `start`..`end` (-1: all)."""

@@ -30,7 +30,7 @@ def secured_operations() -> list[tuple[str, str]]:
 
 def test_every_management_route_refuses_a_missing_or_wrong_token(ns: Namespace, api: ApiClient) -> None:
     operations = secured_operations()
-    assert len(operations) == 27
+    assert len(operations) == 29
     for method, path in operations:
         for token, scheme in ((None, None), ("wrong-token", "Bearer"), (TOKEN[:-1], "Bearer"), (TOKEN, "Basic")):
             headers = {"Authorization": f"{scheme} {token}"} if scheme else {}

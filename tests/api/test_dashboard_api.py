@@ -1,7 +1,7 @@
 """Issue 14: what the dashboard needs from the API, through the API function with real proxy events.
 
-Its files are public and hold nothing secret; its JSON routes (`/session`, `/overview`, a job's timeline and
-retry) are guarded like every other; the read-only token reads and changes nothing; a cross-site form post,
+Its files are public and hold nothing secret; its JSON routes (`/session`, `/overview`, a job's timeline, retry
+and promote) are guarded like every other; the read-only token reads and changes nothing; a cross-site form post,
 which can carry cookies but never the bearer header, is refused before anything runs.
 """
 
@@ -67,6 +67,8 @@ def test_the_read_only_token_reads_everything_and_changes_nothing(ns: Namespace,
     assert viewer.call("GET", "/queues/email", token=READ_ONLY).json["waiting"] == 1
     assert viewer.call("GET", f"/queues/email/jobs/{job_id}", token=READ_ONLY).status == 200
     for method, path, body in [("POST", "/queues/email/pause", None), ("POST", "/queues/email/drain", {}),
+                               ("POST", "/queues/email/promote", {}),
+                               ("POST", f"/queues/email/jobs/{job_id}/promote", None),
                                ("DELETE", f"/queues/email/jobs/{job_id}", None),
                                ("POST", "/jobs", {"queue": "email", "name": "generic", "data": {}}),
                                ("POST", "/schedules", {"queue": "email", "name": "x", "every": 60000})]:
@@ -85,7 +87,7 @@ def test_a_cross_site_form_post_is_refused_before_anything_runs(ns: Namespace, a
     create_worker_mappings(ns, "email")
     forged = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example",
               "Cookie": f"token={TOKEN}; session={TOKEN}", "Referer": "https://evil.example/page"}
-    for path in ("/queues/email/pause", "/queues/email/drain", "/queues/email/retry-failed"):
+    for path in ("/queues/email/pause", "/queues/email/drain", "/queues/email/retry-failed", "/queues/email/promote"):
         answer = api.call("POST", path, raw=b"confirm=1", headers=forged, token=None)
         assert answer.status == 401, (path, answer.text)
         assert "access-control-allow-origin" not in answer.headers
@@ -132,3 +134,27 @@ def test_a_jobs_timeline_and_retrying_one_failed_job(ns: Namespace, api: ApiClie
     assert api.call("POST", "/queues/lead-processing/jobs/wait/retry").status == 400
     keys = QueueKeys(ns.settings.prefix, "lead-processing")
     assert ns.redis.zcard(keys.unsent) == 0
+
+
+def test_promoting_a_delayed_job_and_all_delayed_jobs(ns: Namespace, api: ApiClient) -> None:
+    queue = Queue("lead-processing")
+    first, second, third = (queue.add("process-lead", {"leadId": i}, jobId=f"later-{i}", delay=3_600_000 * i)
+                            for i in (1, 2, 3))
+    path = f"/queues/lead-processing/jobs/{first}"
+    promoted = api.call("POST", f"{path}/promote")
+    assert (promoted.status, promoted.json) == (200, {"queue": "lead-processing", "jobId": first, "promoted": True})
+    again = api.call("POST", f"{path}/promote")
+    assert (again.status, again.json["message"]) == (409, "queue 'lead-processing': job 'later-1' is waiting, "
+                                                          "not delayed")
+    assert api.call("POST", "/queues/lead-processing/jobs/nope/promote").status == 404
+    assert api.call("POST", "/queues/lead-processing/jobs/wait/promote").status == 400
+    assert api.call("POST", "/queues/lead-processing/promote", body={"limit": 0}).status == 400
+    one = api.call("POST", "/queues/lead-processing/promote", body={"limit": 1}).json
+    assert one == {"queue": "lead-processing", "promoted": [second], "remaining": 0}, "soonest due first"
+    assert api.call("POST", "/queues/lead-processing/promote").json["promoted"] == [third]
+    LocalFunctions(ns, ["lead-processing"]).pump(
+        lambda: all(queue.get_state(j) == "completed" for j in (first, second, third)), timeout=30)
+    events = [e["event"] for e in api.call("GET", f"{path}/timeline").json["events"] if e["event"] != "progress"]
+    assert events == ["added", "delayed", "waiting", "active", "completed"]
+    keys = QueueKeys(ns.settings.prefix, "lead-processing")
+    assert (ns.redis.zcard(keys.unsent), ns.redis.zcard(keys.delayed)) == (0, 0)

@@ -141,6 +141,15 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     assert tour("POST", f"/queues/lead-processing/jobs/{dead}/retry", "/queues/{queue}/jobs/{job_id}/retry",
                 409)["error"] == "Conflict"
 
+    # Promote: one delayed job, then every delayed one.
+    later = [Queue("email").add("generic", {"i": i}, delay=3_600_000) for i in range(2)]
+    assert tour("POST", f"/queues/email/jobs/{later[0]}/promote", "/queues/{queue}/jobs/{job_id}/promote", 200) == {
+        "queue": "email", "jobId": later[0], "promoted": True}
+    assert tour("POST", f"/queues/email/jobs/{later[0]}/promote", "/queues/{queue}/jobs/{job_id}/promote",
+                409)["error"] == "Conflict"
+    assert tour("POST", "/queues/email/promote", "/queues/{queue}/promote", 200, body={"limit": 10}) == {
+        "queue": "email", "promoted": [later[1]], "remaining": 0}
+
     # Schedules and operations.
     schedules = tour("GET", "/schedules", "/schedules", 200)["schedules"]
     assert {(s["queue"], s["pattern"]) for s in schedules} >= {("scheduled-messages", "* * * * *"),

@@ -175,6 +175,19 @@ def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.C
     assert code == 1 and "attempts" in err
 
 
+def test_promote_one_delayed_job_or_all(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    for job_id in ("later-a", "later-b"):
+        Queue("email").add("generic", {}, jobId=job_id, delay=3_600_000)
+    assert run(capsys, *cli, "promote", "email", "later-a") == (
+        0, "promoted job later-a of email: it starts now\n", "")
+    code, _, err = run(capsys, *cli, "promote", "email", "later-a")
+    assert code == 1 and "is prioritized, not delayed" in err  # generic jobs have a priority
+    code, out, _ = run(capsys, *cli, "promote", "email", "--json")
+    assert (code, json.loads(out)["promoted"]) == (0, ["later-b"])
+    assert run(capsys, *cli, "promote", "email")[1] == "promoted 0 delayed jobs of email\n"
+    assert messages_in(ns, "email") == 4, "each job's new message, and its old delayed one"
+
+
 def test_add_with_a_group(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """`--group` is BullMQ Pro's `group` option, kept in the job's opts and on its SQS message; a bad id adds
     nothing and says why (the API's 400 through `--api`)."""

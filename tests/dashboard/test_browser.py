@@ -4,10 +4,10 @@ against one `jobqueue dev` runtime, as `make run` starts it.
 The scenario, in order (the tests share the runtime and the browser): a wrong token is refused and the service
 token signs in; the overview lists the seed queues; pausing and resuming a queue stops and starts its event
 source mappings (asked of the Lambda API too); a schedule is added and removed; a cross-site form post is
-refused; seed 000's lead whose CRM sync always fails shows its 1, 2, 4, 8 s timeline, is redriven from the
-dead-letter page and completes; the read-only token sees no actions. Every page is checked with axe-core (no
-serious or critical violation) and written to build/screenshots/ (`make screenshots` writes the README's, in
-docs/screenshots/).
+refused; a delayed job is promoted, then all delayed ones; seed 000's lead whose CRM sync always fails shows its
+1, 2, 4, 8 s timeline, is redriven from the dead-letter page and completes; the read-only token sees no actions.
+Every page is checked with axe-core (no serious or critical violation) and written to build/screenshots/ (`make
+screenshots` writes the README's, in docs/screenshots/).
 """
 
 from __future__ import annotations
@@ -221,6 +221,30 @@ def test_a_cross_site_form_post_is_refused(browser: WebDriver, runtime: Runtime)
     until(lambda: "Unauthorized" in browser.find_element(By.TAG_NAME, "body").text, 10, "the 401 page")
     assert call(runtime, "GET", "/queues/email")[1]["paused"] == 0
     assert event_source_states(runtime, "email") == {"Enabled"}
+
+
+def test_promote_a_delayed_job_and_all_delayed_jobs(browser: WebDriver, runtime: Runtime) -> None:
+    def add_delayed() -> str:
+        status, accepted = call(runtime, "POST", "/jobs", {"queue": "email", "name": "generic", "data": {},
+                                                           "opts": {"delay": 3_600_000}})
+        assert status == 202
+        return str(accepted["jobId"])
+
+    def state(job_id: str) -> str:
+        return str(call(runtime, "GET", f"/queues/email/jobs/{job_id}")[1]["state"])
+
+    one = add_delayed()
+    open_page(browser, runtime, f"#/job/email/{one}", f"Job {one}")
+    button(browser, "Promote").click()
+    wait_for(browser, "#status", "Promote: done")
+    assert state(one) != "delayed"
+    others = [add_delayed(), add_delayed()]
+    open_page(browser, runtime, "#/queue/email?state=delayed", "Queue email")
+    wait_for(browser, "tbody tr", others[0])
+    button(browser, "Promote all delayed").click()
+    WebDriverWait(browser, 10).until(lambda d: d.switch_to.alert).accept()
+    wait_for(browser, "#status", "Promote all delayed: done")
+    assert [state(job_id) for job_id in others].count("delayed") == 0
 
 
 def test_a_failed_lead_shows_its_backoff_and_is_redriven_from_the_dead_letters(

@@ -31,6 +31,7 @@ from jobqueue.settings import get_settings
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state_node
+from tests.support.delivery import runs as runs_of
 from tests.support.functions import LocalFunctions, messages_in, sqs_record
 from tests.support.mappings import create_worker_mappings, mapping_states
 from tests.support.processors import attempts_of, trace_key
@@ -374,6 +375,78 @@ def test_retry_failed_runs_an_unrecoverable_job_again_with_fresh_attempts(ns: Na
     assert job is not None and job.attemptsMade == 1 and job.returnvalue == {"attempt": 1, "runs": 2}
     assert [a["attempt"] for a in attempts_of(job_id)] == [1, 1]
     assert admin.retry_failed() == []
+
+
+def test_promote_runs_a_delayed_job_now_once_and_its_old_delayed_message_does_not_run_it_again(
+        ns: Namespace) -> None:
+    queue, admin = Queue("lead-processing"), QueueAdmin("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 7}, delay=3_600_000)
+    other = queue.add("process-lead", {"leadId": 8}, delay=3_600_000)
+    job = queue.get_job(job_id)
+    assert job is not None
+    old_body = JobMessage(queue="lead-processing", id=job_id, name=job.name, data=job.data,
+                          opts=JobOptions.model_validate(job.opts), timestamp=job.timestamp).body()
+
+    assert admin.promote([job_id, "no-such-job"]) == [job_id]
+    assert queue.get_state(job_id) == "waiting" and queue.get_state(other) == "delayed"
+    assert ns.redis.hget(keys_of(ns, "lead-processing").job(job_id), "delay") == "0"
+    assert {"event": "waiting", "jobId": job_id, "prev": "delayed", "sqs": "1"} in events_of(ns, "lead-processing")
+    assert ns.redis.zcard(keys_of(ns, "lead-processing").unsent) == 0
+    LocalFunctions(ns, ["lead-processing"]).pump(lambda: queue.get_state(job_id) == "completed", timeout=20)
+
+    # The old delayed message arrives, a hop of it and then at its due time (a worker an hour ahead): dropped.
+    for worker in (Worker("lead-processing"), Worker("lead-processing", clock=lambda: time.time() + 3601)):
+        assert worker.handle({"Records": [sqs_record(old_body)]})["batchItemFailures"] == []
+    job = queue.get_job(job_id)
+    assert job is not None and job.attemptsMade == 1 and runs_of(job_id) == [1]
+    assert admin.promote([job_id]) == [], "a finished job is not delayed"
+    assert admin.promote() == [other] and queue.get_state(other) == "waiting"
+
+
+def test_the_old_delayed_message_of_a_promoted_job_arriving_first_never_runs_it_twice(ns: Namespace) -> None:
+    queue, admin = Queue("lead-processing"), QueueAdmin("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 9}, delay=3_600_000)
+    job = queue.get_job(job_id)
+    assert job is not None
+    old_body = JobMessage(queue="lead-processing", id=job_id, name=job.name, data=job.data,
+                          opts=JobOptions.model_validate(job.opts), timestamp=job.timestamp).body()
+    assert admin.promote() == [job_id]
+    # A hop of the old message before the new one ran: it does not run the job, it is sent on to its due time.
+    assert Worker("lead-processing").handle({"Records": [sqs_record(old_body)]})["batchItemFailures"] == []
+    assert queue.get_state(job_id) == "waiting" and runs_of(job_id) == []
+    # At its due time (a worker an hour ahead) it runs the job, not yet run; the new message is then dropped.
+    later = Worker("lead-processing", clock=lambda: time.time() + 3601)
+    assert later.handle({"Records": [sqs_record(old_body, 2)]})["batchItemFailures"] == []
+    assert queue.get_state(job_id) == "completed"
+    # Left: the original and the hop's copy, both delayed by SQS.
+    LocalFunctions(ns, ["lead-processing"]).pump(lambda: messages_in(ns, "lead-processing") == 2, timeout=20)
+    job = queue.get_job(job_id)
+    assert job is not None and job.attemptsMade == 1 and runs_of(job_id) == [1]
+
+
+def test_promoting_a_retry_waiting_out_its_backoff_runs_its_next_attempt_now(ns: Namespace) -> None:
+    queue, admin = Queue("lead-processing"), QueueAdmin("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 11, "behavior": "flaky", "failures": 1}, attempts=3,
+                       backoff={"type": "fixed", "delay": 3_600_000})
+    functions = LocalFunctions(ns, ["lead-processing"])
+    functions.pump(lambda: queue.get_state(job_id) == "delayed", timeout=20)
+    assert admin.promote() == [job_id]
+    functions.pump(lambda: queue.get_state(job_id) == "completed", timeout=20)
+    job = queue.get_job(job_id)
+    assert job is not None and job.attemptsMade == 2 and runs_of(job_id) == [1, 2]
+
+
+def test_sqs_refusing_a_promote_leaves_the_job_delayed_as_it_was(ns: Namespace) -> None:
+    queue = Queue("lead-processing")
+    job_id = queue.add("process-lead", {"leadId": 10}, delay=3_600_000)
+    keys = keys_of(ns, "lead-processing")
+    score = ns.redis.zscore(keys.delayed, job_id)
+    with pytest.raises(EnqueueError, match="SQS refused 1 of 1 jobs"):
+        QueueAdmin("lead-processing", sqs=RefusingSqs(ns.sqs)).promote()
+    assert ns.redis.zscore(keys.delayed, job_id) == score and queue.get_state(job_id) == "delayed"
+    assert ns.redis.hget(keys.job(job_id), "delay") == "3600000"
+    assert ns.redis.zcard(keys.unsent) == 0 and ns.redis.llen(keys.wait) == 0
+    assert events_of(ns, "lead-processing")[-1]["event"] == "delayed"
 
 
 def test_dead_letters_list_redrive_and_remove(ns: Namespace) -> None:

@@ -1,11 +1,12 @@
-"""Issue 12, point 3: redrive and retry-failed (and issue 14's retry of one job) cut short at every seam, then run
-again.
+"""Issue 12, point 3: redrive and retry-failed (and issue 14's retry of one job, and its promote of delayed jobs) cut
+short at every seam, then run again.
 
 Their steps, per batch of 10: move the jobs back to waiting, each marked unsent (retryJobs); send them to SQS;
 clear the marks; remove their dead-letter records; when SQS refused, put the jobs back (undoRetryJobs). A fault
 at any step (an error, a lost reply, the process killed before or after it) and a second run (plus the sweeper)
 end with the dead job run exactly once more and its record gone; at no moment is the record gone while the job
-has no message.
+has no message. A promote takes the same steps but the records': a delayed job ends run exactly once, now, and its
+old delayed message, arriving after, does not run it again.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from collections.abc import Callable
 import pytest
 
 from jobqueue import Queue, QueueAdmin
+from jobqueue.job import JobMessage, JobOptions
 from jobqueue.keys import QueueKeys
+from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.delivery import runs
 from tests.support.faults import KINDS, Fault, FaultySqs, Kind, attempt, inject, sqs_down
-from tests.support.functions import LocalFunctions, messages_in
+from tests.support.functions import LocalFunctions, messages_in, sqs_record
 
 QUEUE = "lead-processing"
 DLQ = "lead-processing-dlq"
@@ -28,6 +31,7 @@ Action = Callable[[QueueAdmin], list[str]]
 ACTIONS: dict[str, Action] = {"redrive": lambda admin: admin.redrive(), "retry-failed": QueueAdmin.retry_failed,
                               "retry-job": lambda admin: admin.retry_job("lead-1")}
 SEAMS = ("retry_jobs", "send", "confirm_sent", "remove_dead_letters", "undo_retry_jobs")
+PROMOTE_SEAMS = ("retry_jobs", "send", "confirm_sent", "undo_retry_jobs")
 
 
 def dead_job(ns: Namespace) -> str:
@@ -66,3 +70,30 @@ def test_a_move_cut_short_and_run_again_runs_the_job_once_and_keeps_its_record_u
     assert admin.dead_letter_count() == 0
     keys = QueueKeys(ns.settings.prefix, QUEUE)
     assert (ns.redis.zcard(keys.unsent), ns.redis.llen(keys.wait), ns.redis.zcard(keys.failed)) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("seam", "kind"), [(seam, kind) for seam in PROMOTE_SEAMS for kind in KINDS])
+def test_a_promote_cut_short_and_run_again_runs_the_delayed_job_once(ns: Namespace, seam: str, kind: Kind) -> None:
+    queue, admin = Queue(QUEUE), QueueAdmin(QUEUE)
+    job_id = queue.add("process-lead", {"leadId": 2}, jobId="lead-2", delay=3_600_000)
+    job = queue.get_job(job_id)
+    assert job is not None
+    old_body = JobMessage(queue=QUEUE, id=job_id, name=job.name, data=job.data,
+                          opts=JobOptions.model_validate(job.opts), timestamp=job.timestamp).body()
+    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    outcome, _ = attempt(lambda: faulty_admin(ns, seam, kind).promote())
+    state = queue.get_state(job_id)
+    assert state in ("delayed", "waiting"), "the job is kept, delayed or waiting"
+    if state == "waiting" and ns.redis.zscore(keys.unsent, job_id) is None:
+        assert messages_in(ns, QUEUE) == 2, "a job promoted and confirmed sent has its new message"
+    if outcome == "accepted":
+        assert state == "waiting"
+    admin.promote()  # the operator runs it again
+    admin.queue.resend_unsent(older_than_ms=0)
+    LocalFunctions(ns, [QUEUE]).pump(lambda: messages_in(ns, QUEUE) == 1, timeout=30)  # the old one, delayed
+    assert queue.get_state(job_id) == "completed" and runs(job_id) == [1]
+    # The old delayed message arrives at last: the job has finished, it is dropped.
+    assert Worker(QUEUE).handle({"Records": [sqs_record(old_body, 2)]})["batchItemFailures"] == []
+    job = queue.get_job(job_id)
+    assert job is not None and job.attemptsMade == 1 and runs(job_id) == [1]
+    assert (ns.redis.zcard(keys.unsent), ns.redis.llen(keys.wait), ns.redis.zcard(keys.delayed)) == (0, 0, 0)

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
+from tests.infra.conftest import CATALOG
 from tests.infra.helpers import actions, job_functions, one, resources, statements
 
 
@@ -34,8 +35,9 @@ def test_each_function_gets_the_bucket_and_only_the_actions_it_needs(template: T
         env = props["Environment"]["Variables"]
         assert env["JOBQUEUE_PAYLOAD_BUCKET"] == {"Ref": bucket_id}
         granted = s3_actions(template, props)
-        if "QUEUE_NAME" in env:  # a worker reads; one that hands jobs over also puts
-            expected = {"s3:GetObject"} | ({"s3:PutObject"} if env["QUEUE_NAME"] == "scheduled-messages" else set())
+        if "QUEUE_NAME" in env:  # a worker reads; one that sends jobs to other queues (`sends_to`) also puts
+            sends = CATALOG.queues[env["QUEUE_NAME"]].sends_to
+            expected = {"s3:GetObject"} | ({"s3:PutObject"} if sends else set())
         elif "DEAD_LETTER_QUEUE" in env:
             expected = set()
         elif "api" in str(props.get("Description", "")).lower().split(":")[0]:

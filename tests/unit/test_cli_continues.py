@@ -1,5 +1,5 @@
-"""The CLI over the API: a redrive or a retry that the API stopped at its invocation's deadline is continued by
-further requests until done (`remaining` in the answer says how much is left)."""
+"""The CLI over the API: a redrive, a retry or a promote that the API stopped at its invocation's deadline is
+continued by further requests until done (`remaining` in the answer says how much is left)."""
 
 from __future__ import annotations
 
@@ -43,3 +43,10 @@ def test_a_retry_the_api_stopped_early_is_continued_up_to_the_limit() -> None:
                        {"queue": "q", "retried": ["3"], "remaining": 4}])
     assert api.retry_failed("q", 3) == {"queue": "q", "retried": ["1", "2", "3"], "remaining": 4}
     assert api.sent == [{"limit": 3}, {"limit": 1}]
+
+
+def test_a_promote_the_api_stopped_early_is_continued_up_to_the_limit() -> None:
+    api = ScriptedApi([{"queue": "q", "promoted": ["1"], "remaining": 2},
+                       {"queue": "q", "promoted": ["2", "3"], "remaining": 0}])
+    assert api.promote("q", None, 10) == {"queue": "q", "promoted": ["1", "2", "3"], "remaining": 0}
+    assert api.sent == [{"limit": 10}, {"limit": 9}]

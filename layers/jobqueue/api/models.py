@@ -344,6 +344,23 @@ class RetryResult(BaseModel):
                                           "same request again to continue")
 
 
+class JobPromoted(BaseModel):
+    queue: str
+    jobId: str
+    promoted: bool
+
+
+class PromoteRequest(_Request):
+    limit: int = Field(1000, ge=1, le=100_000, description="delayed jobs promoted at most, soonest due first")
+
+
+class PromoteResult(BaseModel):
+    queue: str
+    promoted: list[str]
+    remaining: int = Field(0, description="delayed jobs picked but not reached before the request's time ran out: "
+                                          "send the same request again to continue")
+
+
 class RemoveResult(BaseModel):
     queue: str
     jobId: str

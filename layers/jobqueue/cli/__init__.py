@@ -268,6 +268,13 @@ def _show_bulk(body: Body, out: TextIO) -> None:
               out)
 
 
+def _show_promoted(body: Body, out: TextIO) -> None:
+    if "jobId" in body:
+        out.write(f"promoted job {body['jobId']} of {body['queue']}: it starts now\n")
+    else:
+        out.write(f"promoted {len(body['promoted'])} delayed jobs of {body['queue']}\n")
+
+
 def _redrive(backend: Backend, args: argparse.Namespace) -> Body:
     if args.all == bool(args.record_ids):
         raise CommandError("give RECORD_ID... or --all (not both)", ExitCode.USAGE)
@@ -283,6 +290,7 @@ COMMANDS: dict[str, Command] = {
     "jobs": Command(lambda b, a: b.jobs(a.queue, a.state, a.start, a.end), _show_jobs),
     "remove": Command(lambda b, a: b.remove(a.queue, a.job_id), _line("removed job {jobId} from {queue}")),
     "retry": Command(lambda b, a: b.retry_failed(a.queue, a.limit), _line("retried {retried} failed jobs of {queue}")),
+    "promote": Command(lambda b, a: b.promote(a.queue, a.job_id, a.limit), _show_promoted),
     "pause": Command(lambda b, a: b.pause(a.queue), _switched("{queue} is paused")),
     "resume": Command(lambda b, a: b.resume(a.queue), _switched("{queue} is running")),
     "drain": Command(lambda b, a: b.drain(a.queue, a.delayed), _line("removed {removed} jobs from {queue}")),
@@ -390,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     retry = _queue_command(sub, "retry", "put failed jobs back to work with fresh attempts", common)
     retry.add_argument("--limit", type=_count, default=1000, help="at most this many, oldest first (default 1000)")
+    promote = _queue_command(sub, "promote", "start delayed jobs now: one (JOB_ID) or all, soonest due first", common)
+    promote.add_argument("job_id", metavar="JOB_ID", nargs="?", help="one delayed job (default: every delayed job)")
+    promote.add_argument("--limit", type=_count, default=1000, help="at most this many (default 1000)")
     _queue_command(sub, "pause", "stop starting jobs (messages stay in SQS)", common)
     _queue_command(sub, "resume", "start jobs again", common)
     drain = _queue_command(sub, "drain", "remove every waiting job", common)

@@ -59,6 +59,7 @@ class Backend(Protocol):
     def jobs(self, queue: str, state: str, start: int, end: int) -> Body: ...
     def remove(self, queue: str, job_id: str) -> Body: ...
     def retry_failed(self, queue: str, limit: int) -> Body: ...
+    def promote(self, queue: str, job_id: str | None, limit: int) -> Body: ...
     def pause(self, queue: str) -> Body: ...
     def resume(self, queue: str) -> Body: ...
     def drain(self, queue: str, include_delayed: bool) -> Body: ...
@@ -182,6 +183,17 @@ class DirectBackend:
 
         return self._run(lambda: RetryResult(
             queue=queue, retried=services().admin(queue).retry_failed(RetryRequest(limit=limit).limit)))
+
+    def promote(self, queue: str, job_id: str | None, limit: int) -> Body:
+        """One job through its route; all delayed ones straight to `QueueAdmin`, as `retry_failed`."""
+        from jobqueue.api.models import PromoteRequest, PromoteResult
+        from jobqueue.api.routes import queues
+        from jobqueue.api.services import services
+
+        if job_id is not None:
+            return self._run(queues.promote_job, queue, job_id)
+        return self._run(lambda: PromoteResult(
+            queue=queue, promoted=services().admin(queue).promote(limit=PromoteRequest(limit=limit).limit)))
 
     def pause(self, queue: str) -> Body:
         from jobqueue.api.routes import queues
@@ -315,13 +327,23 @@ class ApiBackend:
         return self.call("DELETE", _path("queues", queue, "jobs", job_id))
 
     def retry_failed(self, queue: str, limit: int) -> Body:
-        """As many requests as it takes: each retries the oldest failed jobs until its time runs out."""
-        retried: list[str] = []
+        """Each request retries the oldest failed jobs until its time runs out: as many as it takes."""
+        return self._continued(_path("queues", queue, "retry-failed"), "retried", limit)
+
+    def promote(self, queue: str, job_id: str | None, limit: int) -> Body:
+        """One job, or up to `limit` delayed jobs in as many requests as it takes."""
+        if job_id is not None:
+            return self.call("POST", _path("queues", queue, "jobs", job_id, "promote"))
+        return self._continued(_path("queues", queue, "promote"), "promoted", limit)
+
+    def _continued(self, path: str, key: str, limit: int) -> Body:
+        """POST `path` with what is left of `limit` until the answers' `key` lists reach it or nothing remains."""
+        done: list[str] = []
         while True:
-            answer = self.call("POST", _path("queues", queue, "retry-failed"), {"limit": limit - len(retried)})
-            retried += answer["retried"]
-            if not answer.get("remaining") or not answer["retried"] or len(retried) >= limit:
-                return {**answer, "retried": retried}
+            answer = self.call("POST", path, {"limit": limit - len(done)})
+            done += answer[key]
+            if not answer.get("remaining") or not answer[key] or len(done) >= limit:
+                return {**answer, key: done}
 
     def pause(self, queue: str) -> Body:
         return self.call("POST", _path("queues", queue, "pause"))

@@ -181,6 +181,8 @@ async function queuePage(name, params) {
     action("Retry failed", () => act("Retry failed", "POST", `${q}/retry-failed`, {})),
     action("Drain waiting", () => act("Drain", "POST", `${q}/drain`, {}), "danger",
       `Remove every waiting job of ${name}?`),
+    state === "delayed" ? action("Promote all delayed", () => act("Promote all delayed", "POST", `${q}/promote`, {}),
+      null, `Start every delayed job of ${name} now?`) : null,
     h("label", { for: "clean-state" }, "State to clean", cleanState),
     action("Clean state", () => act("Clean", "POST", `${q}/clean`, { state: cleanState.value, grace: 0 }), "danger",
       `Remove the ${name} jobs in the chosen state?`),
@@ -217,6 +219,9 @@ function timelineList(timeline) {
   for (const e of timeline.events.filter((x) => x.event === "waiting" && x.fields.prev === "failed")) {
     steps.push({ at: e.at, node: h("li", {}, `Sent back to work (retry or redrive) at ${when(e.at)}`) });
   }
+  for (const e of timeline.events.filter((x) => x.event === "waiting" && x.fields.prev === "delayed")) {
+    steps.push({ at: e.at, node: h("li", {}, `Promoted: started before its delay ran out, at ${when(e.at)}`) });
+  }
   steps.sort((x, y) => x.at - y.at);
   return h("ol", { class: "timeline", "aria-label": "Attempts" }, steps.map((step) => step.node));
 }
@@ -227,6 +232,7 @@ async function jobPage(queue, id) {
     api("GET", path), api("GET", `${path}/logs`), api("GET", `${path}/timeline`)]);
   const actions = readOnly ? [] : [
     job.state === "failed" ? action("Retry", () => act("Retry", "POST", `${path}/retry`)) : null,
+    job.state === "delayed" ? action("Promote", () => act("Promote", "POST", `${path}/promote`)) : null,
     action("Remove", async () => {
       await act("Remove", "DELETE", path);
       location.hash = `#/queue/${enc(queue)}`;

@@ -16,11 +16,14 @@ from jobqueue.api.models import (
     EventSources,
     JobList,
     JobLogs,
+    JobPromoted,
     JobRetried,
     JobState,
     JobStatus,
     JobTimeline,
     PauseState,
+    PromoteRequest,
+    PromoteResult,
     QueueList,
     QueueMetrics,
     QueueStatus,
@@ -181,6 +184,20 @@ def retry_job(queue: QueuePath, job_id: JobIdPath) -> JobRetried:
     return JobRetried(queue=queue, jobId=job_id, retried=True)
 
 
+@router.post("/queues/<queue>/jobs/<job_id>/promote", tags=["queues"], operation_id="promoteJob",
+             summary="Start one delayed job now (BullMQ's job.promote): sent to SQS at once, its old delayed "
+                     "message dropped when it comes",
+             responses=responses({200: ("the job is waiting", JobPromoted)}, 400, 401, 404, 409, 503))
+def promote_job(queue: QueuePath, job_id: JobIdPath) -> JobPromoted:
+    svc = services()
+    job = svc.queue(queue).get_job(job_key_id(job_id))
+    if job is None:
+        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    if not svc.admin(queue).promote([job_id]):
+        raise ConflictError(f"queue {queue!r}: job {job_id!r} is {job.state}, not delayed")
+    return JobPromoted(queue=queue, jobId=job_id, promoted=True)
+
+
 @router.delete("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="removeJob",
                summary="Remove a job that is not running",
                responses=responses({200: ("removed", RemoveResult)}, 400, 401, 404, 409))
@@ -232,3 +249,13 @@ def retry_failed(queue: QueuePath, request: Annotated[RetryRequest | None, Body(
     retried = services().admin(queue).retry_failed((request or RetryRequest()).limit, on_progress=progress.seen,
                                                    deadline=invocation_deadline(router))
     return RetryResult(queue=queue, retried=retried, remaining=progress.remaining)
+
+
+@router.post("/queues/<queue>/promote", tags=["queues"], operation_id="promoteJobs",
+             summary="Start delayed jobs now, soonest due first (BullMQ's queue.promoteJobs)",
+             responses=responses({200: ("ids promoted", PromoteResult)}, 400, 401, 404, 503))
+def promote_jobs(queue: QueuePath, request: Annotated[PromoteRequest | None, Body()] = None) -> PromoteResult:
+    progress = BatchProgress()
+    promoted = services().admin(queue).promote(limit=(request or PromoteRequest()).limit, on_progress=progress.seen,
+                                               deadline=invocation_deadline(router))
+    return PromoteResult(queue=queue, promoted=promoted, remaining=progress.remaining)
