@@ -39,7 +39,7 @@ from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
-from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
+from jobqueue.job import DEAD_LETTER_ATTRIBUTES, MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
 from jobqueue.registry import Registry, registry
@@ -58,8 +58,6 @@ __all__ = ["DEAD_LETTER_ATTRIBUTES", "INFRA_DEFER_SECONDS", "PAUSED_DEFER_SECOND
 
 logger = Logger(service="jobqueue")
 
-# Message attributes that carry why a job died when the worker (not SQS redrive) sends it to the DLQ.
-DEAD_LETTER_ATTRIBUTES = ("jobqueue-failed-reason", "jobqueue-attempts-made")
 # A job may start this early: SQS delays are whole seconds.
 EARLY_TOLERANCE_MS = 1000
 PAUSED_DEFER_SECONDS = 5
