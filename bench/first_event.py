@@ -29,7 +29,7 @@ PROCESSORS = "bench.noop_processor"
 # The event is read before the clock starts; the context has what Powertools' inject_lambda_context reads.
 _INVOKE = """import json, sys, time, types
 event = json.loads(sys.stdin.read())
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 import importlib.util
 spec = importlib.util.spec_from_file_location('handler', {path!r})
 module = importlib.util.module_from_spec(spec)
@@ -38,15 +38,15 @@ context = types.SimpleNamespace(function_name={name!r}, memory_limit_in_mb=512, 
     invoked_function_arn='arn:aws:lambda:us-east-1:000000000000:function:{name}',
     get_remaining_time_in_millis=lambda: 60000)
 result = module.lambda_handler(event, context)
-elapsed = time.perf_counter() - t
+elapsed = time.perf_counter() - t, time.process_time() - c
 print(json.dumps(result, default=str))
-print(elapsed)
+print(*elapsed)
 """
 _BASELINE = """import time
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 import boto3
 boto3.client('sqs').send_message(QueueUrl={url!r}, MessageBody='{{}}')
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, time.process_time() - c)
 """
 
 
@@ -103,15 +103,17 @@ class FirstEvents:
         for url in self.urls.values():
             self.sqs.delete_queue(QueueUrl=url)
 
-    def baseline(self) -> float:
-        """Seconds a fresh interpreter spends importing boto3, making an SQS client and sending one message."""
+    def baseline(self) -> tuple[float, float]:
+        """Seconds (wall, CPU) a fresh interpreter spends importing boto3, making an SQS client, sending a message."""
         code = _BASELINE.format(url=self.urls["workflow"])
         result = subprocess.run([sys.executable, "-c", code], env={**os.environ, **self.env}, capture_output=True,
                                 text=True, check=True, cwd=REPO)
-        return float(result.stdout.strip().splitlines()[-1])
+        wall, cpu = result.stdout.split()
+        return float(wall), float(cpu)
 
-    def sample(self, handler: str, extra_env: dict[str, str]) -> float:
-        """Seconds a fresh interpreter spends loading `handler` and handling its first event (checked to succeed)."""
+    def sample(self, handler: str, extra_env: dict[str, str]) -> tuple[float, float]:
+        """Seconds (wall, CPU) a fresh interpreter spends loading `handler` and handling its first event (checked
+        to succeed)."""
         self.n += 1
         event, check, after = self._event(handler)
         code = _INVOKE.format(path=str(REPO / "functions" / handler / "handler.py"), name=handler)
@@ -121,7 +123,8 @@ class FirstEvents:
         if result.returncode != 0 or len(lines) < 2 or not check(json.loads(lines[-2])):
             raise RuntimeError(f"{handler}'s first event failed: {result.stdout[-600:]}{result.stderr[-1500:]}")
         after()
-        return float(lines[-1])
+        wall, cpu = lines[-1].split()
+        return float(wall), float(cpu)
 
     def _event(self, handler: str) -> tuple[dict[str, Any], Callable[[Any], bool], Callable[[], object]]:
         """(event, what a success looks like, what the event source does after it) for this sample."""
