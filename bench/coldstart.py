@@ -33,6 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGET = 1.3
 
 BASELINE = "import boto3; boto3.client('sqs')"
+# The baseline plus what every handler must load: a Redis client, Powertools' Logger, one pydantic model validated.
+# No handler can start below it; `floor_ratio` tells how much of a handler's ratio is jobqueue's own.
+FLOOR = (BASELINE + "; import redis; redis.Redis.from_url('redis://127.0.0.1:6379/0'); "
+         "from aws_lambda_powertools import Logger; Logger(service='floor'); from pydantic import BaseModel; "
+         "type('Floor', (BaseModel,), {'__annotations__': {'a': int}}).model_validate({'a': 1})")
 # Each handler as Lambda loads it: the module by file, with the function's environment.
 HANDLERS = {
     "worker": {"QUEUE_NAME": "lead-processing"},
@@ -81,14 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
            "POWERTOOLS_LOG_LEVEL": "WARNING"}
     baseline: list[Sample] = []
     handlers: dict[str, list[Sample]] = {name: [] for name in HANDLERS}
+    floor: list[Sample] = []
     for _ in range(args.runs):
         baseline.append(sample(BASELINE, env))
+        floor.append(sample(FLOOR, env))
         for name, extra in HANDLERS.items():
             path = str(REPO / "functions" / name / "handler.py")
             handlers[name].append(sample(_LOAD.format(path=path), {**env, **extra}))
-    (base, base_cpu), times = medians(baseline, handlers)
+    (base, base_cpu), times = medians(baseline, {**handlers, "floor": floor})
+    floor_wall, floor_cpu = times.pop("floor")
     print(f"baseline (import boto3 + sqs client): {base * 1000:.0f} ms, {base_cpu * 1000:.0f} ms CPU "
           f"(median of {args.runs})")
+    print(f"floor (baseline + redis client, Logger, a pydantic model): {floor_wall / base:.2f}x, "
+          f"CPU {floor_cpu / base_cpu:.2f}x")
     ratios = {name: round(wall / base, 2) for name, (wall, _) in times.items()}
     cpu_ratios = {name: round(cpu / base_cpu, 2) for name, (_, cpu) in times.items()}
     for name, (wall, cpu) in times.items():
@@ -97,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"CPU {cpu * 1000:4.0f} ms  {cpu_ratios[name]:.2f}x")
     result: dict[str, object] = {"baseline_ms": round(base * 1000, 1), "ratio": ratios,
                                  "budget_ok": all(r <= BUDGET for r in ratios.values()),
-                                 "cpu_baseline_ms": round(base_cpu * 1000, 1), "cpu_ratio": cpu_ratios}
+                                 "cpu_baseline_ms": round(base_cpu * 1000, 1), "cpu_ratio": cpu_ratios,
+                                 "floor_ratio": round(floor_wall / base, 2),
+                                 "cpu_floor_ratio": round(floor_cpu / base_cpu, 2)}
     if args.first_event:
         result.update(first_events(args.runs, env))
     print(json.dumps(result))

@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -375,7 +376,9 @@ class _Invocation:
         failed: dict[str, str] = {}
         for lane, records in worker.by_lane(deferred):
             failed.update(worker.transport.send(lane, [(r.id, worker.deferred_entry(r)) for r in records]))
-        failed.update(worker.transport.send(worker.config.dead_letter, [(r.id, worker.dead_entry(r)) for r in dead]))
+        if dead:
+            entries = [(r.id, worker.dead_entry(r)) for r in dead]
+            failed.update(worker.transport.send(worker.config.dead_letter, entries))
         for record in deferred + dead:
             if record.id in failed:
                 record.fate, record.visibility = Fate.REDELIVER, INFRA_DEFER_SECONDS
@@ -438,12 +441,17 @@ class Worker:
         self.registry.load(self.catalog.processors)
         self.scripts = Scripts(redis or redis_client(self.settings.redis_url),
                                QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
-        self.sqs = sqs or aws_client("sqs")
-        self.transport = SqsTransport(self.sqs, QueueUrls(self.sqs, self.settings.sqs_name_prefix))
+        self._sqs = sqs
         self.clock = clock
         limiter = self.config.effective_limiter()
         self.gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
                               limiter.duration if limiter else 0)
+
+    @cached_property
+    def transport(self) -> SqsTransport:
+        """Made on first use: a batch whose jobs all complete makes no SQS call (its event source deletes them)."""
+        sqs = self._sqs or aws_client("sqs")
+        return SqsTransport(sqs, QueueUrls(sqs, self.settings.sqs_name_prefix))
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
