@@ -96,7 +96,8 @@ class FirstEvents:
             redis = redis_client(self.env["REDIS_URL"])
             stack.callback(lambda: [redis.unlink(k) for k in redis.scan_iter(f"{self.env['JOBQUEUE_PREFIX']}:*")])
             self.env.update({name: os.environ[name] for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                                                "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
+                                                                "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+                             if name in os.environ})
             yield self
 
     def _delete_queues(self) -> None:
