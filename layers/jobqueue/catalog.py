@@ -110,9 +110,10 @@ class Retention(_Model):
         return value
 
 
-DEFAULT_REMOVE_ON_COMPLETE = Retention(count=1000, age=24 * 3600)
+# model_construct: these valid values need no validator, and building one at import would cost every cold start.
+DEFAULT_REMOVE_ON_COMPLETE = Retention.model_construct(count=1000, age=24 * 3600)
 """Completed jobs a queue keeps when the catalog says nothing (BullMQ keeps all: under noeviction, an outage)."""
-DEFAULT_REMOVE_ON_FAIL = Retention(count=10_000, age=7 * 24 * 3600)
+DEFAULT_REMOVE_ON_FAIL = Retention.model_construct(count=10_000, age=7 * 24 * 3600)
 """Failed jobs a queue keeps when the catalog says nothing; dead jobs also keep their dead-letter record."""
 DEFAULT_KEEP_LOGS = 100
 """Log lines a job keeps when the catalog says nothing (BullMQ's `keepLogs`)."""

@@ -21,12 +21,11 @@ from aws_lambda_powertools import Logger
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
 from jobqueue.errors import UnknownQueueError
-from jobqueue.job import DeadLetter, JobMessage, parse_message
+from jobqueue.job import DEAD_LETTER_ATTRIBUTES, DeadLetter, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.registry import import_callable
 from jobqueue.scripts import DeadRecord, Scripts
 from jobqueue.settings import Settings, get_settings
-from jobqueue.worker import DEAD_LETTER_ATTRIBUTES
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -15,10 +15,14 @@ from jobqueue.keys import job_id_problem
 if TYPE_CHECKING:
     from jobqueue.scripts import Scripts
 
-__all__ = ["GROUP_ID_MAX", "DeadLetter", "Group", "Job", "JobMessage", "JobOptions", "ParentRef", "resolve_options"]
+__all__ = ["DEAD_LETTER_ATTRIBUTES", "GROUP_ID_MAX", "DeadLetter", "Group", "Job", "JobMessage", "JobOptions",
+           "ParentRef", "resolve_options"]
 
 # Longest SQS DelaySeconds; longer delays travel in hops (see jobqueue.worker).
 MAX_SQS_DELAY_MS = 900_000
+DEAD_LETTER_ATTRIBUTES = ("jobqueue-failed-reason", "jobqueue-attempts-made")
+"""Message attributes that carry why a job died when the worker (not SQS redrive) sends it to the DLQ; here, not in
+the worker, so the dead-letter function reads them without importing the worker."""
 
 
 GROUP_ID_MAX = 128
@@ -60,7 +64,8 @@ class JobOptions(BaseModel):
     3
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Validators are built on first validation: a cold start whose path validates no job builds none.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     attempts: int = Field(1, ge=1, le=1000, strict=True)
     backoff: Backoff | None = None
@@ -148,7 +153,7 @@ def resolve_options(queue: QueueConfig, name: str, opts: dict[str, Any]) -> JobO
 class JobMessage(BaseModel):
     """The SQS message body: the whole job, so that SQS alone can rebuild any state Redis loses."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     v: Literal[1] = 1
     queue: str

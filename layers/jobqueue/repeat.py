@@ -60,7 +60,8 @@ def _as_utc(value: datetime | None) -> datetime | None:
 class Repeat(BaseModel):
     """One repeatable job of `queue`: run `name` with `data` on `pattern` (5-field cron in `tz`) or `every` ms."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Built on first validation: only run-time schedules (POST /schedules) need it, not a cold start.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     queue: Annotated[str, Field(pattern=QUEUE_NAME, description="a queue of the catalog")]
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$",

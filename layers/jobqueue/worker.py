@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -41,7 +42,7 @@ from jobqueue.connection import QueueUrls, aws_client, redis_client
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
 from jobqueue.flow_commit import FLOW_HOLD_SECONDS, uncommitted
-from jobqueue.job import MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
+from jobqueue.job import DEAD_LETTER_ATTRIBUTES, MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
 from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
 from jobqueue.payloads import PayloadStore, claim_of
@@ -62,8 +63,6 @@ __all__ = ["DEAD_LETTER_ATTRIBUTES", "INFRA_DEFER_SECONDS", "PAUSED_DEFER_SECOND
 
 logger = Logger(service="jobqueue")
 
-# Message attributes that carry why a job died when the worker (not SQS redrive) sends it to the DLQ.
-DEAD_LETTER_ATTRIBUTES = ("jobqueue-failed-reason", "jobqueue-attempts-made")
 # A job may start this early: SQS delays are whole seconds.
 EARLY_TOLERANCE_MS = 1000
 PAUSED_DEFER_SECONDS = 5
@@ -425,7 +424,9 @@ class _Invocation:
         failed: dict[str, str] = {}
         for lane, records in worker.by_lane(deferred):
             failed.update(worker.transport.send(lane, [(r.id, worker.deferred_entry(r)) for r in records]))
-        failed.update(worker.transport.send(worker.config.dead_letter, [(r.id, worker.dead_entry(r)) for r in dead]))
+        if dead:
+            entries = [(r.id, worker.dead_entry(r)) for r in dead]
+            failed.update(worker.transport.send(worker.config.dead_letter, entries))
         for record in deferred + dead:
             if record.id in failed:
                 record.fate, record.visibility = Fate.REDELIVER, INFRA_DEFER_SECONDS
@@ -489,14 +490,19 @@ class Worker:
         self.registry.load(self.catalog.processors)
         self.scripts = Scripts(redis or redis_client(self.settings.redis_url),
                                QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
-        self.sqs = sqs or aws_client("sqs")
-        self.transport = SqsTransport(self.sqs, QueueUrls(self.sqs, self.settings.sqs_name_prefix))
+        self._sqs = sqs
         self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.clock = clock
         self._parents: ParentUpdates | None = None
         limiter = self.config.effective_limiter()
         self.gate_settings = (self.config.effective_concurrency(), limiter.max if limiter else None,
                               limiter.duration if limiter else 0)
+
+    @cached_property
+    def transport(self) -> SqsTransport:
+        """Made on first use: a batch whose jobs all complete makes no SQS call (its event source deletes them)."""
+        sqs = self._sqs or aws_client("sqs")
+        return SqsTransport(sqs, QueueUrls(sqs, self.settings.sqs_name_prefix))
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -508,7 +514,7 @@ class Worker:
 
         if self._parents is None:
             self._parents = ParentUpdates(catalog=self.catalog, settings=self.settings, redis=self.scripts.client,
-                                          sqs=self.sqs)
+                                          sqs=self.transport.sqs)
         return self._parents
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:

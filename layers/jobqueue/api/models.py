@@ -61,7 +61,12 @@ JobState = Literal["waiting", "active", "delayed", "prioritized", "completed", "
 FinishedState = Literal["completed", "failed", "waiting", "delayed", "prioritized"]
 
 
-class _Request(BaseModel):
+class _Body(BaseModel):
+    # Validators are built on first use: a cold start builds only those of the route it serves.
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Request(_Body):
     # Strict: `"includeDelayed": "yes"` or `"limit": "10"` is a mistake to report, not to guess at.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -69,13 +74,13 @@ class _Request(BaseModel):
 # -- errors --------------------------------------------------------------------------------------------
 
 
-class FieldError(BaseModel):
+class FieldError(_Body):
     field: str = Field(description="dotted path, e.g. body.jobs[0].name or query.state")
     message: str
     type: str
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Body):
     """Every 4xx/5xx body."""
 
     error: str = Field(description="the HTTP reason phrase")
@@ -138,19 +143,19 @@ AddJobRequest = Annotated[
 ]
 
 
-class Accepted(BaseModel):
+class Accepted(_Body):
     """A job made durable: it will run. Webhooks and single jobs answer this with 202."""
 
     jobId: str
     queue: str
 
 
-class BulkAccepted(BaseModel):
+class BulkAccepted(_Body):
     queue: str
     jobIds: list[str]
 
 
-class RejectedJob(BaseModel):
+class RejectedJob(_Body):
     """One job of a bulk add that was not accepted."""
 
     index: int = Field(description="its position in the request's `jobs`")
@@ -160,7 +165,7 @@ class RejectedJob(BaseModel):
                                      "with a jobId")
 
 
-class BulkPartial(BaseModel):
+class BulkPartial(_Body):
     """A bulk add of which some jobs were accepted and others not (the call ran out of time, or SQS or Redis
     failed): retry the rejected ones, with the same job ids to be safe."""
 
@@ -169,7 +174,7 @@ class BulkPartial(BaseModel):
     rejected: list[RejectedJob]
 
 
-class InlineResult(BaseModel):
+class InlineResult(_Body):
     """Seed 002's small bulk availability check, run during the request instead of queued."""
 
     queue: str
@@ -181,7 +186,7 @@ class InlineResult(BaseModel):
 # -- queues --------------------------------------------------------------------------------------------
 
 
-class QueueMetrics(BaseModel):
+class QueueMetrics(_Body):
     """Seed 003's `getQueueMetrics`; `total` is the pending work: waiting + active + delayed."""
 
     queueName: str
@@ -194,7 +199,7 @@ class QueueMetrics(BaseModel):
     total: int
 
 
-class EventSources(BaseModel):
+class EventSources(_Body):
     """The queue's SQS event source mappings (one per lane) by state, as Lambda reports them."""
 
     enabled: int = Field(description="mappings in state Enabled: Lambda receives the lane's messages")
@@ -209,7 +214,7 @@ class QueueStatus(QueueMetrics):
     eventSources: EventSources
 
 
-class QueueSummary(BaseModel):
+class QueueSummary(_Body):
     """A catalog queue and its settings."""
 
     name: str
@@ -221,11 +226,11 @@ class QueueSummary(BaseModel):
     cron: list[str]
 
 
-class QueueList(BaseModel):
+class QueueList(_Body):
     queues: list[QueueSummary]
 
 
-class Stats(BaseModel):
+class Stats(_Body):
     """Every queue's metrics, their sums, and each dead-letter queue's depth (seed 002's /stats)."""
 
     queues: list[QueueMetrics]
@@ -233,7 +238,7 @@ class Stats(BaseModel):
     deadLetters: dict[str, int]
 
 
-class JobStatus(BaseModel):
+class JobStatus(_Body):
     """Seed 003's `getJobStatus`, with BullMQ's `opts` and `stacktrace` (its logs: `GET .../jobs/{id}/logs`)."""
 
     id: str
@@ -254,13 +259,13 @@ class JobStatus(BaseModel):
                           "`ignored` (-> reason), `failed` (those that failed it)")
 
 
-class TimelineEvent(BaseModel):
+class TimelineEvent(_Body):
     event: str = Field(description="BullMQ's event name: added, waiting, delayed, failed, completed, removed...")
     at: int = Field(description="ms since the epoch, when Redis recorded it")
     fields: dict[str, str] = Field(description="the event's other fields (delay, failedReason, prev...)")
 
 
-class TimelineAttempt(BaseModel):
+class TimelineAttempt(_Body):
     attempt: int = Field(description="1 for the first run (a retry or redrive starts over)")
     startedAt: int | None = Field(description="ms since the epoch; null when its `active` event is gone")
     endedAt: int = Field(description="ms since the epoch")
@@ -270,7 +275,7 @@ class TimelineAttempt(BaseModel):
     delayMs: int | None = Field(description="the backoff: nextDueAt - endedAt")
 
 
-class JobTimeline(BaseModel):
+class JobTimeline(_Body):
     """A job's history from its queue's events stream (`jobqueue.timeline`)."""
 
     queue: str
@@ -281,20 +286,20 @@ class JobTimeline(BaseModel):
     complete: bool = Field(description="false when the capped stream may have dropped older events")
 
 
-class JobRetried(BaseModel):
+class JobRetried(_Body):
     queue: str
     jobId: str
     retried: bool
 
 
-class JobLogs(BaseModel):
+class JobLogs(_Body):
     """BullMQ's `getJobLogs`: the requested lines and how many the job has."""
 
     logs: list[str]
     count: int
 
 
-class JobList(BaseModel):
+class JobList(_Body):
     queue: str
     state: str
     start: int
@@ -302,7 +307,7 @@ class JobList(BaseModel):
     jobs: list[JobStatus]
 
 
-class PauseState(BaseModel):
+class PauseState(_Body):
     """The queue's pause flag after the call, and its event source mappings as Lambda answered the call."""
 
     queue: str
@@ -314,7 +319,7 @@ class DrainRequest(_Request):
     includeDelayed: bool = Field(False, description="also remove delayed jobs")
 
 
-class DrainResult(BaseModel):
+class DrainResult(_Body):
     queue: str
     removed: int
 
@@ -327,7 +332,7 @@ class CleanRequest(_Request):
     state: FinishedState = "completed"
 
 
-class CleanResult(BaseModel):
+class CleanResult(_Body):
     queue: str
     state: str
     removed: list[str]
@@ -337,14 +342,14 @@ class RetryRequest(_Request):
     limit: int = Field(1000, ge=1, le=100_000)
 
 
-class RetryResult(BaseModel):
+class RetryResult(_Body):
     queue: str
     retried: list[str]
     remaining: int = Field(0, description="failed jobs not reached before the request's time ran out: send the "
                                           "same request again to continue")
 
 
-class JobPromoted(BaseModel):
+class JobPromoted(_Body):
     queue: str
     jobId: str
     promoted: bool
@@ -354,14 +359,14 @@ class PromoteRequest(_Request):
     limit: int = Field(1000, ge=1, le=100_000, description="delayed jobs promoted at most, soonest due first")
 
 
-class PromoteResult(BaseModel):
+class PromoteResult(_Body):
     queue: str
     promoted: list[str]
     remaining: int = Field(0, description="delayed jobs picked but not reached before the request's time ran out: "
                                           "send the same request again to continue")
 
 
-class RemoveResult(BaseModel):
+class RemoveResult(_Body):
     queue: str
     jobId: str
     removed: bool
@@ -370,7 +375,7 @@ class RemoveResult(BaseModel):
 # -- dead letters --------------------------------------------------------------------------------------
 
 
-class DeadLetterRecord(BaseModel):
+class DeadLetterRecord(_Body):
     """Seed 000's DLQ record, with the id to redrive or remove it by."""
 
     recordId: str
@@ -383,7 +388,7 @@ class DeadLetterRecord(BaseModel):
     failedAt: str
 
 
-class DeadLetterList(BaseModel):
+class DeadLetterList(_Body):
     queue: str
     deadLetterQueue: str
     records: list[DeadLetterRecord]
@@ -394,7 +399,7 @@ class RedriveRequest(_Request):
         None, max_length=10_000, description="records to redrive; omitted or null: all of them")
 
 
-class RedriveResult(BaseModel):
+class RedriveResult(_Body):
     queue: str
     redriven: list[str] = Field(description="ids of the jobs returned to their queues")
     remaining: int = Field(0, description="records not reached before the request's time ran out: send the same "
@@ -404,11 +409,11 @@ class RedriveResult(BaseModel):
 # -- schedules and operations --------------------------------------------------------------------------
 
 
-class ScheduleList(BaseModel):
+class ScheduleList(_Body):
     schedules: list[dict[str, Any]]
 
 
-class ScheduleInfoModel(BaseModel):
+class ScheduleInfoModel(_Body):
     """A repeatable job as listed: its options, Scheduler expression and next run times."""
 
     queue: str
@@ -424,7 +429,7 @@ class ScheduleInfoModel(BaseModel):
     source: Literal["api"] | None = None
 
 
-class ScheduleRemoved(BaseModel):
+class ScheduleRemoved(_Body):
     queue: str
     name: str
     removed: bool
@@ -434,11 +439,11 @@ class InitializeRequest(_Request):
     prune: bool = Field(False, description="also delete jobqueue's schedules that no cron entry matches")
 
 
-class InitializeResult(BaseModel):
+class InitializeResult(_Body):
     changes: list[dict[str, Any]]
 
 
-class Session(BaseModel):
+class Session(_Body):
     """What the caller's token may do: the dashboard hides actions for a read-only token."""
 
     readOnly: bool = Field(description="true for READ_ONLY_TOKEN: only GET requests are answered")
@@ -453,16 +458,16 @@ class QueueOverview(QueueMetrics):
     eventSources: EventSources | None = Field(description="its mappings as Lambda reports them; null if unknown")
 
 
-class Overview(BaseModel):
+class Overview(_Body):
     queues: list[QueueOverview]
 
 
-class Dependency(BaseModel):
+class Dependency(_Body):
     ok: bool
     error: str | None = None
 
 
-class RedisMemory(BaseModel):
+class RedisMemory(_Body):
     """Redis's memory (INFO memory). Under `noeviction` writes fail once `usedBytes` reaches `maxBytes`."""
 
     usedBytes: int = Field(description="used_memory")
@@ -472,7 +477,7 @@ class RedisMemory(BaseModel):
     summary: str = Field(description="the same in words, e.g. '1.2 MiB of 1.0 GiB (0.1 %), noeviction'")
 
 
-class Health(BaseModel):
+class Health(_Body):
     status: Literal["ok", "degraded"]
     redis: Dependency
     sqs: Dependency

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
 
 __all__ = ["METRICS_TOKEN", "READ_ONLY_TOKEN", "SECRET_MAX_AGE_S", "SERVICE_TOKEN", "read_secret"]
 
@@ -36,6 +35,8 @@ def read_secret(name: str) -> str | None:
     """The secret called `name` by the rule above, or None when it is not configured or cannot be read."""
     secret_id = os.environ.get(f"{name}_SECRET_ID")
     if secret_id:
+        from aws_lambda_powertools.utilities import parameters  # deployed only: local runs never load it
+
         try:
             value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_S)
         except Exception as exc:  # any SDK or transform failure: refuse, and say which secret, never its value
