@@ -231,3 +231,26 @@ def test_a_job_of_a_flow_whose_rollback_failed_is_held_until_the_sweeper_removes
     settle(ns)
     assert step_runs(ns) == {}
     assert_nothing_stuck(ns)
+
+
+def test_a_child_killed_by_sqs_redrive_fails_its_parent_through_the_sweeper(ns: Namespace) -> None:
+    """A child whose worker died on every delivery ends in its DLQ by SQS redrive, not by a worker's finish: the
+    dead-letter function records it failed and its parent's update, which the sweeper applies."""
+    flow = FlowProducer().add(node("report", "email", node("page", "lead-processing")))
+    child = flow.children[0].id
+    records = receive_all(ns, "lead-processing")
+    dying = Worker("lead-processing")
+    inject(dying.scripts, "move_to_finished", Fault("kill"))
+    with contextlib.suppress(Killed):  # claimed, then the invocation died: the job is left active
+        dying.handle({"Records": records})
+    delete(ns, "lead-processing", records)  # SQS gave up on it (maxReceiveCount) and moved it to the DLQ:
+    dlq = ns.catalog.queue("lead-processing").dead_letter
+    ns.sqs.send_message(QueueUrl=ns.queue_urls[dlq], MessageBody=records[0]["body"])
+    LocalFunctions(ns, [], [dlq]).pump(lambda: messages_in(ns, dlq) == 0, 10)
+    assert Queue("lead-processing").get_state(child) == "failed"
+    assert Queue("email").get_state(flow.id) == "waiting-children"
+    sweep(ns)
+    assert Queue("email").get_state(flow.id) == "failed"
+    assert step_runs(ns) == {}, "the child never ran to its end, and the parent never ran"
+    settle(ns)
+    assert_nothing_stuck(ns)

@@ -20,6 +20,9 @@
     records older than ARGV[6] are dropped from the list's old end (a bounded number per call, more than any
     call adds), with their hashes: Redis keeps a dead job as long as its SQS DLQ would have (and the archive
     keeps it for good)
+  Flows:
+    a job failed here (killed by SQS redrive) that is a flow's child records its parent's update in its queue's
+    "parent-updates" hash, for the sweeper to apply (jobqueue.flow_parents)
   Dead letters owed:
     the source job's "dlp" mark (set when the worker failed it for good) is cleared: its dead letter is here
   Events:
@@ -65,6 +68,12 @@ for i = 0, count - 1 do
         redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", timestamp, "atm", attempts)
         redis.call("XADD", source .. "events", "MAXLEN", "~", maxEvents, "*", "event", "failed",
           "jobId", jobId, "failedReason", reason, "prev", "active")
+        -- A flow's child killed by SQS redrive tells its parent as moveToFinished would: the sweeper applies it.
+        local parent = redis.call("HGET", jobKey, "parent")
+        if parent then
+          redis.call("HSET", source .. "parent-updates", jobId, cjson.encode({parent = parent, outcome = "failed",
+            value = reason, at = tonumber(timestamp)}))
+        end
       end
     end
 
