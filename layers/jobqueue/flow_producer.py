@@ -61,7 +61,7 @@ MAX_FLOW_JOBS = 500
 class FlowJob(BaseModel):
     """One node of a flow, in BullMQ's FlowJob shape: `name`, `queueName`, `data`, `opts`, `children`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     name: str = Field(min_length=1, max_length=256)
     queue_name: str = Field(min_length=1, validation_alias=AliasChoices("queueName", "queue"),

@@ -39,7 +39,7 @@ class Group(BaseModel):
     'tenant-a'
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(min_length=1, max_length=GROUP_ID_MAX, pattern=r"^[!-9;-~]+$",
                     description="the tenant: printable ASCII without ':' or spaces, at most 128 characters")
@@ -48,7 +48,7 @@ class Group(BaseModel):
 class ParentRef(BaseModel):
     """BullMQ's `opts.parent`: the flow parent of a child job, in any queue (`queue` is its key, `bull:<name>`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(min_length=1, max_length=128)
     queue: str = Field(min_length=1)

@@ -292,6 +292,14 @@ class JobRetried(_Body):
     retried: bool
 
 
+class FlowNodeIds(_Body):
+    """The id one job of a flow got (`POST /flows`), and its children's, in the flow's shape."""
+
+    id: str
+    queue: str
+    children: list[FlowNodeIds] = Field(default_factory=list)
+
+
 class JobLogs(_Body):
     """BullMQ's `getJobLogs`: the requested lines and how many the job has."""
 

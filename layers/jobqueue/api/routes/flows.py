@@ -6,22 +6,14 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import BaseModel, Field
 
 from jobqueue.api.docs import responses
+from jobqueue.api.models import FlowNodeIds
 from jobqueue.api.router import new_router
 from jobqueue.api.services import services
 from jobqueue.flow_producer import MAX_FLOW_DEPTH, MAX_FLOW_JOBS, AddedFlow, FlowJob
 
 router = new_router()
-
-
-class FlowNodeIds(BaseModel):
-    """The id one job of the flow got, and its children's, in the flow's shape."""
-
-    id: str
-    queue: str
-    children: list[FlowNodeIds] = Field(default_factory=list)
 
 
 def flow_ids(added: AddedFlow) -> FlowNodeIds:
