@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -110,9 +111,18 @@ def wait_for(driver: WebDriver, css: str, text: str | None = None, timeout: floa
     def found(d: WebDriver) -> WebElement | bool:
         return next((e for e in d.find_elements(By.CSS_SELECTOR, css) if text is None or text in e.text), False)
 
-    element = WebDriverWait(driver, timeout).until(found, f"{css} {text or ''}")
+    # The pages re-render as they refresh: an element read while it is replaced is looked up again.
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException])
+    element = wait.until(found, f"{css} {text or ''}")
     assert isinstance(element, WebElement)
     return element
+
+
+def texts(driver: WebDriver, css: str) -> list[str]:
+    """The text of every element `css` matches, read in one script, so a re-render cannot stale them midway."""
+    found: list[str] = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText)", css)
+    return found
 
 
 def button(driver: WebDriver, label: str) -> WebElement:
@@ -174,7 +184,7 @@ def test_a_wrong_token_is_refused_and_the_service_token_signs_in(
 
 def test_the_overview_shows_the_seed_queues(browser: WebDriver, runtime: Runtime) -> None:
     wait_for(browser, "tbody th a", "lead-processing")
-    names = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "tbody th a")}
+    names = set(texts(browser, "tbody th a"))
     assert {"lead-processing", "lead-enrichment", "scheduled-messages", "email", "search"} <= names
     wait_for(browser, "td", "receiving")
     accessible_and_shot(browser, "overview")
@@ -203,12 +213,13 @@ def test_add_and_remove_a_schedule(browser: WebDriver, runtime: Runtime) -> None
     tz.clear()
     tz.send_keys("Europe/Berlin")
     button(browser, "Add schedule").click()
-    row = wait_for(browser, "tbody tr", "dashboard-digest")
-    assert "Europe/Berlin" in row.text and "cron(0 9 ? * MON *)" in row.text and "09:00:00+01:00" in row.text
+    wait_for(browser, "tbody tr", "dashboard-digest")
+    row = next(t for t in texts(browser, "tbody tr") if "dashboard-digest" in t)
+    assert "Europe/Berlin" in row and "cron(0 9 ? * MON *)" in row and "09:00:00+01:00" in row
     assert any(s["name"] == "dashboard-digest" for s in call(runtime, "GET", "/schedules")[1]["schedules"])
     accessible_and_shot(browser, "schedules")
     button(browser, "Remove dashboard-digest").click()
-    until(lambda: not any("dashboard-digest" in r.text for r in browser.find_elements(By.CSS_SELECTOR, "tbody tr")),
+    until(lambda: not any("dashboard-digest" in t for t in texts(browser, "tbody tr")),
           10, "the schedule's row gone")
     assert not any(s["name"] == "dashboard-digest" for s in call(runtime, "GET", "/schedules")[1]["schedules"])
 
@@ -252,7 +263,8 @@ def test_a_failed_lead_shows_its_backoff_and_is_redriven_from_the_dead_letters(
     until(lambda: call(runtime, "GET", f"/queues/lead-processing/jobs/{failing_lead}")[1]["state"] == "failed", 45,
           "the lead's five attempts")
     open_page(browser, runtime, f"#/job/lead-processing/{failing_lead}", f"Job {failing_lead}")
-    steps = [li.text for li in wait_for(browser, "ol.timeline").find_elements(By.TAG_NAME, "li")]
+    wait_for(browser, "ol.timeline li", "failed for good")
+    steps = texts(browser, "ol.timeline li")
     waits = [float(text.split("waited ")[1].split(" s")[0]) for text in steps if "waited" in text]
     assert [round(w) for w in waits] == [1, 2, 4, 8], steps
     assert "Attempt 5 failed for good" in steps[-1] and "HTTP 503" in steps[-1]
@@ -262,15 +274,17 @@ def test_a_failed_lead_shows_its_backoff_and_is_redriven_from_the_dead_letters(
     assert call(runtime, "DELETE", "/_standin/faults", token=None, base=env["CRM_API_URL"])[0] < 300
     until(lambda: call(runtime, "GET", "/queues/lead-processing/dlq")[1]["records"], 15, "the dead letter")
     open_page(browser, runtime, "#/dead-letters", "Dead letters")
-    row = wait_for(browser, "tbody tr", failing_lead)
-    assert "process-lead" in row.text and LEAD in row.text and "HTTP 503" in row.text
+    wait_for(browser, "tbody tr", failing_lead)
+    row = next(t for t in texts(browser, "tbody tr") if failing_lead in t)
+    assert "process-lead" in row and LEAD in row and "HTTP 503" in row
     accessible_and_shot(browser, "dead-letters")
     button(browser, f"Redrive {failing_lead}").click()
     wait_for(browser, "#status", "Redrive: done")
     open_page(browser, runtime, f"#/job/lead-processing/{failing_lead}", f"Job {failing_lead}")
     def completed() -> bool:
         browser.refresh()
-        return wait_for(browser, "#job-state").text == "completed"
+        wait_for(browser, "#job-state")
+        return texts(browser, "#job-state") == ["completed"]
 
     until(completed, 30, "the redriven job completed, seen in the dashboard")
 
