@@ -1,6 +1,6 @@
 """Flow control for the worker: what moveToActive may refuse, and how long a refused delivery waits.
 
-Every gate is decided in Redis, in the batch's moveToActive round trip (see moveToActive-10.lua), so it holds
+Every gate is decided in Redis, in the batch's moveToActive round trip (see moveToActive-11.lua), so it holds
 across every instance of a queue's worker function:
 
 - **priority**: a prioritized job yields while a job of higher priority (a lower number) of its queue waits;

@@ -162,7 +162,7 @@ class QueueKeys:
         """jobqueue's own: running jobs' leases, a sorted set of job ids scored by when the lease expires (ms).
 
         A delivery of a job that is active under an unexpired lease is a duplicate; after expiry, a stall. A finish
-        removes its job's lease, and every claim prunes the expired ones (moveToActive-10.lua).
+        removes its job's lease, and every claim prunes the expired ones (moveToActive-11.lua).
         """
         return self._key("leases")
 

@@ -123,7 +123,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Gates:
-    """The flow control moveToActive applies to one invocation's batch (see moveToActive-10.lua)."""
+    """The flow control moveToActive applies to one invocation's batch (see moveToActive-11.lua)."""
 
     token: str  # the invocation's concurrency slot
     lease_ms: int  # how long a started job (and the slot) is held without an answer: the function's timeout
@@ -284,7 +284,7 @@ class Scripts:
         for d in deliveries:
             args += [d.job_id, d.timestamp, d.expected, d.priority, d.attempts, d.group]
         codes, dues = self._run(
-            "moveToActive-10.lua",
+            "moveToActive-11.lua",
             [k.wait, k.active, k.delayed, k.prioritized, k.events, k.meta, k.removed, k.leases, k.slots, k.failed,
              k.parent_updates],
             args,
@@ -308,7 +308,7 @@ class Scripts:
         for release in releases:
             args += [release.job_id, release.where, release.group]
         codes, attempt, retry_after = self._run(
-            "moveToFinished-11.lua",
+            "moveToFinished-13.lua",
             [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed"),
              k.leases, k.slots, k.removed, k.wait, k.limiter, k.parent_updates], args,
         )

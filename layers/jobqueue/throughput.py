@@ -1,6 +1,6 @@
 """Jobs finished in a recent window, from BullMQ's per-minute metrics (what `Queue.getMetrics` reads).
 
-moveToFinished-11.lua keeps, per queue and kind (completed, failed), a hash `metrics:<kind>` with the running
+moveToFinished-13.lua keeps, per queue and kind (completed, failed), a hash `metrics:<kind>` with the running
 `count` and `prevTS`/`prevCount` (when and at which count the newest minute was closed), and a list
 `metrics:<kind>:data` of closed minutes, newest first: its head is the minute before `prevTS`'s. The jobs counted
 since `prevTS` (`count - prevCount`) belong to `prevTS`'s minute. Removing jobs (retention, `clean`) changes none

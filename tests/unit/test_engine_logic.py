@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+import jobqueue
 from jobqueue.backoff import backoff_delay_ms, visibility_seconds
 from jobqueue.catalog import Backoff, load_catalog
 from jobqueue.deployment import function_specs
@@ -121,3 +123,11 @@ def test_bad_environment_override_names_queue_and_variable() -> None:
         load_catalog().queue("email").effective_concurrency({"EMAIL_WORKER_CONCURRENCY": "0"})
     with pytest.raises(CatalogError, match="ENRICH_RATE_PER_SECOND='fast'"):
         load_catalog().queue("lead-enrichment").effective_limiter({"ENRICH_RATE_PER_SECOND": "fast"})
+
+
+def test_every_script_is_named_for_the_keys_it_takes() -> None:
+    """BullMQ's convention, `<name>-<number of KEYS>.lua`: the number says how many keys a caller passes."""
+    commands = Path(jobqueue.__file__).parent / "commands"
+    for script in sorted(commands.glob("*.lua")):
+        used = {int(n) for n in re.findall(r"KEYS\[(\d+)\]", script.read_text())}
+        assert used == set(range(1, int(script.stem.rsplit("-", 1)[1]) + 1)), script.name

@@ -1,7 +1,7 @@
 --[[
   Apply a finished child's outcome to its parent (BullMQ's updateParentDepsIfNeeded and
   moveChildFromDependenciesIfNeeded), in the parent's queue. The child's queue recorded the update when the
-  child finished (moveToFinished-11.lua, its `parent-updates` hash); this is the second call, made by the worker
+  child finished (moveToFinished-13.lua, its `parent-updates` hash); this is the second call, made by the worker
   right after, or by the sweeper if the worker died in between. It is idempotent: a child no longer among the
   parent's `:dependencies` was applied before, and changes nothing.
 

@@ -23,7 +23,7 @@
     KEYS[9] concurrency slots (zset: invocation token scored by the slot's expiry, ms)
     KEYS[10] failed zset (a job whose last attempt stalled fails here)
     KEYS[11] parent updates (hash): such a job that is a flow's child records its parent's update here
-             (as moveToFinished-11.lua does)
+             (as moveToFinished-13.lua does)
     ARGV[1] job key prefix ("<prefix>:<queue>:")
     ARGV[2] events stream cap
     ARGV[3] concurrency: invocations running jobs at once ("" = no limit)
