@@ -94,7 +94,10 @@ PYTEST_WORKERS ?= 2
 chromium:
 	@test -x /usr/bin/chromedriver || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-test: install localstack checkov chromium lint typecheck
+# The venvs, the npm packages and Chromium do not depend on each other: a fresh clone builds them side by side.
+test:
+	$(MAKE) --no-print-directory -j4 install localstack checkov chromium
+	$(MAKE) --no-print-directory -j2 lint typecheck
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 bench: install

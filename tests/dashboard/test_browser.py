@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -130,8 +130,18 @@ def button(driver: WebDriver, label: str) -> WebElement:
 
 
 def open_page(driver: WebDriver, runtime: Runtime, fragment: str, heading: str) -> None:
+    """Open a page and wait for its heading; a load that stalled (a starved CI machine) is reloaded once, and a
+    page that still does not render fails with what it shows."""
     driver.get(f"{runtime.api}/dashboard{fragment}")
-    wait_for(driver, "h1", heading)
+    try:
+        wait_for(driver, "h1", heading, timeout=20)
+    except TimeoutException:
+        driver.refresh()
+        try:
+            wait_for(driver, "h1", heading, timeout=30)
+        except TimeoutException:
+            shown = driver.execute_script("return document.body.innerText")
+            raise AssertionError(f"{fragment}: no heading {heading!r}; the page shows: {shown[:2000]}") from None
 
 
 def accessible_and_shot(driver: WebDriver, name: str) -> None:

@@ -126,10 +126,15 @@ def list_jobs(
 @router.get("/queues/<queue>/jobs/<job_id>", tags=["queues"], operation_id="getJob",
             summary="A job's status (seed 003)", responses=responses({200: ("the job", JobStatus)}, 400, 401, 404))
 def get_job(queue: QueuePath, job_id: JobIdPath) -> JobStatus:
+    return job_status(_existing_job(queue, job_id))
+
+
+def _existing_job(queue: str, job_id: str) -> JobInfo:
+    """The job, or the 404 every route about one job answers when there is none."""
     job = services().queue(queue).get_job(job_key_id(job_id))
     if job is None:
         raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
-    return job_status(job)
+    return job
 
 
 @router.get("/queues/<queue>/jobs/<job_id>/logs", tags=["queues"], operation_id="getJobLogs",
@@ -161,10 +166,7 @@ def get_job_logs(
                         "`complete` is false when older events of a busy queue may be gone.",
             responses=responses({200: ("the job's history", JobTimeline)}, 400, 401, 404))
 def get_job_timeline(queue: QueuePath, job_id: JobIdPath) -> JobTimeline:
-    svc = services()
-    job = svc.queue(queue).get_job(job_key_id(job_id))
-    if job is None:
-        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    svc, job = services(), _existing_job(queue, job_id)
     found = svc.admin(queue).timeline(job_id)
     return JobTimeline.model_validate({"queue": queue, "jobId": job_id, "addedAt": job.timestamp,
                                        "events": found.events, "attempts": found.attempts,
@@ -175,10 +177,7 @@ def get_job_timeline(queue: QueuePath, job_id: JobIdPath) -> JobTimeline:
              summary="Send one failed job back to the queue with fresh attempts",
              responses=responses({200: ("the job is waiting again", JobRetried)}, 400, 401, 404, 409, 503))
 def retry_job(queue: QueuePath, job_id: JobIdPath) -> JobRetried:
-    svc = services()
-    job = svc.queue(queue).get_job(job_key_id(job_id))
-    if job is None:
-        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    svc, job = services(), _existing_job(queue, job_id)
     if not svc.admin(queue).retry_job(job_id):
         raise ConflictError(f"queue {queue!r}: job {job_id!r} is {job.state}, not failed")
     return JobRetried(queue=queue, jobId=job_id, retried=True)
@@ -189,10 +188,7 @@ def retry_job(queue: QueuePath, job_id: JobIdPath) -> JobRetried:
                      "message dropped when it comes",
              responses=responses({200: ("the job is waiting", JobPromoted)}, 400, 401, 404, 409, 503))
 def promote_job(queue: QueuePath, job_id: JobIdPath) -> JobPromoted:
-    svc = services()
-    job = svc.queue(queue).get_job(job_key_id(job_id))
-    if job is None:
-        raise JobNotFoundError(f"queue {queue!r} has no job {job_id!r}")
+    svc, job = services(), _existing_job(queue, job_id)
     if not svc.admin(queue).promote([job_id]):
         raise ConflictError(f"queue {queue!r}: job {job_id!r} is {job.state}, not delayed")
     return JobPromoted(queue=queue, jobId=job_id, promoted=True)
