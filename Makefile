@@ -85,9 +85,10 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 
-# Two workers (a CI machine has 2 cores); each test file runs on one of them, infra and integration each on one
+# Three workers on a 2-core machine: the suite mostly waits (SQS polls, backoffs, subprocesses; about one core busy
+# on average with two workers). Each test file runs on one worker, infra and integration each on one
 # (tests/conftest.py), so CDK synths and LocalStack are built once. PYTEST_WORKERS=0 runs everything in one process.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 # Debian's headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/); nothing to do
 # once /usr/bin/chromedriver is there.

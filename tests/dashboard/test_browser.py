@@ -190,6 +190,9 @@ def test_a_wrong_token_is_refused_and_the_service_token_signs_in(
     button(browser, "Sign in").click()
     wait_for(browser, "h1", "Queues")
     assert "token" not in browser.current_url and TOKEN not in browser.current_url
+    # A late 401 to the wrong token (its page made more than one call) must not sign the right one out.
+    until(lambda: texts(browser, "tbody th a"), 30, "the overview's rows")
+    assert browser.execute_script("return sessionStorage.getItem('jobqueue.token')") == TOKEN
 
 
 def test_the_overview_shows_the_seed_queues(browser: WebDriver, runtime: Runtime) -> None:

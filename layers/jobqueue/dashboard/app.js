@@ -50,7 +50,8 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` };
+  const token = sessionStorage.getItem(TOKEN_KEY) || "";
+  const headers = { Authorization: `Bearer ${token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(BASE + path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
@@ -59,7 +60,8 @@ async function api(method, path, body) {
   let data = null;
   try { data = await response.json(); } catch { data = null; }
   if (response.status === 401) {
-    signOut("The token was refused: sign in again.");
+    // A late answer to a token already replaced (a wrong one, then the right one) must not sign the new one out.
+    if (sessionStorage.getItem(TOKEN_KEY) === token) signOut("The token was refused: sign in again.");
     throw new ApiError(401, "signed out");
   }
   if (!response.ok) throw new ApiError(response.status, (data && data.message) || `HTTP ${response.status}`);
