@@ -11,16 +11,9 @@
 // only Redis traffic is BullMQ's own. `backlog` is accepted and ignored: the backlog scenario is
 // measured for jobqueue only.
 import { Queue, Worker } from 'bullmq';
+import { readStdin } from './stdio.mjs';
 
 const CHUNK = 1000;
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
 
 async function main() {
   const request = await readStdin();

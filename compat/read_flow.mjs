@@ -8,18 +8,7 @@
 // Read-only: getFlow reads job hashes and their dependency keys; no Worker, no QueueEvents.
 import { FlowProducer } from 'bullmq';
 import { Redis } from 'ioredis';
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function orNull(value) {
-  return value === undefined || Number.isNaN(value) ? null : value;
-}
+import { readStdin, orNull } from './stdio.mjs';
 
 async function describe(node) {
   const { job, children } = node;

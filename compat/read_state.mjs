@@ -15,18 +15,7 @@
 // Fields BullMQ leaves undefined are printed as null so both readers have the same keys.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function orNull(value) {
-  return value === undefined || Number.isNaN(value) ? null : value;
-}
+import { readStdin, orNull } from './stdio.mjs';
 
 async function readJob(queue, jobId) {
   const job = await queue.getJob(jobId);

@@ -10,16 +10,9 @@
 // adds the jobs that must stay unprocessed (delayed, prioritized, two waiting), since a running
 // worker would take the prioritized and waiting ones.
 import { Queue, Worker } from 'bullmq';
+import { readStdin } from './stdio.mjs';
 
 const PHASE1_TIMEOUT_MS = 20000;
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
 
 async function process1(job) {
   if (job.name === 'fail') {

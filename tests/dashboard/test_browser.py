@@ -44,7 +44,6 @@ DEFAULTS = makefile_defaults()
 TOKEN, READ_ONLY = DEFAULTS["SERVICE_TOKEN"], DEFAULTS["READ_ONLY_TOKEN"]
 LEAD = "demo-contact"  # a contact the GoHighLevel stand-in knows
 
-pytestmark = pytest.mark.skipif(not CHROMEDRIVER.exists(), reason="`make chromium` installs Debian's chromium-driver")
 
 
 def exported(runtime: Runtime) -> dict[str, str]:
@@ -97,6 +96,9 @@ def failing_lead(runtime: Runtime) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
+    # A browser test that silently does not run proves nothing: a missing browser fails, naming the fix.
+    for needed in (CHROMIUM, CHROMEDRIVER):
+        assert needed.exists(), f"{needed} is missing: `make chromium` installs Debian's chromium and chromium-driver"
     options = webdriver.ChromeOptions()
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--window-size=1400,1000"):
