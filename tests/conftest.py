@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from xdist.scheduler import LoadScopeScheduling
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
@@ -108,12 +109,21 @@ SHARED_SETUP = ("infra", "integration")
 """Suites whose session fixtures are costly to build twice (CDK synths, LocalStack): one xdist worker each."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), a test file runs on one worker, so its
-    module fixtures are built once, and each suite in SHARED_SETUP stays on one worker."""
-    for item in items:
-        path = item.path.relative_to(ROOT / "tests")
-        item.add_marker(pytest.mark.xdist_group(path.parts[0] if path.parts[0] in SHARED_SETUP else str(path)))
+class FileScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+    """pytest-xdist's scope scheduling with our scopes: a test file runs on one worker, in order, so its module
+    fixtures are built once (a browser the file's first test signed in stays signed in), and each suite in
+    SHARED_SETUP runs on one worker. xdist's own `loadgroup` cannot do this under pytest 9, whose node ids no
+    longer take the `@group` suffix it appends, so its groups silently fell apart into single tests."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        suite = path.split("/")[1] if path.startswith("tests/") else ""
+        return suite if suite in SHARED_SETUP else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> FileScheduling:
+    """`make test` runs `-n 3`: every test file, and each SHARED_SETUP suite, is one unit of work."""
+    return FileScheduling(config, log)
 
 
 # Secrets a test may hand the code under test; none may reach what that code logs or prints.

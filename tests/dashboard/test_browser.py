@@ -104,9 +104,19 @@ def browser() -> Iterator[WebDriver]:
                      "--window-size=1400,1000"):
         options.add_argument(argument)
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # read by diagnosis() when a wait fails
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
+
+
+def diagnosis(driver: WebDriver) -> str:
+    """What the tab shows and logged (failed requests with their status), for a wait that timed out."""
+    shown = driver.execute_script(
+        "return {url: location.href, signedIn: !!sessionStorage.getItem('jobqueue.token'),"
+        " text: document.body.innerText.slice(0, 1500)}")
+    console = [f"{e['level']} {e['message']}" for e in driver.execute("getLog", {"type": "browser"})["value"]]
+    return f"the tab: {shown}; its console: {console[-30:]}"
 
 
 def wait_for(driver: WebDriver, css: str, text: str | None = None, timeout: float = 45) -> WebElement:
@@ -115,7 +125,10 @@ def wait_for(driver: WebDriver, css: str, text: str | None = None, timeout: floa
 
     # The pages re-render as they refresh: an element read while it is replaced is looked up again.
     wait = WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException])
-    element = wait.until(found, f"{css} {text or ''}")
+    try:
+        element = wait.until(found, f"{css} {text or ''}")
+    except TimeoutException:
+        raise AssertionError(f"no {css} {text or ''} within {timeout} s; {diagnosis(driver)}") from None
     assert isinstance(element, WebElement)
     return element
 
@@ -132,24 +145,16 @@ def button(driver: WebDriver, label: str) -> WebElement:
 
 
 def open_page(driver: WebDriver, runtime: Runtime, fragment: str, heading: str) -> None:
-    """Open a page and wait for its heading; a load that stalled (a starved CI machine) is reloaded once, and a
-    page that still does not render fails with what it shows."""
+    """Open a page of the signed-in tab and wait for its heading; a load that stalled (a starved CI machine) is
+    reloaded once."""
     driver.get(f"{runtime.api}/dashboard{fragment}")
-    # Under a loaded CI run the tab has been seen signed out with no refusal shown (issue 14's note): sign in again
-    # then, so the pages are still checked; the cause is open.
-    if driver.execute_script("return !sessionStorage.getItem('jobqueue.token')"):
-        wait_for(driver, "#token").send_keys(TOKEN)
-        button(driver, "Sign in").click()
-        driver.get(f"{runtime.api}/dashboard{fragment}")
+    assert driver.execute_script("return !!sessionStorage.getItem('jobqueue.token')"), \
+        f"{fragment}: the tab is signed out; {diagnosis(driver)}"
     try:
         wait_for(driver, "h1", heading, timeout=20)
-    except TimeoutException:
+    except AssertionError:
         driver.refresh()
-        try:
-            wait_for(driver, "h1", heading, timeout=30)
-        except TimeoutException:
-            shown = driver.execute_script("return document.body.innerText")
-            raise AssertionError(f"{fragment}: no heading {heading!r}; the page shows: {shown[:2000]}") from None
+        wait_for(driver, "h1", heading, timeout=30)
 
 
 def accessible_and_shot(driver: WebDriver, name: str) -> None:

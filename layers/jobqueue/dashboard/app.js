@@ -10,6 +10,7 @@ const STATES = ["waiting", "active", "delayed", "prioritized", "completed", "fai
 const REFRESH_MS = 5000;
 let readOnly = false;
 let refreshTimer = null;
+let routeCount = 0;  // the latest route() call: only its page may be shown
 
 // -- small helpers ------------------------------------------------------------------------------------------
 
@@ -38,7 +39,10 @@ function say(text, error) {
   status.replaceChildren(h("p", { class: error ? "error" : null }, text));
 }
 
-function page(title, ...content) {
+/** A page to show: route() shows it unless a newer route() or a sign-out came first. */
+const view = (title, ...content) => ({ title, content });
+
+function show({ title, content }) {
   document.title = `${title} · jobqueue`;
   main().replaceChildren(h("h1", {}, title), ...h("div", {}, content).childNodes);
 }
@@ -97,6 +101,7 @@ function action(label, handler, css, question) {
 
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
+  routeCount += 1;  // a page still loading must not replace the sign-in form
   clearTimeout(refreshTimer);
   showSignIn(message);
 }
@@ -150,12 +155,11 @@ async function overview() {
     h("td", {}, eventSourceText(q.eventSources))));
   const head = ["Queue", "Waiting", "Active", "Delayed", "Completed", "Failed", "Dead letters",
     "Completed (1 h)", "Failed (1 h)", "State", "Event sources"];
-  page("Queues",
+  return view("Queues",
     h("p", {}, `Refreshed ${when(Date.now())}; live every ${REFRESH_MS / 1000} s.`),
     h("table", {}, h("caption", {}, "Every queue of the catalog"),
       h("thead", {}, h("tr", {}, head.map((t, i) => h("th", { scope: "col", class: i && i < 9 ? "num" : null }, t)))),
       h("tbody", {}, rows)));
-  refreshTimer = setTimeout(() => { if (location.hash === "" || location.hash === "#/") route(); }, REFRESH_MS);
 }
 
 async function queuePage(name, params) {
@@ -197,7 +201,7 @@ async function queuePage(name, params) {
     start > 0 ? h("a", { href: href(state, Math.max(0, start - PAGE)) }, "Previous page") : null,
     h("span", {}, `Jobs ${list.jobs.length ? start + 1 : 0}–${start + list.jobs.length} of ${count ?? "?"}`),
     list.jobs.length === PAGE ? h("a", { href: href(state, start + PAGE) }, "Next page") : null);
-  page(`Queue ${name}`,
+  return view(`Queue ${name}`,
     h("p", {}, status.paused ? h("span", { class: "warn" }, "Paused") : "Running", " · event sources: ",
       eventSourceText(status.eventSources)),
     actions.length ? h("div", { class: "actions" }, actions) : null,
@@ -240,7 +244,7 @@ async function jobPage(queue, id) {
       location.hash = `#/queue/${enc(queue)}`;
     }, "danger", `Remove job ${id}?`),
   ];
-  page(`Job ${id}`,
+  return view(`Job ${id}`,
     h("p", {}, h("a", { href: `#/queue/${enc(queue)}` }, `Back to ${queue}`)),
     h("div", { class: "actions" }, actions),
     h("dl", {},
@@ -285,7 +289,7 @@ async function deadLetters() {
           .map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, rows)));
   });
-  page("Dead letters", sections.length ? sections : h("p", {}, "No dead letters."));
+  return view("Dead letters", sections.length ? sections : h("p", {}, "No dead letters."));
 }
 
 async function schedules() {
@@ -317,7 +321,7 @@ async function schedules() {
   }, field("schedule-queue", "Queue", queue), field("schedule-name", "Job name", name),
   field("schedule-pattern", "Cron pattern", cron), field("schedule-tz", "Time zone", tz),
   h("button", { type: "submit" }, "Add schedule"));
-  page("Schedules",
+  return view("Schedules",
     form ? [h("h2", {}, "Add a schedule"), form] : null,
     h("table", {}, h("caption", {}, "Repeatable jobs and their next runs (in their time zone)"),
       h("thead", {}, h("tr", {}, ["Name", "Queue", "Repeat", "Time zone", "Scheduler expression", "Next runs",
@@ -329,17 +333,28 @@ async function schedules() {
 
 async function route() {
   clearTimeout(refreshTimer);
+  const mine = ++routeCount;
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   const params = new URLSearchParams(query || "");
+  let shown;
+  let live = false;  // the overview refreshes itself
   try {
-    if (parts[0] === "queue" && parts[1]) await queuePage(parts[1], params);
-    else if (parts[0] === "job" && parts[1] && parts[2]) await jobPage(parts[1], parts.slice(2).join("/"));
-    else if (parts[0] === "dead-letters") await deadLetters();
-    else if (parts[0] === "schedules") await schedules();
-    else await overview();
+    if (parts[0] === "queue" && parts[1]) shown = await queuePage(parts[1], params);
+    else if (parts[0] === "job" && parts[1] && parts[2]) shown = await jobPage(parts[1], parts.slice(2).join("/"));
+    else if (parts[0] === "dead-letters") shown = await deadLetters();
+    else if (parts[0] === "schedules") shown = await schedules();
+    else [shown, live] = [await overview(), true];
   } catch (error) {
-    if (error.status !== 401) page("Something went wrong", h("p", { class: "bad" }, error.message));
+    if (error.status === 401) return;
+    shown = view("Something went wrong", h("p", { class: "bad" }, error.message));
+  }
+  // Pages load concurrently (the sign-in's first page and a link followed at once): a slower answer for an
+  // earlier route, or one that arrives after a sign-out, must not replace what the user asked for last.
+  if (mine !== routeCount) return;
+  show(shown);
+  if (live) {
+    refreshTimer = setTimeout(() => { if (location.hash === "" || location.hash === "#/") route(); }, REFRESH_MS);
   }
 }
 
