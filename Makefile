@@ -99,7 +99,7 @@ chromium:
 test:
 	$(MAKE) --no-print-directory -j4 install localstack checkov chromium
 	$(MAKE) --no-print-directory -j2 lint typecheck
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 bench: install
 	$(PY) -m bench.lifecycle

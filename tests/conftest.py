@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from xdist.scheduler import LoadScopeScheduling
 
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
@@ -105,25 +104,16 @@ def ns(moto_endpoint: str, local_lambda: LambdaApi, monkeypatch: pytest.MonkeyPa
         yield world
 
 
-SHARED_SETUP = ("infra", "integration")
-"""Suites whose session fixtures are costly to build twice (CDK synths, LocalStack): one xdist worker each."""
+SLOW_SUITES = ("infra", "integration")
+"""Suites of long files (CDK synths, checkov, LocalStack): `make test` starts them first, so no long file is
+the last one left running."""
 
 
-class FileScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
-    """pytest-xdist's scope scheduling with our scopes: a test file runs on one worker, in order, so its module
-    fixtures are built once (a browser the file's first test signed in stays signed in), and each suite in
-    SHARED_SETUP runs on one worker. xdist's own `loadgroup` cannot do this under pytest 9, whose node ids no
-    longer take the `@group` suffix it appends, so its groups silently fell apart into single tests."""
-
-    def _split_scope(self, nodeid: str) -> str:
-        path = nodeid.split("::", 1)[0]
-        suite = path.split("/")[1] if path.startswith("tests/") else ""
-        return suite if suite in SHARED_SETUP else path
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> FileScheduling:
-    """`make test` runs `-n 3`: every test file, and each SHARED_SETUP suite, is one unit of work."""
-    return FileScheduling(config, log)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs `-n 3 --dist loadfile`: a file runs on one worker, in order, so its module fixtures are
+    built once (a browser the file's first test signed in stays signed in). Workers take files in collection
+    order, so SLOW_SUITES go first (the sort is stable: each file keeps its own order)."""
+    items.sort(key=lambda item: item.path.relative_to(ROOT / "tests").parts[0] not in SLOW_SUITES)
 
 
 # Secrets a test may hand the code under test; none may reach what that code logs or prints.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -104,10 +105,10 @@ def test_dev_serves_the_api_while_running_and_stops_cleanly(ns: Namespace, api: 
     thread = threading.Thread(target=dev.run, args=(stop, 0, started))
     thread.start()
     try:
-        for _ in range(100):
-            if started:
-                break
+        deadline = time.monotonic() + 60  # a loaded machine starts the runtime's processes slowly
+        while not started and thread.is_alive() and time.monotonic() < deadline:
             stop.wait(0.05)
+        assert started, "jobqueue dev did not start its API within 60 s"
         [server] = started
         status, _, body = fetch("GET", f"{server.url}/stats", headers={"Authorization": f"Bearer {TOKEN}"})
         assert status == 200 and len(json.loads(body)["queues"]) == len(ns.catalog.queues)
