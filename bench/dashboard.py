@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = measure(runtime.api.url if runtime.api else "", token, args.loads)
     finally:
         settings = get_settings()
-        delete_keys(redis_client(settings.redis_url), f"{settings.prefix}:*")
+        delete_keys(redis_client(settings.redis_url, settings.redis_cluster), f"{settings.prefix}:*")
         runtime.stop()
     figures.update({
         "jobs": args.jobs, "loads": args.loads,

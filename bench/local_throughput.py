@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw_send = emulator_send_rate(aws_client("sqs"), args.bulk)
     finally:
         settings = get_settings()
-        client = redis_client(settings.redis_url)
+        client = redis_client(settings.redis_url, settings.redis_cluster)
         keys = list(client.scan_iter(match=f"{settings.prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])

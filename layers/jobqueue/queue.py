@@ -208,8 +208,8 @@ class Queue:
         self.catalog = catalog or default_catalog()
         self.config = self.catalog.queue(name)
         self.name = name
-        self.keys = QueueKeys(self.settings.prefix, name)
-        self.redis = redis or redis_client(self.settings.redis_url)
+        self.keys = self.settings.queue_keys(name)
+        self.redis = redis or redis_client(self.settings.redis_url, self.settings.redis_cluster)
         self.sqs = sqs or aws_client("sqs")
         self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.urls = QueueUrls(self.sqs, self.settings.sqs_name_prefix)

@@ -87,5 +87,6 @@ def services() -> Services:
     settings, catalog = get_settings(), default_catalog()
     with _lock:
         if not _current or _current[0].settings is not settings or _current[0].catalog is not catalog:
-            _current[:] = [Services(settings, catalog, redis_client(settings.redis_url), aws_client("sqs"))]
+            redis = redis_client(settings.redis_url, settings.redis_cluster)
+            _current[:] = [Services(settings, catalog, redis, aws_client("sqs"))]
         return _current[0]
