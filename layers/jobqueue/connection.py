@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from redis import Redis
 
-__all__ = ["QueueUrls", "aws_client", "redis_client"]
+if TYPE_CHECKING:
+    from jobqueue.settings import Settings
+
+__all__ = ["QueueUrls", "aws_client", "redis_client", "redis_for"]
 
 # Lambda's SDK retries in "standard" mode; a short connect timeout surfaces a dead endpoint quickly.
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
@@ -29,6 +32,11 @@ def redis_client(url: str, cluster: bool = False) -> Redis:
 
         return cast("Redis", RedisCluster.from_url(url, **options))
     return Redis.from_url(url, health_check_interval=30, **options)
+
+
+def redis_for(settings: Settings) -> Redis:
+    """The process's client for the Redis `settings` name (a Redis Cluster when `settings.redis_cluster`)."""
+    return redis_client(settings.redis_url, settings.redis_cluster)
 
 
 @lru_cache(maxsize=8)

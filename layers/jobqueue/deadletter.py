@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.errors import UnknownQueueError
 from jobqueue.job import DEAD_LETTER_ATTRIBUTES, DeadLetter, JobMessage, parse_message
 from jobqueue.registry import import_callable
@@ -138,7 +138,7 @@ class DeadLetterHandler:
         if name not in self.catalog.dead_letters:
             raise UnknownQueueError(name, list(self.catalog.dead_letters))
         self.name = name
-        self.redis = redis or redis_client(self.settings.redis_url, self.settings.redis_cluster)
+        self.redis = redis or redis_for(self.settings)
         self.scripts = Scripts(self.redis, self.settings.queue_keys(name), self.settings.max_len_events)
         self._sources: dict[str, Scripts] = {}
         self._s3 = s3

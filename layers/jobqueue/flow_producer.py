@@ -35,7 +35,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from redis.exceptions import RedisError
 
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.errors import EnqueueError, InvalidJobError, PayloadTooLargeError, Rejection
 from jobqueue.flow_commit import ROLLBACK_FIELD
 from jobqueue.flow_parents import FAILURE_POLICIES
@@ -133,7 +133,7 @@ class FlowProducer:
                  redis: Redis | None = None, sqs: Any = None) -> None:
         self.settings = settings or get_settings()
         self.catalog = catalog or default_catalog()
-        self.redis = redis or redis_client(self.settings.redis_url, self.settings.redis_cluster)
+        self.redis = redis or redis_for(self.settings)
         self.sqs = sqs or aws_client("sqs")
         self._queues: dict[str, Queue] = {}
 
