@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from redis import Redis
@@ -48,12 +49,12 @@ class RedisClusterServers:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
             for port in self.ports:
-                self._wait(lambda p=port: bool(Redis(port=p).ping()))
+                self._wait(partial(_pings, port))
             subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
                             "--cluster-replicas", "0", "--cluster-yes"],
                            check=True, capture_output=True, timeout=READY_TIMEOUT_S)
             for port in self.ports:
-                self._wait(lambda p=port: Redis(port=p, decode_responses=True).cluster("INFO")["cluster_state"] == "ok")
+                self._wait(partial(_cluster_ok, port))
         except BaseException:
             self.stop()
             raise
@@ -79,3 +80,12 @@ class RedisClusterServers:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Redis Cluster not ready within {READY_TIMEOUT_S} s")
             time.sleep(0.05)
+
+
+def _pings(port: int) -> bool:
+    return bool(Redis(port=port).ping())
+
+
+def _cluster_ok(port: int) -> bool:
+    """The node sees every slot served: the cluster accepts commands."""
+    return bool(Redis(port=port, decode_responses=True).cluster("INFO")["cluster_state"] == "ok")
