@@ -16,10 +16,9 @@ from redis import Redis
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
 from jobqueue.local.lambda_api import LambdaApi
-from jobqueue.local.services import EmbeddedMoto, free_port
+from jobqueue.local.services import EmbeddedMoto, EmbeddedRedisCluster, free_port
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
-from tests.support.redis_cluster import RedisClusterServers
 from workloads.records import create_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +50,9 @@ def local_lambda(moto_endpoint: str) -> Iterator[LambdaApi]:
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis Cluster of three masters for the run (one per xdist worker that needs it), stopped at the end."""
-    servers = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")).start()
-    yield servers.url
-    servers.stop()
+    cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster.url
+    cluster.stop()
 
 
 @pytest.fixture
