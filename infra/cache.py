@@ -4,9 +4,9 @@
 the Secrets Manager secret the functions read at cold start (REDIS_AUTH_SECRET_ID); `.node_ids` the nodes' cache
 cluster ids, which CloudWatch's ElastiCache metrics are per (none for serverless). Node-based by default (a
 replication group: Multi-AZ, automatic failover, `maxmemory-policy noeviction`); `shards=n` turns cluster mode on
-(n node groups of a primary and a replica, `cluster-enabled yes`; `.host` is then the configuration endpoint and
-`.cluster` is true); `serverless=True` deploys serverless ElastiCache instead, whose eviction policy cannot be set
-(see README).
+(n node groups of a primary and a replica, `cluster-enabled yes`; `.host` is then the configuration endpoint);
+`serverless=True` deploys serverless ElastiCache instead, whose eviction policy cannot be set (see README). `.cluster`
+says whether the functions need the cluster client and key layout (cluster mode, and serverless, a cluster too).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class Cache(Construct):
         shards: int = 0,
     ) -> None:
         super().__init__(scope, id)
-        self.cluster = shards > 0
+        # Serverless ElastiCache is a cluster too (keys hash to slots; clients must be cluster clients).
+        self.cluster = shards > 0 or serverless
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="jobqueue Redis: only the jobqueue functions, on the Redis port",

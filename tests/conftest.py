@@ -64,9 +64,16 @@ def redis_target(request: pytest.FixtureRequest) -> tuple[str, bool]:
     return REDIS_URL, False
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--redis-cluster", action="store_true",
+                     help="run every test with a namespace on a Redis Cluster too, not only the files marked cluster")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test file marked `cluster` runs twice: on REDIS_URL, and on a real Redis Cluster (`redis_target`)."""
-    if "redis_target" in metafunc.fixturenames and metafunc.definition.get_closest_marker("cluster"):
+    """A test file marked `cluster` (every test file, with --redis-cluster) runs twice: on REDIS_URL, and on a
+    real Redis Cluster (`redis_target`)."""
+    marked = metafunc.definition.get_closest_marker("cluster") or metafunc.config.getoption("--redis-cluster")
+    if "redis_target" in metafunc.fixturenames and marked:
         metafunc.parametrize("redis_target", ["redis", "cluster"], indirect=True)
 
 

@@ -140,6 +140,7 @@ def test_serverless_cache_option(variant: Callable[..., tuple[JobQueueStack, Tem
     assert "{{resolve:secretsmanager:" in str(user["AuthenticationMode"]["Passwords"])
     for function in job_functions(template).values():
         assert function["Environment"]["Variables"]["REDIS_HOST"] == {"Fn::GetAtt": [cache_id, "Endpoint.Address"]}
+        assert function["Environment"]["Variables"]["JOBQUEUE_REDIS_CLUSTER"] == "1"  # serverless is a cluster
 
 
 def test_nat_gateway_option_gives_private_subnets_egress(variant: Callable[..., Any]) -> None:
