@@ -18,7 +18,6 @@ from jobqueue.catalog import Backoff, QueueConfig
 from jobqueue.connection import redis_for
 from jobqueue.errors import InvalidJobError
 from jobqueue.job import JobMessage
-from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import LocalContext
 from jobqueue.scripts import Scripts
 from jobqueue.settings import get_settings
@@ -193,7 +192,7 @@ def erase_next(job: Job) -> None:
     """Removes the batch's next job behind the worker's back (its hash gone, a tombstone left), as a rollback
     racing a worker once did: the worker has claimed it and is about to start it."""
     settings, client = get_settings(), redis_for(get_settings())
-    keys = QueueKeys(settings.prefix, QUEUE)
+    keys = settings.queue_keys(QUEUE)
     following = job.data["next"]
     client.delete(keys.job(following))
     client.zadd(keys.removed, {f"{following}:{job.data['timestamp']}": int(time.time() * 1000)})
