@@ -141,16 +141,16 @@ def measure_all(args: argparse.Namespace, plain: EmbeddedRedis, cluster: Embedde
     for worker in workers:
         worker.join()
     per_shard = {name: (after[name].cpu_us - before[name].cpu_us) / 1e6 / elapsed for name in meters}
-    busy = [name for name in meters if any(n == name for _, n in queues)]
+    jobs_on = {name: jobs * sum(n == name for _, n in queues) for name in meters}
+    loaded = [per_shard[name] * elapsed * 1e6 / jobs_on[name] for name in meters if jobs_on[name]]
     total = jobs * len(queues) / elapsed
     for name, cores in sorted(per_shard.items()):
-        print(f"  shard {name}: {sum(n == name for _, n in queues)} queue(s), Redis busy {cores * 100:.0f} % "
-              "of its core")
+        print(f"  shard {name}: {jobs_on[name] // jobs} queue(s), Redis busy {cores * 100:.0f} % of its core"
+              + (f", {cores * elapsed * 1e6 / jobs_on[name]:.1f} us per job" if jobs_on[name] else ""))
     print(f"  together {total:,.0f} jobs/s measured (each queue {min(rates):,.0f} to {max(rates):,.0f} jobs/s, "
-          f"client-bound on this machine); the cluster's ceiling ~{ceiling * len(busy):,.0f} jobs/s "
-          f"({len(busy)} shards x {ceiling:,.0f})")
-    for meter in (*meters.values(), Meter.connect(plain.url)):
-        delete_keys(meter.client, f"{run_id}-*")
+          f"client-bound on this machine); the cluster's ceiling ~{ceiling * len(loaded):,.0f} jobs/s "
+          f"({len(loaded)} shards x {ceiling:,.0f})")
+    delete_keys(Meter.connect(plain.url).client, f"{run_id}-*")  # the cluster goes with its directory
     return {
         "jobs_per_queue": jobs,
         "plain_cpu_us_per_job": round(reference.cpu_per_job, 2),
@@ -162,7 +162,8 @@ def measure_all(args: argparse.Namespace, plain: EmbeddedRedis, cluster: Embedde
         "shards": len(meters),
         "parallel_jobs_per_s": round(total),
         "shard_busy_fraction": {name: round(cores, 3) for name, cores in sorted(per_shard.items())},
-        "cluster_ceiling_jobs_per_s": round(ceiling * len(busy)),
+        "shard_cpu_us_per_job_parallel": round(max(loaded), 2),
+        "cluster_ceiling_jobs_per_s": round(ceiling * len(loaded)),
     }
 
 
