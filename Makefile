@@ -23,7 +23,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-flow bench-groups bench-memory bench-dashboard chaos synth deploy destroy clean localstack localstack-up checkov chromium screenshots
+.PHONY: install run run-fresh test lint typecheck bench bench-coldstart bench-local bench-cluster bench-flow bench-groups bench-memory bench-dashboard chaos synth deploy destroy clean localstack localstack-up checkov chromium screenshots
 
 install: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) $(CDK)
 
@@ -124,6 +124,11 @@ screenshots: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) chromium
 
 bench-dashboard: $(INSTALLED) $(PREBUILT_CATALOG) $(NODE_DEPS) chromium
 	$(PY) -m bench.dashboard $(BENCH_DASHBOARD_ARGS)
+
+# Redis Cluster (bench/cluster.py): where one shard stops (jobs/s per queue) and how far three shards take many
+# queues, on its own cluster and redis-server; the last line is one JSON object.
+bench-cluster: $(INSTALLED)
+	$(PY) -m bench.cluster $(BENCH_CLUSTER_ARGS)
 
 bench-flow: $(INSTALLED)
 	$(PY) -m bench.flow

@@ -27,8 +27,9 @@ from redis import Redis
 from bench.lifecycle import Meter, StubSqs, delete_keys, ratio
 from jobqueue.admin import QueueAdmin
 from jobqueue.catalog import Catalog, build_catalog
+from jobqueue.deadletter import record_dead_jobs
 from jobqueue.job import DeadLetter, JobMessage, JobOptions
-from jobqueue.scripts import DeadRecord
+from jobqueue.scripts import DeadRecord, Scripts
 from jobqueue.settings import Settings
 
 __all__ = ["PAGE_BUDGET", "main", "measure_pages"]
@@ -57,7 +58,8 @@ def fill(admin: QueueAdmin, size: int) -> None:
     for start in range(0, size, FILL_CHUNK):
         for queue in (QUEUE, OTHER):
             records = [_record(queue, i, now) for i in range(start, min(size, start + FILL_CHUNK))]
-            admin.dead_letter_scripts.record_dead_letters(records, now, keep_ms=10**12)
+            record_dead_jobs(lambda name: Scripts(admin.redis, admin.settings.queue_keys(name)),
+                             admin.dead_letter_scripts, records, now, keep_ms=10**12)
     for start in range(0, size, 10_000):
         admin.queue.add_bulk([{"name": "job", "data": {"i": i}} for i in range(start, min(size, start + 10_000))])
 

@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update({"JOBQUEUE_PREFIX": f"bench-{tag}", "JOBQUEUE_SQS_PREFIX": f"bench-{tag}-",
                        "JOBQUEUE_SCHEDULE_PREFIX": f"bench-{tag}-", "JOBQUEUE_API_PORT": "0", "SERVICE_TOKEN": token,
                        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")})
-    from jobqueue.connection import redis_client
+    from jobqueue.connection import redis_for
     from jobqueue.local.dev import LocalRuntime
     from jobqueue.settings import get_settings
 
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = measure(runtime.api.url if runtime.api else "", token, args.loads)
     finally:
         settings = get_settings()
-        delete_keys(redis_client(settings.redis_url), f"{settings.prefix}:*")
+        delete_keys(redis_for(settings), f"{settings.prefix}:*")
         runtime.stop()
     figures.update({
         "jobs": args.jobs, "loads": args.loads,

@@ -91,6 +91,7 @@ from redis import Redis
 
 from jobqueue.api.intake import event_job_id
 from jobqueue.catalog import Catalog, build_catalog
+from jobqueue.connection import redis_client
 from jobqueue.queue import Queue
 from jobqueue.registry import Registry
 from jobqueue.schedules import schedule_job_id
@@ -482,22 +483,25 @@ class Scenario:
 
 
 class JobqueueBench:
-    """jobqueue's real producer and worker against Redis, with SQS stubbed out."""
+    """jobqueue's real producer and worker against Redis (a Redis Cluster: `cluster`), with SQS stubbed out."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, queue: str = QUEUE, *, cluster: bool = False) -> None:
         self.redis_url = redis_url
+        self.queue = queue
+        self.cluster = cluster
         # Every finished job kept, as BullMQ's workload keeps them (the catalog's default retention would trim).
-        self.catalog: Catalog = build_catalog({QUEUE: {"remove_on_complete": None, "remove_on_fail": None}}, {})
+        self.catalog: Catalog = build_catalog({queue: {"remove_on_complete": None, "remove_on_fail": None}}, {})
         self.registry = Registry()
-        self.registry.processor(QUEUE)(_noop)
-        self.client = Redis.from_url(redis_url, decode_responses=True)
+        self.registry.processor(queue)(_noop)
+        self.client = redis_client(redis_url, cluster)
 
     def run(self, scenario: Scenario, prefix: str, meter: Meter) -> Measure:
         """Prefill the backlog (unmeasured), then measure the measured jobs' whole lifecycle."""
-        settings = Settings.model_validate({"prefix": prefix, "redis_url": self.redis_url})
+        settings = Settings.model_validate({"prefix": prefix, "redis_url": self.redis_url,
+                                            "redis_cluster": self.cluster})
         sqs = StubSqs()
-        queue = Queue(QUEUE, catalog=self.catalog, settings=settings, redis=self.client, sqs=sqs)
-        worker = Worker(QUEUE, catalog=self.catalog, settings=settings, redis=self.client, sqs=sqs,
+        queue = Queue(self.queue, catalog=self.catalog, settings=settings, redis=self.client, sqs=sqs)
+        worker = Worker(self.queue, catalog=self.catalog, settings=settings, redis=self.client, sqs=sqs,
                         processors=self.registry)
         for start in range(0, scenario.backlog, 10_000):
             queue.add_bulk(job_specs(min(10_000, scenario.backlog - start), start, scenario.shape))
@@ -507,8 +511,8 @@ class JobqueueBench:
         for start in range(0, scenario.jobs, scenario.window):
             size = min(scenario.window, scenario.jobs - start)
             queue.add_bulk(job_specs(size, scenario.backlog + start, scenario.shape))
-            for batch in batches(sqs.take(QUEUE, size, scenario.order)):
-                response = worker.handle(sqs_event(batch, sqs.arn(QUEUE), sqs.region), None)
+            for batch in batches(sqs.take(self.queue, size, scenario.order)):
+                response = worker.handle(sqs_event(batch, sqs.arn(self.queue), sqs.region), None)
                 if response["batchItemFailures"]:
                     raise RuntimeError(f"jobqueue reported failed records: {response['batchItemFailures']}")
         elapsed = time.perf_counter() - started

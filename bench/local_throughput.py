@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "JOBQUEUE_LOCAL_MAX_CONCURRENCY": str(args.concurrency), "JOBQUEUE_API_PORT": "0",
                        "SERVICE_TOKEN": service_token,
                        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")})
-    from jobqueue.connection import aws_client, redis_client
+    from jobqueue.connection import aws_client, redis_for
     from jobqueue.local.dev import LocalRuntime
     from jobqueue.settings import get_settings
 
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw_send = emulator_send_rate(aws_client("sqs"), args.bulk)
     finally:
         settings = get_settings()
-        client = redis_client(settings.redis_url)
+        client = redis_for(settings)
         keys = list(client.scan_iter(match=f"{settings.prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])

@@ -52,6 +52,7 @@ from redis import Redis
 from bench.lifecycle import delete_keys
 from jobqueue.catalog import Catalog, QueueConfig, load_catalog
 from jobqueue.cron import next_times, parse_cron, time_zone
+from jobqueue.deadletter import record_dead_jobs
 from jobqueue.job import DeadLetter, JobMessage, JobOptions, resolve_options
 from jobqueue.keys import REMOVED_TTL_MS, QueueKeys
 from jobqueue.schedules import schedule_job_id
@@ -272,7 +273,7 @@ class Simulation:
             letter = DeadLetter(originalJobId=job_id, queue=config.name, name=name, data={}, error="bench failure",
                                 attemptsMade=1, failedAt=datetime.fromtimestamp(now / 1000, UTC).isoformat())
             records.append(DeadRecord(message, "bench failure", 1, letter.to_json()))
-        self._scripts(dlq.name).record_dead_letters(records, now, dlq.retention_days * DAY_MS)
+        record_dead_jobs(self._scripts, self._scripts(dlq.name), records, now, dlq.retention_days * DAY_MS)
         self.counts["dead letters"] += len(records)
 
 

@@ -1,14 +1,14 @@
 // Reads a flow with the real npm BullMQ client (FlowProducer.getFlow), so tests can prove that the flows
 // jobqueue writes are the trees BullMQ itself sees.
 //
-// stdin:  {"redisUrl": "redis://127.0.0.1:6379/0", "prefix": "bull", "queueName": "<queue>", "id": "<root id>"}
+// stdin:  {"redisUrl": "redis://127.0.0.1:6379/0", "prefix": "bull", "queueName": "<queue>", "id": "<root id>",
+//          "cluster": false}  (cluster: a Redis Cluster node's URL; the queue is opened as `{<queue>}`)
 // stdout: null | {id, queue, name, state, returnvalue, failedReason, parentKey,
 //                 dependencies: {processed, unprocessed, failed, ignored}, children: [<the same>, ...]}
 //
 // Read-only: getFlow reads job hashes and their dependency keys; no Worker, no QueueEvents.
 import { FlowProducer } from 'bullmq';
-import { Redis } from 'ioredis';
-import { readStdin, orNull } from './stdio.mjs';
+import { connect, queueName, readStdin, orNull } from './stdio.mjs';
 
 async function describe(node) {
   const { job, children } = node;
@@ -27,16 +27,11 @@ async function describe(node) {
 
 async function main() {
   const request = await readStdin();
-  const connection = new Redis(request.redisUrl ?? 'redis://127.0.0.1:6379/0', {
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-  });
-  connection.on('error', () => {});
+  const connection = connect(request);
   const flows = new FlowProducer({ connection, prefix: request.prefix ?? 'bull' });
   flows.on('error', () => {});
   try {
-    const tree = await flows.getFlow({ id: request.id, queueName: request.queueName });
+    const tree = await flows.getFlow({ id: request.id, queueName: queueName(request, request.queueName) });
     process.stdout.write(JSON.stringify(tree ? await describe(tree) : null) + '\n');
   } finally {
     await flows.close();

@@ -2,7 +2,9 @@
 // writes is what BullMQ itself sees.
 //
 // stdin:  {"redisUrl": "redis://127.0.0.1:6379/0", "prefix": "bull",
-//          "queues": {"<queue>": ["<jobId>", ...]}, "metrics": false}
+//          "queues": {"<queue>": ["<jobId>", ...]}, "metrics": false, "cluster": false}
+// cluster: redisUrl names a node of a Redis Cluster, read through an ioredis Cluster connection, and each
+//          queue is opened by its hash tag, `new Queue('{<queue>}')` (BullMQ's cluster convention)
 // stdout: {"<queue>": {"counts": <queue.getJobCounts()>,
 //          "jobs": {"<jobId>": null | {id, name, data, attemptsMade, progress, returnvalue,
 //                   failedReason, state, processedOn, finishedOn, timestamp, opts}},
@@ -14,8 +16,7 @@
 // left by BullMQ < 5, so it writes only if such a marker (or a job id starting "0:") is there.
 // Fields BullMQ leaves undefined are printed as null so both readers have the same keys.
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { readStdin, orNull } from './stdio.mjs';
+import { connect, queueName, readStdin, orNull } from './stdio.mjs';
 
 async function readJob(queue, jobId) {
   const job = await queue.getJob(jobId);
@@ -62,18 +63,11 @@ async function readQueue(connection, prefix, name, jobIds, metrics) {
 async function main() {
   const request = await readStdin();
   const prefix = request.prefix ?? 'bull';
-  // One shared connection that gives up instead of retrying forever, so a dead Redis is an
-  // error (exit 1) rather than a hang. BullMQ does not close a shared connection; we do.
-  const connection = new Redis(request.redisUrl ?? 'redis://127.0.0.1:6379/0', {
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-  });
-  connection.on('error', () => {});
+  const connection = connect(request);
   try {
     const result = {};
     for (const [name, jobIds] of Object.entries(request.queues ?? {})) {
-      result[name] = await readQueue(connection, prefix, name, jobIds, request.metrics === true);
+      result[name] = await readQueue(connection, prefix, queueName(request, name), jobIds, request.metrics === true);
     }
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {

@@ -3,8 +3,10 @@
 `Cache(stack, "Cache", network=network, name="jobqueue-prod").host` is the primary endpoint; `.auth_token` is
 the Secrets Manager secret the functions read at cold start (REDIS_AUTH_SECRET_ID); `.node_ids` the nodes' cache
 cluster ids, which CloudWatch's ElastiCache metrics are per (none for serverless). Node-based by default (a
-replication group: Multi-AZ, automatic failover, `maxmemory-policy noeviction`); `serverless=True` deploys
-serverless ElastiCache instead, whose eviction policy cannot be set (see README).
+replication group: Multi-AZ, automatic failover, `maxmemory-policy noeviction`); `shards=n` turns cluster mode on
+(n node groups of a primary and a replica, `cluster-enabled yes`; `.host` is then the configuration endpoint);
+`serverless=True` deploys serverless ElastiCache instead, whose eviction policy cannot be set (see README). `.cluster`
+says whether the functions need the cluster client and key layout (cluster mode, and serverless, a cluster too).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ENGINE_VERSION = "7.1"
 PARAMETER_FAMILY = "redis7"
 NODES = 2  # a primary and a replica in another AZ
 NOEVICTION = {"maxmemory-policy": "noeviction"}  # BullMQ's requirement: evicting a job key loses job state
+CLUSTER_MODE = {"cluster-enabled": "yes"}
 
 
 class Cache(Construct):
@@ -39,8 +42,11 @@ class Cache(Construct):
         name: str,
         serverless: bool = False,
         node_type: str = "cache.t4g.small",
+        shards: int = 0,
     ) -> None:
         super().__init__(scope, id)
+        # Serverless ElastiCache is a cluster too (keys hash to slots; clients must be cluster clients).
+        self.cluster = shards > 0 or serverless
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="jobqueue Redis: only the jobqueue functions, on the Redis port",
@@ -71,15 +77,15 @@ class Cache(Construct):
         if serverless:
             self._serverless(name, subnet_ids, token)
         else:
-            self._replication_group(name, subnet_ids, token, node_type)
+            self._replication_group(name, subnet_ids, token, node_type, shards)
 
-    def _replication_group(self, name: str, subnet_ids: list[str], token: str, node_type: str) -> None:
+    def _replication_group(self, name: str, subnet_ids: list[str], token: str, node_type: str, shards: int) -> None:
         subnet_group = elasticache.CfnSubnetGroup(
             self, "Subnets", description=f"{name}: private subnets", subnet_ids=subnet_ids
         )
         self.parameter_group = elasticache.CfnParameterGroup(
             self, "Parameters", cache_parameter_group_family=PARAMETER_FAMILY,
-            description=f"{name}: BullMQ needs noeviction", properties=NOEVICTION,
+            description=f"{name}: BullMQ needs noeviction", properties=NOEVICTION | (CLUSTER_MODE if shards else {}),
         )
         group = elasticache.CfnReplicationGroup(
             self,
@@ -92,7 +98,6 @@ class Cache(Construct):
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[self.security_group.security_group_id],
             port=PORT,
-            num_cache_clusters=NODES,
             multi_az_enabled=True,
             automatic_failover_enabled=True,
             transit_encryption_enabled=True,
@@ -100,6 +105,10 @@ class Cache(Construct):
             at_rest_encryption_enabled=True,
             auth_token=token,
             snapshot_retention_limit=1,
+            # Cluster mode: `shards` node groups of a primary and a replica; else one group of NODES.
+            num_cache_clusters=None if shards else NODES,
+            num_node_groups=shards or None,
+            replicas_per_node_group=NODES - 1 if shards else None,
         )
         Validations.of(group).acknowledge(
             Acknowledgment(
@@ -108,6 +117,13 @@ class Cache(Construct):
                 "every connection needs TLS and the AUTH token",
             )
         )
+        if shards:
+            # Any node answers for the cluster's slot map: the configuration endpoint names them all.
+            self.host, self.port = group.attr_configuration_end_point_address, group.attr_configuration_end_point_port
+            # ... and its nodes <group id>-<shard 0001..>-<node 001..>.
+            self.node_ids = [Fn.join("-", [group.ref, f"{shard:04d}", f"{n:03d}"])
+                             for shard in range(1, shards + 1) for n in range(1, NODES + 1)]
+            return
         self.host = group.attr_primary_end_point_address
         # ElastiCache names a replication group's nodes <group id>-001, -002, ...
         self.node_ids = [Fn.join("-", [group.ref, f"{n:03d}"]) for n in range(1, NODES + 1)]

@@ -10,7 +10,7 @@ from typing import Any, Literal, cast
 
 from constructs import Node
 
-__all__ = ["CDK_JSON", "CONTEXT_KEYS", "StageSettings", "cdk_json_context"]
+__all__ = ["CDK_JSON", "CONTEXT_KEYS", "MAX_SHARDS", "StageSettings", "cdk_json_context"]
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
@@ -31,11 +31,14 @@ CONTEXT_KEYS = {
     "managementAuth": "management_auth",
     "cache": "cache",
     "cacheNodeType": "cache_node_type",
+    "redisShards": "redis_shards",
     "logLevel": "log_level",
     "metricsToken": "metrics_token",
     "readOnlyToken": "read_only_token",
 }
 _FLAGS = {"metrics_token": "metricsToken", "read_only_token": "readOnlyToken"}
+_COUNTS = {"nat_gateways": "natGateways", "redis_shards": "redisShards"}
+MAX_SHARDS = 45  # ElastiCache's default quota is 90 nodes per cluster: a primary and a replica per shard
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class StageSettings:
     `name_prefix` prefixes every SQS queue and schedule name (the functions get it as JOBQUEUE_SQS_PREFIX, so
     runtime and infrastructure agree on names). Without `vpc_id` the stack creates its own VPC with
     `nat_gateways` NAT gateways (0: AWS services through VPC endpoints only, no internet egress).
+    `redis_shards` > 0 deploys ElastiCache with cluster mode enabled (that many shards, a replica each) and runs
+    the engine's cluster client over it (JOBQUEUE_REDIS_CLUSTER): queues spread over shards (README).
     """
 
     stage: str = "dev"
@@ -55,6 +60,7 @@ class StageSettings:
     management_auth: Literal["token", "iam"] = "token"
     cache: Literal["node", "serverless"] = "node"
     cache_node_type: str = "cache.t4g.small"
+    redis_shards: int = 0  # 0: one shard, cluster mode disabled; n: ElastiCache cluster mode with n shards
     log_level: str = "INFO"
     metrics_token: bool = False  # a scrape token for GET /metrics alone (Secrets Manager), public route under IAM
     read_only_token: bool = False  # a token answered on GET routes only (Secrets Manager): the dashboard's viewers
@@ -75,6 +81,9 @@ class StageSettings:
              f"cacheNodeType {self.cache_node_type!r}: expected cache.<family>.<size>"),
             (not (self.read_only_token and self.management_auth == "iam"),
              "readOnlyToken: needs managementAuth=token (under IAM, API Gateway signs every management call)"),
+            (0 <= self.redis_shards <= MAX_SHARDS, f"redisShards {self.redis_shards!r}: expected 0 to {MAX_SHARDS}"),
+            (not (self.redis_shards and self.cache == "serverless"),
+             "redisShards: needs cache=node (serverless ElastiCache shards by itself)"),
             (self.log_level in _LOG_LEVELS, f"logLevel {self.log_level!r}: expected one of {list(_LOG_LEVELS)}"),
         ]
         found = [message for ok, message in checks if not ok]
@@ -93,10 +102,10 @@ class StageSettings:
                 if str(value).lower() not in ("true", "false"):
                     raise ValueError(f"invalid stage settings: {_FLAGS[field]} {value!r}: expected true or false")
                 raw[field] = str(value).lower() == "true"
-            elif field == "nat_gateways":
+            elif field in _COUNTS:
                 text = str(value)
                 if not text.isdigit():
-                    raise ValueError(f"invalid stage settings: natGateways {text!r}: expected 0 to 3")
+                    raise ValueError(f"invalid stage settings: {_COUNTS[field]} {text!r}: expected a number")
                 raw[field] = int(text)
             else:
                 raw[field] = str(value)

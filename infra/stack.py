@@ -46,7 +46,7 @@ class JobQueueStack(Stack):
         self.network = Network(self, "Network", vpc_id=settings.vpc_id, nat_gateways=settings.nat_gateways)
         self.queues = JobQueues(self, "Queues", catalog=catalog, name_prefix=settings.name_prefix)
         self.cache = Cache(self, "Cache", network=self.network, name=name, serverless=settings.cache == "serverless",
-                           node_type=settings.cache_node_type)
+                           node_type=settings.cache_node_type, shards=settings.redis_shards)
         self.engine = EngineLayer(self, "Engine")
         self.payloads = PayloadBucket(self, "Payloads")
         self.records = SeedRecords(self, "Records", catalog=catalog, search_queue=self.queues.lanes["search"][-1],
@@ -63,6 +63,7 @@ class JobQueueStack(Stack):
                 "REDIS_HOST": self.cache.host,
                 "REDIS_PORT": self.cache.port,
                 "REDIS_AUTH_SECRET_ID": self.cache.auth_token.secret_arn,
+                **({"JOBQUEUE_REDIS_CLUSTER": "1"} if self.cache.cluster else {}),
                 "JOBQUEUE_PROCESSORS": ",".join(SEED_PROCESSORS),  # the API too: it runs small bulk checks inline
                 "JOBQUEUE_PAYLOAD_BUCKET": self.payloads.bucket.bucket_name,
                 **self.records.environment(),

@@ -16,7 +16,7 @@ from redis import Redis
 from jobqueue.catalog import Catalog, default_catalog
 from jobqueue.connection import aws_client, redis_client
 from jobqueue.local.lambda_api import LambdaApi
-from jobqueue.local.services import EmbeddedMoto, free_port
+from jobqueue.local.services import EmbeddedMoto, EmbeddedRedisCluster, free_port
 from jobqueue.local.topology import create_topology
 from jobqueue.settings import Settings, get_settings
 from workloads.records import create_tables
@@ -47,6 +47,36 @@ def local_lambda(moto_endpoint: str) -> Iterator[LambdaApi]:
     os.environ.pop("AWS_ENDPOINT_URL_LAMBDA", None)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of three masters for the run (one per xdist worker that needs it), stopped at the end."""
+    cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster.url
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_target(request: pytest.FixtureRequest) -> tuple[str, bool]:
+    """The Redis a test's namespace uses: (URL, cluster?). REDIS_URL, or for the `[cluster]` run of a test file
+    marked `cluster` (pytest_generate_tests), the Redis Cluster."""
+    if getattr(request, "param", "redis") == "cluster":
+        return request.getfixturevalue("redis_cluster_url"), True
+    return REDIS_URL, False
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--redis-cluster", action="store_true",
+                     help="run every test with a namespace on a Redis Cluster too, not only the files marked cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test file marked `cluster` (every test file, with --redis-cluster) runs twice: on REDIS_URL, and on a
+    real Redis Cluster (`redis_target`)."""
+    marked = metafunc.definition.get_closest_marker("cluster") or metafunc.config.getoption("--redis-cluster")
+    if "redis_target" in metafunc.fixturenames and marked:
+        metafunc.parametrize("redis_target", ["redis", "cluster"], indirect=True)
+
+
 def delete_prefix(client: Redis, prefix: str) -> None:
     for batch in _chunks(list(client.scan_iter(match=f"{prefix}:*", count=1000)), 500):
         client.unlink(*batch)
@@ -70,13 +100,15 @@ class Namespace:
 
 
 @contextmanager
-def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> Iterator[Namespace]:
-    """A private world on the AWS endpoint in AWS_ENDPOINT_URL and the Redis at `redis_url`: its own key
-    prefix, SQS name prefix, DynamoDB tables (the leads table is where the catalog's lead hooks write) and the
-    test catalog overlay, with the catalog's topology created; keys removed after."""
+def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL, cluster: bool = False
+              ) -> Iterator[Namespace]:
+    """A private world on the AWS endpoint in AWS_ENDPOINT_URL and the Redis at `redis_url` (a Redis Cluster:
+    `cluster`): its own key prefix, SQS name prefix, DynamoDB tables (the leads table is where the catalog's lead
+    hooks write) and the test catalog overlay, with the catalog's topology created; keys removed after."""
     token = uuid.uuid4().hex[:10]
     env = {
         "REDIS_URL": redis_url,
+        "JOBQUEUE_REDIS_CLUSTER": "1" if cluster else "",
         "JOBQUEUE_PREFIX": f"test-{token}",
         "JOBQUEUE_SQS_PREFIX": f"t{token}-",
         "JOBQUEUE_TABLE_PREFIX": f"t{token}-",
@@ -91,7 +123,7 @@ def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> It
     sqs = aws_client("sqs")
     urls = create_topology(sqs, catalog, settings.sqs_name_prefix)
     create_tables(aws_client("dynamodb"), env["JOBQUEUE_TABLE_PREFIX"])
-    client = redis_client(redis_url)
+    client = redis_client(redis_url, cluster)
     yield Namespace(settings, catalog, urls, {**os.environ, **env}, client, sqs)
     delete_prefix(client, settings.prefix)
     get_settings.cache_clear()
@@ -99,8 +131,9 @@ def namespace(monkeypatch: pytest.MonkeyPatch, redis_url: str = REDIS_URL) -> It
 
 
 @pytest.fixture
-def ns(moto_endpoint: str, local_lambda: LambdaApi, monkeypatch: pytest.MonkeyPatch) -> Iterator[Namespace]:
-    with namespace(monkeypatch) as world:
+def ns(moto_endpoint: str, local_lambda: LambdaApi, monkeypatch: pytest.MonkeyPatch,
+       redis_target: tuple[str, bool]) -> Iterator[Namespace]:
+    with namespace(monkeypatch, *redis_target) as world:
         yield world
 
 

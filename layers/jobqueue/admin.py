@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from jobqueue.connection import aws_client
 from jobqueue.errors import EnqueueError, InvalidArgumentError, JobActiveError, JobNotFoundError, Rejection
 from jobqueue.job import DeadLetter, JobMessage, resolve_options
-from jobqueue.keys import QueueKeys, dead_letter_record_id, dead_letter_record_name
+from jobqueue.keys import dead_letter_record_id, dead_letter_record_name
 from jobqueue.mappings import EventSourceMappings, EventSourceStates
 from jobqueue.queue import COUNT_STATES, JobInfo, Queue, job_info, read_counts, send_jobs, stored_message
 from jobqueue.scripts import Requeue, Scripts, Undo
@@ -138,7 +138,7 @@ class QueueAdmin:
         self.redis = self.queue.redis
         self.scripts = self.queue.scripts
         self.dead_letter_queue = self.config.dead_letter
-        self.dead_letter_keys = QueueKeys(self.settings.prefix, self.dead_letter_queue)
+        self.dead_letter_keys = self.settings.queue_keys(self.dead_letter_queue)
         self.dead_letter_scripts = Scripts(self.redis, self.dead_letter_keys, self.settings.max_len_events)
 
     @staticmethod

@@ -11,7 +11,7 @@ hooks are idempotent (setting a status is).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.errors import UnknownQueueError
 from jobqueue.job import DEAD_LETTER_ATTRIBUTES, DeadLetter, JobMessage, parse_message
-from jobqueue.keys import QueueKeys
 from jobqueue.registry import import_callable
 from jobqueue.scripts import DeadRecord, Scripts
 from jobqueue.settings import Settings, get_settings
@@ -32,9 +31,31 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from redis import Redis
 
-__all__ = ["DeadLetter", "DeadLetterHandler"]
+__all__ = ["DeadLetter", "DeadLetterHandler", "record_dead_jobs"]
 
 logger = Logger(service="jobqueue")
+
+
+def record_dead_jobs(source_scripts: Callable[[str], Scripts], dead_letter: Scripts, dead: Sequence[DeadRecord],
+                     timestamp: int, keep_ms: int) -> list[str]:
+    """Fail dead jobs in their queues, then record them in the dead-letter queue; each one's record id, or "" for
+    a job that completed (a stray copy of its message: no record).
+
+    Two steps because a script touches one queue (one hash slot in a Redis Cluster): one failDeadJobs call per
+    source queue, then one recordDeadLetters call. Both are idempotent, and the batch's SQS messages are deleted
+    only after both, so a crash between them is undone by SQS delivering the batch again.
+    """
+    by_queue: dict[str, list[int]] = {}
+    for n, record in enumerate(dead):
+        by_queue.setdefault(record.message.queue, []).append(n)
+    keep = [False] * len(dead)
+    for queue, positions in by_queue.items():
+        flags = source_scripts(queue).fail_dead_jobs([dead[n] for n in positions], timestamp)
+        for n, flag in zip(positions, flags, strict=True):
+            keep[n] = flag
+    kept = iter(dead_letter.record_dead_letters([r for r, k in zip(dead, keep, strict=True) if k], timestamp,
+                                                keep_ms))
+    return [next(kept) if k else "" for k in keep]
 
 
 @dataclass
@@ -82,7 +103,7 @@ class _DeadBatch:
         if not dead:
             return
         retention_ms = handler.catalog.dead_letters[handler.name].retention_days * 86_400_000
-        recorded = handler.scripts.record_dead_letters(dead, handler.now_ms(), retention_ms)
+        recorded = record_dead_jobs(handler.source_scripts, handler.scripts, dead, handler.now_ms(), retention_ms)
         for (message_id, letter), record_id in zip(letters.items(), recorded, strict=True):
             if not record_id:
                 logger.warning("dead letter of a completed job dropped", extra={"queue": letter.queue,
@@ -117,13 +138,20 @@ class DeadLetterHandler:
         if name not in self.catalog.dead_letters:
             raise UnknownQueueError(name, list(self.catalog.dead_letters))
         self.name = name
-        self.redis = redis or redis_client(self.settings.redis_url)
-        self.scripts = Scripts(self.redis, QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
+        self.redis = redis or redis_for(self.settings)
+        self.scripts = Scripts(self.redis, self.settings.queue_keys(name), self.settings.max_len_events)
+        self._sources: dict[str, Scripts] = {}
         self._s3 = s3
         self._hooks: dict[str, Callable[[DeadLetter], Any] | None] = {}
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> PartialItemFailureResponse:
         return _DeadBatch(self).run(event.get("Records") or [])
+
+    def source_scripts(self, queue: str) -> Scripts:
+        """The scripts of a source queue, whose dead jobs this dead-letter queue records."""
+        if queue not in self._sources:
+            self._sources[queue] = Scripts(self.redis, self.settings.queue_keys(queue), self.settings.max_len_events)
+        return self._sources[queue]
 
     @staticmethod
     def now_ms() -> int:
@@ -154,7 +182,7 @@ class DeadLetterHandler:
         if missing:
             pipe = self.redis.pipeline(transaction=False)
             for _, message in missing:
-                pipe.hmget(QueueKeys(self.settings.prefix, message.queue).job(message.id), "failedReason", "atm")
+                pipe.hmget(self.settings.queue_keys(message.queue).job(message.id), "failedReason", "atm")
             for (message_id, message), (reason, attempts) in zip(missing, pipe.execute(), strict=True):
                 found[message_id] = (reason or "delivered more often than its queue's maxReceiveCount allows",
                                      int(attempts) if attempts else message.attempts_offset)

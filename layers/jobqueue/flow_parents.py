@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools import Logger
 
 from jobqueue.connection import QueueUrls
-from jobqueue.keys import QueueKeys
+from jobqueue.keys import queue_of_key
 from jobqueue.queue import send_jobs, stored_message
 from jobqueue.scripts import ParentUpdate, Scripts
 from jobqueue.transport import SqsTransport
@@ -61,7 +61,7 @@ class ParentUpdates:
 
     def scripts(self, queue: str) -> Scripts:
         if queue not in self._scripts:
-            self._scripts[queue] = Scripts(self.redis, QueueKeys(self.settings.prefix, queue),
+            self._scripts[queue] = Scripts(self.redis, self.settings.queue_keys(queue),
                                            self.settings.max_len_events)
         return self._scripts[queue]
 
@@ -90,7 +90,7 @@ class ParentUpdates:
 
     def _apply_one(self, queue: str, child_id: str, entry: dict[str, Any]) -> None:
         parent = json.loads(entry["parent"])
-        parent_queue = str(parent["queueKey"]).removeprefix(f"{self.settings.prefix}:")
+        parent_queue = queue_of_key(self.settings.prefix, str(parent["queueKey"]))
         if parent_queue not in self.catalog.queues:
             logger.warning("flow parent in an unknown queue: update dropped",
                            extra={"queue": queue, "jobId": child_id, "parent": parent})

@@ -35,7 +35,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from redis.exceptions import RedisError
 
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.errors import EnqueueError, InvalidJobError, PayloadTooLargeError, Rejection
 from jobqueue.flow_commit import ROLLBACK_FIELD
 from jobqueue.flow_parents import FAILURE_POLICIES
@@ -133,7 +133,7 @@ class FlowProducer:
                  redis: Redis | None = None, sqs: Any = None) -> None:
         self.settings = settings or get_settings()
         self.catalog = catalog or default_catalog()
-        self.redis = redis or redis_client(self.settings.redis_url)
+        self.redis = redis or redis_for(self.settings)
         self.sqs = sqs or aws_client("sqs")
         self._queues: dict[str, Queue] = {}
 
@@ -169,7 +169,8 @@ class FlowProducer:
             planned_parent = ""
             if parent is not None:
                 self._check_sends_to(node.queue_name, parent.message.queue)
-                opts["parent"] = {"id": parent.message.id, "queue": f"{self.settings.prefix}:{parent.message.queue}"}
+                opts["parent"] = {"id": parent.message.id,
+                                  "queue": self.settings.queue_keys(parent.message.queue).queue_key}
                 chosen = [short for name, short in FAILURE_POLICIES.items() if node.opts.get(name)]
                 if len(chosen) > 1:
                     raise InvalidJobError(f"flow job {node.name!r}: at most one of {sorted(FAILURE_POLICIES)}")

@@ -1,4 +1,9 @@
-"""The only place that formats Redis key names: BullMQ's layout, `<prefix>:<queue>:<suffix>`."""
+"""The only place that formats Redis key names: BullMQ's layout, `<prefix>:<queue>:<suffix>`.
+
+Under Redis Cluster (`Settings.redis_cluster`) a queue's Redis-side name is its hash tag `{<queue>}`, so all its
+keys (`bull:{email}:wait`, `bull:{email}:<jobId>`, ...) hash to one slot: each script stays on one slot while
+queues spread over shards. BullMQ clients then open `Queue('{email}')`, BullMQ's own cluster convention.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ __all__ = [
     "dead_letter_record_id",
     "dead_letter_record_name",
     "job_id_problem",
+    "queue_of_key",
     "repeat_ticks_key",
 ]
 
@@ -56,18 +62,31 @@ class QueueKeys:
 
     >>> QueueKeys("bull", "email").wait
     'bull:email:wait'
+    >>> QueueKeys("bull", "email", cluster=True).wait
+    'bull:{email}:wait'
     """
 
     prefix: str
     queue: str
+    cluster: bool = False
+
+    @property
+    def name(self) -> str:
+        """The queue's name in Redis (what BullMQ clients open): the catalog name, or its hash tag in a cluster."""
+        return "{" + self.queue + "}" if self.cluster else self.queue
+
+    @property
+    def queue_key(self) -> str:
+        """BullMQ's `queueKey` (`<prefix>:<name>`), as a flow child's `parent` field names its parent's queue."""
+        return f"{self.prefix}:{self.name}"
 
     def _key(self, suffix: str) -> str:
-        return f"{self.prefix}:{self.queue}:{suffix}"
+        return f"{self.queue_key}:{suffix}"
 
     @property
     def base(self) -> str:
         """Job hashes are `<base><jobId>`; scripts receive this to build them."""
-        return f"{self.prefix}:{self.queue}:"
+        return f"{self.queue_key}:"
 
     def job(self, job_id: str) -> str:
         return self._key(job_id)
@@ -217,6 +236,16 @@ class QueueKeys:
         removes, and getDeadLetters-1.lua drops the entries of records removed behind jobqueue's back.
         """
         return self._key(f"records:{queue}")
+
+
+def queue_of_key(prefix: str, queue_key: str) -> str:
+    """The catalog name of the queue a BullMQ `queueKey` (`QueueKeys.queue_key`) names, in either layout.
+
+    >>> queue_of_key("bull", "bull:{email}")
+    'email'
+    """
+    name = queue_key.removeprefix(f"{prefix}:")
+    return name[1:-1] if name.startswith("{") and name.endswith("}") else name
 
 
 def app_key(prefix: str, name: str) -> str:

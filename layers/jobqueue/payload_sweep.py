@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 
-from jobqueue.keys import QueueKeys, dead_letter_record_id
+from jobqueue.keys import dead_letter_record_id
 from jobqueue.payloads import Claim, PayloadStore, PayloadStoreError, claim_of
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from jobqueue.catalog import Catalog
+    from jobqueue.settings import Settings
 
 __all__ = ["GONE_BATCH", "sweep_payloads"]
 
@@ -49,17 +50,17 @@ def _parse(queue: str, entry: str) -> tuple[str, str, Claim] | None:
     return source, original, claim
 
 
-def sweep_payloads(catalog: Catalog, redis: Redis, store: PayloadStore, prefix: str) -> int:
+def sweep_payloads(catalog: Catalog, redis: Redis, store: PayloadStore, settings: Settings) -> int:
     """Delete the objects of every queue's and dead-letter queue's gone list that nothing names; how many."""
     deleted = 0
     for name in sorted({*catalog.queues, *catalog.dead_letters}):
-        key = QueueKeys(prefix, name).payloads_gone
+        key = settings.queue_keys(name).payloads_gone
         while True:
             entries = cast("list[str]", redis.lrange(key, 0, GONE_BATCH - 1))
             if not entries:
                 break
             try:
-                deleted += store.delete(_unreferenced(catalog, redis, prefix, name, entries))
+                deleted += store.delete(_unreferenced(catalog, redis, settings, name, entries))
             except PayloadStoreError as exc:
                 logger.warning("payload objects not deleted", extra={"queue": name, "error": str(exc)})
                 break
@@ -69,15 +70,15 @@ def sweep_payloads(catalog: Catalog, redis: Redis, store: PayloadStore, prefix: 
     return deleted
 
 
-def _unreferenced(catalog: Catalog, redis: Redis, prefix: str, queue: str, entries: list[str]) -> list[Claim]:
+def _unreferenced(catalog: Catalog, redis: Redis, settings: Settings, queue: str, entries: list[str]) -> list[Claim]:
     """The entries' claims that no job hash and no dead-letter record names (one round trip)."""
     parsed = [p for p in (_parse(queue, e) for e in entries) if p is not None]
     pipe = redis.pipeline(transaction=False)
     for source, job_id, _ in parsed:
-        pipe.hget(QueueKeys(prefix, source).job(job_id), "data")
+        pipe.hget(settings.queue_keys(source).job(job_id), "data")
         config = catalog.queues.get(source)
         dead_letter = config.dead_letter if config else source
-        pipe.hget(QueueKeys(prefix, dead_letter).job(dead_letter_record_id(source, job_id)), "data")
+        pipe.hget(settings.queue_keys(dead_letter).job(dead_letter_record_id(source, job_id)), "data")
     found = pipe.execute() if parsed else []
     unnamed: dict[str, Claim] = {}
     for n, (_, _, claim) in enumerate(parsed):

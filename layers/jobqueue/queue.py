@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from jobqueue.catalog import Catalog, QueueConfig, default_catalog
-from jobqueue.connection import QueueUrls, aws_client, redis_client
+from jobqueue.connection import QueueUrls, aws_client, redis_for
 from jobqueue.errors import EnqueueError, InvalidJobError, PayloadTooLargeError, Rejection
 from jobqueue.flow_commit import triage_unsent
 from jobqueue.job import MAX_SQS_DELAY_MS, JobMessage, JobOptions, resolve_options
@@ -208,8 +208,8 @@ class Queue:
         self.catalog = catalog or default_catalog()
         self.config = self.catalog.queue(name)
         self.name = name
-        self.keys = QueueKeys(self.settings.prefix, name)
-        self.redis = redis or redis_client(self.settings.redis_url)
+        self.keys = self.settings.queue_keys(name)
+        self.redis = redis or redis_for(self.settings)
         self.sqs = sqs or aws_client("sqs")
         self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.urls = QueueUrls(self.sqs, self.settings.sqs_name_prefix)

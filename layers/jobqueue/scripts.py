@@ -348,15 +348,24 @@ class Scripts:
         key = repeat_ticks_key(self.keys.prefix, self.keys.queue, schedule)
         return int(self._run("numberTick-1.lua", [key], [tick_id, limit, KEEP_TICKS]))
 
-    def record_dead_letters(self, records: Sequence[DeadRecord], timestamp: int, keep_ms: int) -> list[str]:
-        """Mark dead jobs failed in their queues and record them in this (dead-letter) queue, dropping records
-        older than `keep_ms`."""
+    def fail_dead_jobs(self, records: Sequence[DeadRecord], timestamp: int) -> list[bool]:
+        """Mark dead jobs of this queue failed; whether each gets a dead-letter record (False: it completed).
+        The first of a dead batch's two calls (failDeadJobs-8.lua), `record_dead_letters` the second."""
         k = self.keys
-        args: list[Any] = [k.prefix, timestamp, self.max_len_events, VERSION, len(records), timestamp - keep_ms]
+        args: list[Any] = [k.base, timestamp, self.max_len_events, len(records)]
         for r in records:
             m = r.message
-            args += [m.queue, m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, r.reason,
-                     r.attempts_made, r.record]
+            args += [m.id, m.name, m.data_json, m.opts.to_bullmq_json(), m.timestamp, r.reason, r.attempts_made]
+        flags = self._run("failDeadJobs-8.lua", [k.completed, k.failed, k.active, k.delayed, k.prioritized, k.wait,
+                                                 k.events, k.parent_updates], args)
+        return [bool(int(f)) for f in flags]
+
+    def record_dead_letters(self, records: Sequence[DeadRecord], timestamp: int, keep_ms: int) -> list[str]:
+        """Record failed jobs in this (dead-letter) queue, dropping records older than `keep_ms`; their ids."""
+        k = self.keys
+        args: list[Any] = [timestamp, self.max_len_events, VERSION, len(records), timestamp - keep_ms]
+        for r in records:
+            args += [r.message.queue, r.message.id, r.record]
         return list(self._run("recordDeadLetters-3.lua", [k.wait, k.events, k.meta], args))
 
     # -- queue management (jobqueue.admin) --------------------------------------------------------------

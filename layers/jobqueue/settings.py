@@ -10,6 +10,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from jobqueue.errors import CatalogError
+from jobqueue.keys import QueueKeys
 
 __all__ = ["Settings", "deployed_redis_url", "get_settings"]
 
@@ -55,6 +56,9 @@ class Settings(BaseModel):
         "redis://127.0.0.1:6379/0", repr=False, description="REDIS_URL, or built from REDIS_HOST (deployed_redis_url)"
     )
     prefix: str = Field("bull", min_length=1, description="JOBQUEUE_PREFIX: BullMQ's key prefix")
+    redis_cluster: bool = Field(
+        False, description="JOBQUEUE_REDIS_CLUSTER: Redis Cluster (1/true): the cluster client, and each queue's "
+                           "keys under its hash tag `{<queue>}` (jobqueue.keys)")
     sqs_name_prefix: str = Field("", description="JOBQUEUE_SQS_PREFIX: prepended to every SQS queue name")
     catalog_path: str | None = Field(None, description="JOBQUEUE_CATALOG: TOML file extending the catalog")
     processors: list[str] = Field(
@@ -81,12 +85,17 @@ class Settings(BaseModel):
             raise ValueError("must not end with ':' (jobqueue adds the separator)")
         return value
 
+    def queue_keys(self, queue: str) -> QueueKeys:
+        """The key names of `queue` under these settings' prefix and layout."""
+        return QueueKeys(self.prefix, queue, self.redis_cluster)
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
         raw: dict[str, object] = {
             "redis_url": deployed_redis_url(env) or env.get("REDIS_URL"),
             "prefix": env.get("JOBQUEUE_PREFIX"),
+            "redis_cluster": env.get("JOBQUEUE_REDIS_CLUSTER") or None,
             "sqs_name_prefix": env.get("JOBQUEUE_SQS_PREFIX"),
             "catalog_path": env.get("JOBQUEUE_CATALOG"),
             "archive_bucket": env.get("JOBQUEUE_ARCHIVE_BUCKET"),

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from botocore.exceptions import ClientError
 
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.flow_parents import ParentUpdates
 from jobqueue.payload_sweep import sweep_payloads
 from jobqueue.payloads import PayloadStore
@@ -69,7 +69,7 @@ def sweep_unsent(
     left unsent for longer than `UNSENT_GRACE_MS`; how many per queue."""
     catalog = catalog or default_catalog()
     settings = settings or get_settings()
-    redis = redis or redis_client(settings.redis_url)
+    redis = redis or redis_for(settings)
     sqs = sqs or aws_client("sqs")
     ParentUpdates(catalog=catalog, settings=settings, redis=redis, sqs=sqs).sweep()
     queues = [Queue(name, catalog=catalog, settings=settings, redis=redis, sqs=sqs) for name in catalog.queues]
@@ -86,8 +86,8 @@ def sweep_payload_objects(
     """Delete the payload objects of removed jobs and dead-letter records (`jobqueue.payload_sweep`); how many."""
     settings = settings or get_settings()
     store = PayloadStore(settings.payload_bucket, settings.payload_threshold_bytes, s3)
-    return sweep_payloads(catalog or default_catalog(), redis or redis_client(settings.redis_url), store,
-                          settings.prefix)
+    return sweep_payloads(catalog or default_catalog(),
+                          redis or redis_for(settings), store, settings)
 
 
 def install_sweep_schedule(scheduler: Any, *, target_arn: str, role_arn: str, group: str = "default",

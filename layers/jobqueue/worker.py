@@ -38,12 +38,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobqueue.backoff import backoff_delay_ms, visibility_seconds
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import QueueUrls, aws_client, redis_client
+from jobqueue.connection import QueueUrls, aws_client, redis_for
 from jobqueue.errors import JobTimeoutError, MalformedMessageError, RetryAfterError, UnrecoverableError
 from jobqueue.flow import BUSY_POLL_SECONDS, MAX_YIELDS, WaitBudget, defer_seconds, gates_for
 from jobqueue.flow_commit import FLOW_HOLD_SECONDS, uncommitted
 from jobqueue.job import DEAD_LETTER_ATTRIBUTES, MAX_SQS_DELAY_MS, Job, JobMessage, parse_message
-from jobqueue.keys import QueueKeys
 from jobqueue.lifecycle import CLAIM_FATES, Fate
 from jobqueue.payloads import PayloadStore, claim_of
 from jobqueue.registry import Registry, registry
@@ -488,8 +487,8 @@ class Worker:
         self.name = name
         self.registry = processors or registry
         self.registry.load(self.catalog.processors)
-        self.scripts = Scripts(redis or redis_client(self.settings.redis_url),
-                               QueueKeys(self.settings.prefix, name), self.settings.max_len_events)
+        self.scripts = Scripts(redis or redis_for(self.settings),
+                               self.settings.queue_keys(name), self.settings.max_len_events)
         self._sqs = sqs
         self.payloads = PayloadStore(self.settings.payload_bucket, self.settings.payload_threshold_bytes, s3)
         self.clock = clock

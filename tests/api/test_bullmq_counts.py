@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from jobqueue import Queue
-from jobqueue.keys import QueueKeys
 from tests.api.conftest import ApiClient
 from tests.conftest import REDIS_URL, Namespace
 from tests.support.bullmq_py import read_state_node
@@ -20,7 +19,7 @@ def test_queue_metrics_equal_npm_bullmq_job_counts(ns: Namespace, api: ApiClient
     email.add_bulk([{"name": "generic", "data": {"n": i}} for i in range(2)])          # prioritized (priority 5)
     email.add("password_reset", {"to": "a@b.c"}, delay=600_000)                        # delayed
     running = email.add("welcome", {})
-    keys = QueueKeys(ns.settings.prefix, "email")
+    keys = ns.settings.queue_keys("email")
     ns.redis.lrem(keys.wait, 0, running)
     ns.redis.lpush(keys.active, running)                                               # active
     api.call("POST", "/queues/email/pause")

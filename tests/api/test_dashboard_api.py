@@ -11,7 +11,6 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from jobqueue import Queue, QueueAdmin
-from jobqueue.keys import QueueKeys
 from tests.api.conftest import TOKEN, ApiClient
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions, messages_in
@@ -132,7 +131,7 @@ def test_a_jobs_timeline_and_retrying_one_failed_job(ns: Namespace, api: ApiClie
     assert api.call("POST", "/queues/lead-processing/jobs/nope/retry").status == 404
     assert api.call("GET", "/queues/lead-processing/jobs/nope/timeline").status == 404
     assert api.call("POST", "/queues/lead-processing/jobs/wait/retry").status == 400
-    keys = QueueKeys(ns.settings.prefix, "lead-processing")
+    keys = ns.settings.queue_keys("lead-processing")
     assert ns.redis.zcard(keys.unsent) == 0
 
 
@@ -156,5 +155,5 @@ def test_promoting_a_delayed_job_and_all_delayed_jobs(ns: Namespace, api: ApiCli
         lambda: all(queue.get_state(j) == "completed" for j in (first, second, third)), timeout=30)
     events = [e["event"] for e in api.call("GET", f"{path}/timeline").json["events"] if e["event"] != "progress"]
     assert events == ["added", "delayed", "waiting", "active", "completed"]
-    keys = QueueKeys(ns.settings.prefix, "lead-processing")
+    keys = ns.settings.queue_keys("lead-processing")
     assert (ns.redis.zcard(keys.unsent), ns.redis.zcard(keys.delayed)) == (0, 0)

@@ -11,7 +11,6 @@ import pytest
 
 from jobqueue import Queue
 from jobqueue.api import openapi_document
-from jobqueue.keys import QueueKeys
 from tests.api.conftest import Answer, ApiClient, ghl_contact_event
 from tests.conftest import ROOT, Namespace
 from tests.support.functions import LocalFunctions
@@ -119,7 +118,7 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
     dead = Queue("lead-processing").add("process-lead", {"leadId": 5, "behavior": "unrecoverable"})
     functions = LocalFunctions(ns, ["email", "lead-processing"], ["lead-processing-dlq"])
     functions.pump(lambda: Queue("email").get_state(done) == "completed"
-                   and ns.redis.llen(QueueKeys(ns.settings.prefix, "lead-processing-dlq").wait) == 1, 15)
+                   and ns.redis.llen(ns.settings.queue_keys("lead-processing-dlq").wait) == 1, 15)
     cleaned = tour("POST", "/queues/email/clean", "/queues/{queue}/clean", 200,
                    body={"grace": 0, "limit": 10, "state": "completed"})
     assert cleaned == {"queue": "email", "state": "completed", "removed": [done]}
@@ -201,7 +200,7 @@ def test_errors_are_mapped_to_documented_statuses(ns: Namespace, api: ApiClient)
                body={"queue": "email", "name": "generic", "data": {"text": "x" * 300_000}})
     assert "exceeds the limit" in big["message"]
     running = Queue("email").add("generic", {})
-    keys = QueueKeys(ns.settings.prefix, "email")
+    keys = ns.settings.queue_keys("email")
     ns.redis.lrem(keys.wait, 0, running)
     ns.redis.lpush(keys.active, running)  # as if a worker had started it
     tour("DELETE", f"/queues/email/jobs/{running}", "/queues/{queue}/jobs/{job_id}", 409)

@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities import parameters
 
 from jobqueue import Queue
 from jobqueue.cli import _show_job
-from jobqueue.keys import QueueKeys
 from jobqueue.scripts import Finish
 from tests.api.conftest import ApiClient
 from tests.conftest import Namespace
@@ -99,7 +98,7 @@ def test_an_unknown_path_stays_404(ns: Namespace, api: ApiClient) -> None:
 def test_status_shows_options_and_every_attempts_stack_trace_up_to_the_limit(ns: Namespace, api: ApiClient) -> None:
     queue = Queue("email")
     job_id = queue.add("generic", {"to": "a@x.io"}, jobId="traced", delay=60_000)
-    keys = QueueKeys(ns.settings.prefix, "email")
+    keys = ns.settings.queue_keys("email")
     for attempt in range(1, 13):  # each failed attempt as the worker records it: active, then a retry
         ns.redis.zrem(keys.delayed, job_id)
         ns.redis.lpush(keys.active, job_id)

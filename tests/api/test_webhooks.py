@@ -15,7 +15,7 @@ from jobqueue import Queue
 from jobqueue.api.errors import ConflictError, UnauthorizedError
 from jobqueue.api.intake import WebhookIntake, event_job_id, sign
 from jobqueue.catalog import WebhookSource
-from jobqueue.keys import QueueKeys, app_key
+from jobqueue.keys import app_key
 from jobqueue.local.runner import LocalContext
 from tests.api.conftest import GHL_SECRET, Answer, ApiClient, ghl_contact_event, iso_now
 from tests.conftest import Namespace
@@ -24,7 +24,7 @@ from workloads.stores import LeadStore
 
 
 def _waiting(ns: Namespace, queue: str = "lead-enrichment") -> list[str]:
-    return cast("list[str]", ns.redis.lrange(QueueKeys(ns.settings.prefix, queue).wait, 0, -1))
+    return cast("list[str]", ns.redis.lrange(ns.settings.queue_keys(queue).wait, 0, -1))
 
 
 def test_signed_event_is_accepted_and_enriched_to_completion(ns: Namespace, api: ApiClient) -> None:
@@ -92,7 +92,7 @@ def test_tampered_body_wrong_or_missing_signature_is_401_and_enqueues_nothing(ns
     body = json.dumps(ghl_contact_event("wh-bad")).encode()
     signed = api.webhook({}, raw=body)  # reference: the right signature works
     assert signed.status == 202
-    ns.redis.delete(QueueKeys(ns.settings.prefix, "lead-enrichment").wait)
+    ns.redis.delete(ns.settings.queue_keys("lead-enrichment").wait)
 
     tampered = body.replace(b"ada@example.com", b"eve@example.com")
     from jobqueue.api.intake import sign

@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities import parameters
 from jobqueue import Queue
 from jobqueue.api.services import services
 from jobqueue.cli import main
-from jobqueue.keys import QueueKeys
 from jobqueue.local.http import ApiServer
 from jobqueue.settings import get_settings
 from jobqueue.transport import SqsTransport
@@ -61,7 +60,7 @@ def kill_jobs(ns: Namespace, count: int) -> list[str]:
     queue = Queue("lead-processing")
     ids = queue.add_bulk([{"name": "process-lead", "data": {"leadId": i, "behavior": "unrecoverable"}}
                           for i in range(count)])
-    dlq_wait = QueueKeys(ns.settings.prefix, "lead-processing-dlq").wait
+    dlq_wait = ns.settings.queue_keys("lead-processing-dlq").wait
     LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"]).pump(
         lambda: ns.redis.llen(dlq_wait) == count, timeout=60)
     return ids

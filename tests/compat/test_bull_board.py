@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from jobqueue import Job, Queue, QueueAdmin, UnrecoverableError, processor
-from jobqueue.connection import redis_client
-from jobqueue.keys import QueueKeys
+from jobqueue.connection import redis_for
 from jobqueue.local.runner import FunctionRunner
 from jobqueue.settings import get_settings
 from jobqueue.sweeper import SWEEP_EVENT
@@ -33,7 +32,7 @@ BOARD_JOB = "board-flaky"
 @processor("email", BOARD_JOB)
 def fails_until_retried(job: Job) -> dict[str, Any]:
     """Unrecoverable on a job's first run when its data asks for it, fine on every later run."""
-    runs = int(redis_client(get_settings().redis_url).incr(f"{get_settings().prefix}:board-runs:{job.id}"))
+    runs = int(redis_for(get_settings()).incr(f"{get_settings().prefix}:board-runs:{job.id}"))
     if job.data.get("fail") and runs == 1:
         raise UnrecoverableError("refused the first time")
     return {"runs": runs}
@@ -152,6 +151,6 @@ def test_a_sweeper_cut_at_any_step_of_adopting_a_job_leaves_it_to_run_once(ns: N
     email.resend_unsent(older_than_ms=0)
     functions.pump(lambda: email.get_state(job_id) == "completed" and messages_in(ns, "email") == 0, timeout=30)
     assert email.adopt_foreign() == 0 and email.resend_unsent(older_than_ms=0) == 0
-    assert ns.redis.zcard(QueueKeys(ns.settings.prefix, "email").unsent) == 0
+    assert ns.redis.zcard(ns.settings.queue_keys("email").unsent) == 0
     job = email.get_job(job_id)
     assert job is not None and job.returnvalue == {"runs": 1} and job.attemptsMade == 1

@@ -21,7 +21,7 @@ from jobqueue import (
     UnrecoverableError,
     processor,
 )
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.errors import EventSourceError, UnknownQueueError
 from jobqueue.job import JobMessage, JobOptions
 from jobqueue.keys import QueueKeys
@@ -36,11 +36,13 @@ from tests.support.functions import LocalFunctions, messages_in, sqs_record
 from tests.support.mappings import create_worker_mappings, mapping_states
 from tests.support.processors import attempts_of, trace_key
 
+pytestmark = pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
+
 
 @processor("email", "once")
 def bad_the_first_time(job: Job) -> dict[str, Any]:
     """Unrecoverable on the job's first run ever, fine afterwards: a dead job worth redriving."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     runs = int(client.rpush(trace_key(job.id), json.dumps({"attempt": job.attempt, "at": int(time.time() * 1000)})))
     if runs == 1:
         raise UnrecoverableError("bad data the first time")
@@ -58,7 +60,7 @@ def remove_self(job: Job) -> dict[str, Any]:
 
 
 def keys_of(ns: Namespace, queue: str) -> QueueKeys:
-    return QueueKeys(ns.settings.prefix, queue)
+    return ns.settings.queue_keys(queue)
 
 
 def events_of(ns: Namespace, queue: str) -> list[dict[str, str]]:
@@ -118,7 +120,8 @@ def test_metrics_and_pages_agree_with_job_counts_and_the_npm_client(ns: Namespac
                        "active": counts["active"], "completed": counts["completed"], "failed": counts["failed"],
                        "delayed": counts["delayed"], "paused": 0,
                        "total": counts["waiting"] + counts["prioritized"] + counts["active"] + counts["delayed"]}
-    assert read_state_node(ns.settings.redis_url, ns.settings.prefix, {"email": []})["email"]["counts"] == counts
+    assert read_state_node(ns.settings.redis_url, ns.settings.prefix, {"email": []},
+                           cluster=ns.settings.redis_cluster)["email"]["counts"] == counts
 
 
 # -- pause -------------------------------------------------------------------------------------------------
@@ -517,7 +520,8 @@ def test_redrive_of_all_reports_progress_per_batch(ns: Namespace) -> None:
     functions.pump(lambda: admin.metrics()["completed"] == 12, timeout=30)
     assert admin.metrics()["failed"] == 0 and admin.dead_letter_count() == 0
     counts = queue.get_job_counts()
-    state = read_state_node(ns.settings.redis_url, ns.settings.prefix, {"email": ids})["email"]
+    state = read_state_node(ns.settings.redis_url, ns.settings.prefix, {"email": ids},
+                            cluster=ns.settings.redis_cluster)["email"]
     assert state["counts"] == counts
     assert {job["attemptsMade"] for job in state["jobs"].values()} == {1}
 

@@ -17,7 +17,6 @@ import pytest
 
 from jobqueue import Queue, QueueAdmin
 from jobqueue.job import JobMessage, JobOptions
-from jobqueue.keys import QueueKeys
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.delivery import runs
@@ -68,7 +67,7 @@ def test_a_move_cut_short_and_run_again_runs_the_job_once_and_keeps_its_record_u
     assert runs(job_id) == [1, 1], "dead once, then run exactly once more with fresh attempts"
     assert admin.queue.get_state(job_id) == "completed"
     assert admin.dead_letter_count() == 0
-    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    keys = ns.settings.queue_keys(QUEUE)
     assert (ns.redis.zcard(keys.unsent), ns.redis.llen(keys.wait), ns.redis.zcard(keys.failed)) == (0, 0, 0)
 
 
@@ -80,7 +79,7 @@ def test_a_promote_cut_short_and_run_again_runs_the_delayed_job_once(ns: Namespa
     assert job is not None
     old_body = JobMessage(queue=QUEUE, id=job_id, name=job.name, data=job.data,
                           opts=JobOptions.model_validate(job.opts), timestamp=job.timestamp).body()
-    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    keys = ns.settings.queue_keys(QUEUE)
     outcome, _ = attempt(lambda: faulty_admin(ns, seam, kind).promote())
     state = queue.get_state(job_id)
     assert state in ("delayed", "waiting"), "the job is kept, delayed or waiting"

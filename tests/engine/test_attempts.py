@@ -15,10 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobqueue import Job, Queue, processor
 from jobqueue.catalog import Backoff, QueueConfig
-from jobqueue.connection import redis_client
+from jobqueue.connection import redis_for
 from jobqueue.errors import InvalidJobError
 from jobqueue.job import JobMessage
-from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import LocalContext
 from jobqueue.scripts import Scripts
 from jobqueue.settings import get_settings
@@ -174,7 +173,7 @@ def test_a_duplicate_of_a_job_removed_by_retention_is_dropped_not_run(ns: Namesp
     duplicate = [{**records[0], "attributes": {"ApproximateReceiveCount": "1"}}]
     assert Worker(QUEUE).handle({"Records": duplicate}) == {"batchItemFailures": []}
     assert runs(job_id) == [1] and queue.get_job(job_id) is None, "not restored, not run"
-    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    keys = ns.settings.queue_keys(QUEUE)
     assert ns.redis.zcard(keys.removed) == 1, "one bounded tombstone (pruned after the SQS retention)"
 
 
@@ -192,8 +191,8 @@ def test_a_duplicate_of_a_completed_job_is_dropped(ns: Namespace) -> None:
 def erase_next(job: Job) -> None:
     """Removes the batch's next job behind the worker's back (its hash gone, a tombstone left), as a rollback
     racing a worker once did: the worker has claimed it and is about to start it."""
-    settings, client = get_settings(), redis_client(get_settings().redis_url)
-    keys = QueueKeys(settings.prefix, QUEUE)
+    settings, client = get_settings(), redis_for(get_settings())
+    keys = settings.queue_keys(QUEUE)
     following = job.data["next"]
     client.delete(keys.job(following))
     client.zadd(keys.removed, {f"{following}:{job.data['timestamp']}": int(time.time() * 1000)})
@@ -202,7 +201,7 @@ def erase_next(job: Job) -> None:
 def test_a_claimed_job_removed_before_it_starts_is_dropped_not_run(ns: Namespace) -> None:
     queue = Queue(QUEUE)
     victim = queue.add("process-lead", {"leadId": 5}, jobId="victim")
-    timestamp = int(cast("str", ns.redis.hget(QueueKeys(ns.settings.prefix, QUEUE).job(victim), "timestamp")))
+    timestamp = int(cast("str", ns.redis.hget(ns.settings.queue_keys(QUEUE).job(victim), "timestamp")))
     eraser = queue.add("erase-next", {"next": victim, "timestamp": timestamp})
     records = receive(ns)
     records.sort(key=lambda r: 0 if JobMessage.model_validate_json(r["body"]).id == eraser else 1)
@@ -267,7 +266,7 @@ def test_an_unrecoverable_job_whose_dead_letter_send_fails_never_runs_again(ns: 
     assert runs(job_id) == [1]
     [record] = dlq_records(ns, DLQ)
     assert (record["attemptsMade"], record["error"]) == (1, "lead has no address")
-    assert ns.redis.hget(QueueKeys(ns.settings.prefix, QUEUE).job(job_id), "dlp") is None, "paid"
+    assert ns.redis.hget(ns.settings.queue_keys(QUEUE).job(job_id), "dlp") is None, "paid"
 
 
 def test_a_stray_dead_letter_of_a_completed_job_gets_no_record_and_no_hook(ns: Namespace) -> None:

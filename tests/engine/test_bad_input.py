@@ -11,7 +11,6 @@ from redis import Redis
 
 from jobqueue import EnqueueError, InvalidJobError, JobQueueError, PayloadTooLargeError, Queue
 from jobqueue.errors import UnknownQueueError
-from jobqueue.keys import QueueKeys
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 
@@ -104,7 +103,7 @@ def test_sqs_failure_rolls_back_redis_and_raises(ns: Namespace) -> None:
     queue = Queue("lead-processing", sqs=RefusingSqs(ns.sqs, accept=0))
     with pytest.raises(EnqueueError, match=r"1 of 1 jobs were not accepted .*SQS refused it, so it was not added"):
         queue.add("process-lead", {"leadId": 1})
-    keys = QueueKeys(ns.settings.prefix, "lead-processing")
+    keys = ns.settings.queue_keys("lead-processing")
     assert ns.redis.llen(keys.wait) == 0
     # Only the tombstone is left of the job: it drops a message SQS might have taken after all.
     assert [k for k in keys_of(ns) if k not in (keys.id, keys.meta, keys.events)] == [keys.removed]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from jobqueue import Queue
-from jobqueue.keys import QueueKeys
 from jobqueue.throughput import finished_within, read_metrics
 from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state, read_state_node
 from tests.support.functions import LocalFunctions
+
+pytestmark = pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 
 FIELDS = ("name", "data", "attemptsMade", "progress", "returnvalue", "failedReason")
 
@@ -23,7 +26,7 @@ def test_real_bullmq_clients_report_what_jobqueue_reports(ns: Namespace) -> None
     functions = LocalFunctions(ns, ["lead-processing"], ["lead-processing-dlq"])
     functions.pump(lambda: leads.get_job_counts()["completed"] == 3 and leads.get_state(dead) == "failed"
                    and leads.get_state(retrying) == "delayed"
-                   and ns.redis.llen(QueueKeys(ns.settings.prefix, "lead-processing-dlq").wait) == 1, timeout=20)
+                   and ns.redis.llen(ns.settings.queue_keys("lead-processing-dlq").wait) == 1, timeout=20)
     delayed = leads.add("process-lead", {"leadId": 12}, delay=3_600_000)
     waiting = leads.add_bulk([{"name": "process-lead", "data": {"leadId": 20 + i}} for i in range(2)])
     prioritized = email.add("generic", {"to": "a@example.com"})  # priority 5 from the catalog
@@ -32,8 +35,8 @@ def test_real_bullmq_clients_report_what_jobqueue_reports(ns: Namespace) -> None
 
     ids = {"lead-processing": [*done, dead, retrying, delayed, *waiting],
            "email": [prioritized, urgent, plain]}
-    from_node = read_state_node(ns.settings.redis_url, ns.settings.prefix, ids)
-    from_pypi = read_state(ns.settings.redis_url, ns.settings.prefix, ids)
+    from_node = read_state_node(ns.settings.redis_url, ns.settings.prefix, ids, cluster=ns.settings.redis_cluster)
+    from_pypi = read_state(ns.settings.redis_url, ns.settings.prefix, ids, cluster=ns.settings.redis_cluster)
     for name, job_ids in ids.items():
         ours = Queue(name).get_job_counts()
         assert from_node[name]["counts"] == ours, name
@@ -57,13 +60,16 @@ def test_real_bullmq_clients_report_what_jobqueue_reports(ns: Namespace) -> None
     assert from_node["lead-processing"]["jobs"][dead]["failedReason"] == "lead has no address"
 
     # The seeds' runbook commands.
+    # The seeds' runbook commands: `bull:lead-processing:wait`, or in a Redis Cluster `bull:{lead-processing}:wait`.
     p = ns.settings.prefix
-    assert ns.redis.llen(f"{p}:lead-processing:wait") == 2
-    assert ns.redis.llen(f"{p}:lead-processing:active") == 0
-    assert ns.redis.zcard(f"{p}:lead-processing:failed") == 1
-    assert ns.redis.zcard(f"{p}:lead-processing:completed") == 3
-    assert ns.redis.llen(f"{p}:lead-processing-dlq:wait") == 1
-    assert ns.redis.hget(f"{p}:lead-processing:{done[0]}", "name") == "process-lead"
+    leads_name, dlq_name = (ns.settings.queue_keys(q).name for q in ("lead-processing", "lead-processing-dlq"))
+    assert leads_name == ("{lead-processing}" if ns.settings.redis_cluster else "lead-processing")
+    assert ns.redis.llen(f"{p}:{leads_name}:wait") == 2
+    assert ns.redis.llen(f"{p}:{leads_name}:active") == 0
+    assert ns.redis.zcard(f"{p}:{leads_name}:failed") == 1
+    assert ns.redis.zcard(f"{p}:{leads_name}:completed") == 3
+    assert ns.redis.llen(f"{p}:{dlq_name}:wait") == 1
+    assert ns.redis.hget(f"{p}:{leads_name}:{done[0]}", "name") == "process-lead"
 
 
 def test_per_minute_metrics_are_bullmqs_and_count_the_last_hour(ns: Namespace) -> None:
@@ -73,26 +79,27 @@ def test_per_minute_metrics_are_bullmqs_and_count_the_last_hour(ns: Namespace) -
     functions = LocalFunctions(ns, ["lead-processing"])
     leads.add_bulk([{"name": "process-lead", "data": {"leadId": i}} for i in range(3)])
     functions.pump(lambda: leads.get_job_counts()["completed"] == 3, timeout=20)
-    metrics = QueueKeys(ns.settings.prefix, "lead-processing").metrics("completed")
+    metrics = ns.settings.queue_keys("lead-processing").metrics("completed")
     # Three minutes pass with no finish: the next finish closes the first minute and pushes two empty ones.
     ns.redis.hset(metrics, mapping={"prevTS": int(time.time() * 1000) - 180_000, "prevCount": 0})
     ns.redis.delete(f"{metrics}:data")
     leads.add_bulk([{"name": "process-lead", "data": {"leadId": 10 + i}} for i in range(2)])
     functions.pump(lambda: leads.get_job_counts()["completed"] == 5, timeout=20)
-    ns.redis.delete(QueueKeys(ns.settings.prefix, "lead-processing").completed)  # retention: the figures stay
+    ns.redis.delete(ns.settings.queue_keys("lead-processing").completed)  # retention: the figures stay
 
     count, prev_count = (int(v or 0) for v in ns.redis.hmget(metrics, "count", "prevCount"))
     points = [int(p) for p in ns.redis.lrange(f"{metrics}:data", 0, -1)]
     assert count == 5 and points[-3:] == [0, 0, 3] and sum(points) + count - prev_count == 5
 
-    seen = read_state_node(ns.settings.redis_url, ns.settings.prefix, {"lead-processing": []}, metrics=True)
+    seen = read_state_node(ns.settings.redis_url, ns.settings.prefix, {"lead-processing": []}, metrics=True,
+                           cluster=ns.settings.redis_cluster)
     completed = seen["lead-processing"]["metrics"]["completed"]
     assert completed["data"] == points and completed["count"] == len(points)
     assert (completed["meta"]["count"], completed["meta"]["prevCount"]) == (5, prev_count)
     assert seen["lead-processing"]["metrics"]["failed"]["meta"]["count"] == 0
 
     pipe = ns.redis.pipeline()
-    read_metrics(pipe, QueueKeys(ns.settings.prefix, "lead-processing"), "completed", 60)
+    read_metrics(pipe, ns.settings.queue_keys("lead-processing"), "completed", 60)
     meta, window = pipe.execute()
     now = int(time.time() * 1000)
     assert finished_within(meta, window, now_ms=now, minutes=60) == 5

@@ -7,7 +7,6 @@ from itertools import pairwise
 import pytest
 
 from jobqueue import Queue
-from jobqueue.keys import QueueKeys
 from tests.conftest import Namespace
 from tests.support.flow import Consumers, dlq_depth, flow_namespace
 from tests.support.flow_processors import spans
@@ -26,5 +25,5 @@ def test_concurrency_one_never_runs_two_jobs_at_once(ns: Namespace, monkeypatch:
     # Waiting for the slot counted no attempt, and the slot was given back.
     assert {producer.get_job(j).attemptsMade for j in ids} == {1}  # type: ignore[union-attr]
     assert dlq_depth(ns, "flow-serial") == 0
-    keys = QueueKeys(ns.settings.prefix, "flow-serial")
+    keys = ns.settings.queue_keys("flow-serial")
     assert ns.redis.zcard(keys.slots) == 0 and ns.redis.zcard(keys.leases) == 0

@@ -10,7 +10,6 @@ import pytest
 
 from jobqueue import Queue
 from jobqueue.flow import gates_for
-from jobqueue.keys import QueueKeys
 from jobqueue.scripts import ClaimCode, Delivery
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
@@ -92,6 +91,6 @@ def test_a_stalled_job_is_still_run_again_once_its_lease_has_expired(ns: Namespa
     # Its copy comes back after the lease, finds the job stalled and runs it, as the second attempt.
     Consumers(ns, QUEUE, per_lane=1).run_until(lambda: producer.get_job_counts()["completed"] == 1, timeout=60)
     assert starts(QUEUE) == [job_id]
-    events = ns.redis.xrange(QueueKeys(ns.settings.prefix, QUEUE).events)
+    events = ns.redis.xrange(ns.settings.queue_keys(QUEUE).events)
     assert [fields["jobId"] for _, fields in events or [] if fields and fields["event"] == "stalled"] == [job_id]
     assert producer.get_job(job_id).attemptsMade == 2  # type: ignore[union-attr]

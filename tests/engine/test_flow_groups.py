@@ -9,7 +9,6 @@ import pytest
 
 from jobqueue import Queue
 from jobqueue.errors import InvalidJobError
-from jobqueue.keys import QueueKeys
 from tests.conftest import Namespace
 from tests.support.flow import Consumers, dlq_depth, flow_namespace
 from tests.support.functions import start_worker_process, wait_for
@@ -69,7 +68,7 @@ def test_a_dead_workers_group_slot_is_freed_when_its_lease_ends(ns: Namespace,
         if worker.poll() is None:
             worker.kill()
         worker.wait(10)
-    keys = QueueKeys(ns.settings.prefix, queue)
+    keys = ns.settings.queue_keys(queue)
     assert ns.redis.zrange(keys.group_slots("t"), 0, -1) == [killed]
     after = producer.add("work", {}, group={"id": "t"})
     Consumers(ns, queue, per_lane=2).run_until(lambda: producer.get_job_counts()["completed"] == 2, timeout=60)

@@ -7,7 +7,6 @@ import pytest
 
 from jobqueue import Queue
 from jobqueue.flow import gates_for
-from jobqueue.keys import QueueKeys
 from jobqueue.scripts import ClaimCode, Delivery, Finish
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
@@ -45,7 +44,7 @@ def test_a_delivery_refused_for_its_group_whose_copy_sqs_refuses_is_redelivered_
     record = next(r for body, r in records.items() if f'"id":"{waiting}"' in body)
     answer = faulty.handle({"Records": [record]})
     assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}  # left to SQS: redelivered
-    slots = QueueKeys(ns.settings.prefix, QUEUE).group_slots("t")
+    slots = ns.settings.queue_keys(QUEUE).group_slots("t")
     assert ns.redis.zrange(slots, 0, -1) == [running]
     job = producer.get_job(waiting)
     assert job is not None and (job.state, job.attemptsMade) == ("waiting", 0)
@@ -74,4 +73,4 @@ def test_a_start_whose_reply_is_lost_is_not_refused_by_its_own_group_slot(
     assert [s["id"] for s in starts(QUEUE)] == [job_id]
     job = producer.get_job(job_id)
     assert job is not None and (job.state, job.attemptsMade) == ("completed", 1)
-    assert ns.redis.exists(QueueKeys(ns.settings.prefix, QUEUE).group_slots("t")) == 0
+    assert ns.redis.exists(ns.settings.queue_keys(QUEUE).group_slots("t")) == 0

@@ -7,7 +7,6 @@ import pytest
 from jobqueue import Queue
 from jobqueue.flow import MAX_YIELDS
 from jobqueue.job import JobMessage
-from jobqueue.keys import QueueKeys
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
 from tests.support.flow import Consumers, dlq_depth, flow_namespace
@@ -60,4 +59,4 @@ def test_a_job_that_yielded_often_enough_runs_regardless(ns: Namespace, monkeypa
               "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs"}
     assert worker.handle({"Records": [record]}) == {"batchItemFailures": []}
     assert starts("flow-priority") == [bulk]
-    assert ns.redis.zcard(QueueKeys(ns.settings.prefix, "flow-priority").prioritized) == 1  # the urgent one
+    assert ns.redis.zcard(ns.settings.queue_keys("flow-priority").prioritized) == 1  # the urgent one

@@ -9,7 +9,6 @@ import pytest
 
 from jobqueue import Queue
 from jobqueue.job import JobMessage
-from jobqueue.keys import QueueKeys
 from jobqueue.local.runner import LocalContext
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
@@ -75,5 +74,5 @@ def test_a_job_over_the_limit_with_no_time_to_wait_is_deferred_without_an_attemp
     Worker(QUEUE).handle({"Records": [_record(copies[0])]})
     assert starts(QUEUE) == [first, second]
     assert producer.get_job(second).attemptsMade == 1  # type: ignore[union-attr]
-    limiter = ns.redis.lrange(QueueKeys(ns.settings.prefix, QUEUE).limiter, 0, -1)
+    limiter = ns.redis.lrange(ns.settings.queue_keys(QUEUE).limiter, 0, -1)
     assert len(limiter) == 1 and json.loads(limiter[0]) > 0  # max 1: one recent start kept

@@ -57,8 +57,8 @@ def test_a_three_level_flow_across_two_queues_completes_in_order_with_values_pas
     drain(ns)
     report = job(ns, "email", flow.id)
     assert report.state == "completed"
-    prefix = ns.settings.prefix
-    a_key, b_key = f"{prefix}:lead-processing:{section_a.id}", f"{prefix}:email:{section_b.id}"
+    leads, email = ns.settings.queue_keys("lead-processing"), ns.settings.queue_keys("email")
+    a_key, b_key = leads.job(section_a.id), email.job(section_b.id)
     assert set(report.returnvalue["children"]) == {a_key, b_key}
     section = report.returnvalue["children"][a_key]
     assert section["label"] == "section-a"
@@ -73,27 +73,27 @@ def test_a_three_level_flow_across_two_queues_completes_in_order_with_values_pas
     assert started[section_a.id] >= max(finished[page_1.id], finished[page_2.id])
     assert started[flow.id] >= max(finished[section_a.id], finished[section_b.id])
     assert report.children["processed"][a_key]["label"] == "section-a"
-    assert job(ns, "email", page_1.id).parent == {"id": section_a.id, "queueKey": f"{prefix}:lead-processing",
+    assert job(ns, "email", page_1.id).parent == {"id": section_a.id, "queueKey": leads.queue_key,
                                                   "fpof": True}
 
 
 def test_npm_bullmq_get_flow_reads_the_tree(ns: Namespace) -> None:
     flow = FlowProducer().add(three_levels())
     section_a, section_b = flow.children
-    waiting = read_flow_node(ns.settings.redis_url, ns.settings.prefix, "email", flow.id)
+    waiting = read_flow_node(ns.settings, "email", flow.id)
     assert waiting["state"] == "waiting-children"
     assert sorted(c["id"] for c in waiting["children"]) == sorted([section_a.id, section_b.id])
     assert len(waiting["dependencies"]["unprocessed"]) == 2
     drain(ns)
-    done = read_flow_node(ns.settings.redis_url, ns.settings.prefix, "email", flow.id)
+    done = read_flow_node(ns.settings, "email", flow.id)
     assert done["state"] == "completed"
     by_id = {c["id"]: c for c in done["children"]}
     a = by_id[section_a.id]
-    assert (a["queue"], a["state"], a["parentKey"]) == ("lead-processing", "completed",
-                                                         f"{ns.settings.prefix}:email:{flow.id}")
+    assert (a["queue"], a["state"], a["parentKey"]) == (ns.settings.queue_keys("lead-processing").name, "completed",
+                                                         ns.settings.queue_keys("email").job(flow.id))
     assert sorted(c["returnvalue"]["label"] for c in a["children"]) == ["page-1", "page-2"]
     assert done["dependencies"]["unprocessed"] == []
-    assert done["dependencies"]["processed"][f"{ns.settings.prefix}:lead-processing:{section_a.id}"]["label"] \
+    assert done["dependencies"]["processed"][ns.settings.queue_keys("lead-processing").job(section_a.id)]["label"] \
         == "section-a"
 
 
@@ -107,11 +107,11 @@ def test_a_dead_child_fails_its_parent_and_grandparent_without_running_them(ns: 
     assert job(ns, "email", page.id).state == "failed"
     assert job(ns, "lead-processing", section.id).state == "failed"
     assert job(ns, "lead-processing", section.id).failedReason == \
-        f"child {ns.settings.prefix}:email:{page.id} failed"
+        f"child {ns.settings.queue_keys('email').job(page.id)} failed"
     assert job(ns, "email", flow.id).state == "failed"
     assert runs(section.id) == runs(flow.id) == [], "a failed parent never runs"
     assert runs(page.id) == [1] and runs(other.id) == [1]
-    assert job(ns, "lead-processing", section.id).children["failed"] == [f"{ns.settings.prefix}:email:{page.id}"]
+    assert job(ns, "lead-processing", section.id).children["failed"] == [ns.settings.queue_keys("email").job(page.id)]
 
 
 @pytest.mark.parametrize("option", ["continueParentOnFailure", "ignoreDependencyOnFailure"])
@@ -122,9 +122,10 @@ def test_a_dead_child_lets_its_parent_run_per_the_option(ns: Namespace, option: 
     bad, good = flow.children
     report = job(ns, "email", flow.id)
     assert report.state == "completed" and runs(flow.id) == [1]
-    assert report.returnvalue["ignored"] == {f"{ns.settings.prefix}:lead-processing:{bad.id}": "bad cannot be done"}
+    bad_key = ns.settings.queue_keys("lead-processing").job(bad.id)
+    assert report.returnvalue["ignored"] == {bad_key: "bad cannot be done"}
     if option == "ignoreDependencyOnFailure":  # it waits for every other child; continue may start before them
-        assert list(report.returnvalue["children"]) == [f"{ns.settings.prefix}:email:{good.id}"]
+        assert list(report.returnvalue["children"]) == [ns.settings.queue_keys("email").job(good.id)]
     assert runs(good.id) == [1]
 
 
@@ -157,7 +158,7 @@ def test_a_parent_leaves_no_flow_keys_behind_when_retention_or_an_operator_remov
     drain(ns)
     assert Queue("email").get_job(kept_none.id) is None and runs(kept_none.id) == [1]
     assert runs(removed.id) == [] and runs(removed.children[0].id) == [1], "its child ran; the parent is gone"
-    left = [k for k in ns.redis.scan_iter(match=f"{ns.settings.prefix}:email:*")
+    left = [k for k in ns.redis.scan_iter(match=f"{ns.settings.queue_keys('email').base}*")
             if kept_none.id in k or removed.id in k]
     assert left == [], "no `:dependencies` or `:processed` of a parent that is gone"
     assert Queue("email").get_job_counts()["waiting-children"] == 0

@@ -14,7 +14,6 @@ import pytest
 from jobqueue import Queue
 from jobqueue.flow_parents import ParentUpdates
 from jobqueue.flow_producer import FlowProducer
-from jobqueue.keys import QueueKeys
 from jobqueue.scripts import Scripts
 from jobqueue.worker import Worker
 from tests.conftest import Namespace
@@ -44,7 +43,7 @@ def ids_of(flow: Any) -> list[str]:
 
 def assert_nothing_stuck(ns: Namespace) -> None:
     for queue in QUEUES:
-        keys = QueueKeys(ns.settings.prefix, queue)
+        keys = ns.settings.queue_keys(queue)
         counts = Queue(queue).get_job_counts()
         assert {s: n for s, n in counts.items() if s not in ("completed", "failed")} == dict.fromkeys(
             ("active", "delayed", "prioritized", "waiting", "waiting-children"), 0), f"{queue}: {counts}"

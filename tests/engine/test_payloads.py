@@ -87,7 +87,7 @@ def objects(ns: Namespace) -> list[str]:
 
 
 def job_hash(ns: Namespace, job_id: str, queue: str = QUEUE) -> dict[str, str]:
-    return ns.redis.hgetall(QueueKeys(ns.settings.prefix, queue).job(job_id))  # type: ignore[return-value]
+    return ns.redis.hgetall(ns.settings.queue_keys(queue).job(job_id))  # type: ignore[return-value]
 
 
 def run(ns: Namespace, until: Any = None, dead_letters: bool = False, queue: str = QUEUE) -> None:
@@ -164,7 +164,7 @@ def test_a_flow_refuses_data_over_the_threshold_with_nothing_written(pns: Namesp
 
 
 def assert_no_job(ns: Namespace, job_id: str) -> None:
-    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    keys = ns.settings.queue_keys(QUEUE)
     assert job_hash(ns, job_id) == {}
     assert ns.redis.llen(keys.wait) == 0 and ns.redis.zcard(keys.unsent) == 0 and messages_in(ns, QUEUE) == 0
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from jobqueue import EnqueueError, Queue
-from jobqueue.keys import QueueKeys
 from jobqueue.scripts import Delivery, Gates
 from tests.conftest import Namespace
 from tests.support.delivery import Killed, receive, runs
@@ -52,7 +51,7 @@ def settle(ns: Namespace) -> None:
 
 
 def assert_nothing_stuck(ns: Namespace) -> None:
-    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    keys = ns.settings.queue_keys(QUEUE)
     pipe = ns.redis.pipeline()
     for key in (keys.wait, keys.unsent):
         pipe.llen(key) if key == keys.wait else pipe.zcard(key)
@@ -165,7 +164,7 @@ def test_a_bulk_add_out_of_time_accepts_what_it_sent_and_rolls_back_the_rest(ns:
     assert len(accepted) == 80 and not exc.may_run
     assert {r.reason for r in exc.rejections} == {
         "SQS refused it, so it was not added: not sent: the call ran out of time"}
-    keys = QueueKeys(ns.settings.prefix, QUEUE)
+    keys = ns.settings.queue_keys(QUEUE)
     assert ns.redis.llen(keys.wait) == len(accepted), "what was not accepted left nothing in Redis"
     assert ns.redis.zcard(keys.unsent) == 0
     assert sorted(Queue(QUEUE).add_bulk(jobs)) == sorted(j["opts"]["jobId"] for j in jobs)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from itertools import pairwise
 
+import pytest
+
 from jobqueue import Queue
-from jobqueue.keys import QueueKeys
 from tests.conftest import Namespace
 from tests.support.dead_letters import DEAD_FIELDS, dlq_records
 from tests.support.functions import LocalFunctions, messages_in
 from tests.support.processors import attempts_of
 from workloads.stores import LeadStore
+
+pytestmark = pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 
 
 def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns: Namespace) -> None:
@@ -56,8 +59,8 @@ def test_seed_000_timeline_five_attempts_then_redrive_and_permanently_failed(ns:
     assert job is not None
     assert (job.state, job.attemptsMade, job.failedReason) == ("failed", 5, "CRM sync failed on attempt 5")
     # The seed's runbook numbers.
-    assert ns.redis.zcard(QueueKeys(ns.settings.prefix, "lead-processing").failed) == 1
-    assert ns.redis.llen(QueueKeys(ns.settings.prefix, "lead-processing-dlq").wait) == 1
+    assert ns.redis.zcard(ns.settings.queue_keys("lead-processing").failed) == 1
+    assert ns.redis.llen(ns.settings.queue_keys("lead-processing-dlq").wait) == 1
 
 
 def test_unrecoverable_error_dead_letters_after_one_attempt(ns: Namespace) -> None:
@@ -95,11 +98,11 @@ def test_job_with_fewer_attempts_than_the_queue_allows_is_forwarded_when_exhaust
     queue = Queue("email")
     job_id = queue.add("generic", {"behavior": "fail"}, backoff={"type": "fixed", "delay": 100})
     functions = LocalFunctions(ns, ["email"], ["dead"])
-    functions.pump(lambda: ns.redis.llen(QueueKeys(ns.settings.prefix, "dead").wait) == 1, timeout=20)
+    functions.pump(lambda: ns.redis.llen(ns.settings.queue_keys("dead").wait) == 1, timeout=20)
     assert [a["attempt"] for a in attempts_of(job_id)] == [1, 2, 3]
     [record] = dlq_records(ns, "dead")
     assert (record["error"], record["attemptsMade"]) == ("CRM sync failed on attempt 3", 3)
-    assert ns.redis.hget(QueueKeys(ns.settings.prefix, "dead").job(f"email-{job_id}"), "name") == "email_failed"
+    assert ns.redis.hget(ns.settings.queue_keys("dead").job(f"email-{job_id}"), "name") == "email_failed"
 
 
 def test_remove_on_complete_keeps_only_the_newest_finished_jobs(ns: Namespace) -> None:
@@ -112,5 +115,5 @@ def test_remove_on_complete_keeps_only_the_newest_finished_jobs(ns: Namespace) -
     assert queue.get_job_counts()["completed"] == 2
     kept = [i for i in ids if queue.get_job(i) is not None]
     assert len(kept) == 2
-    assert all(not ns.redis.exists(QueueKeys(ns.settings.prefix, "lead-processing").logs(i))
+    assert all(not ns.redis.exists(ns.settings.queue_keys("lead-processing").logs(i))
                for i in ids if i not in kept)

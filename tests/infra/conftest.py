@@ -26,6 +26,7 @@ VARIANTS: list[dict[str, Any]] = [  # the stage settings besides the default tha
     {"cache": "serverless"},
     {"nat_gateways": 1, "alarm_email": "ops@example.com"},
     {"vpc_id": EXISTING_VPC},
+    {"redis_shards": 3},
 ]
 PRIVATE_SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
 # What `cdk synth` would cache in cdk.context.json after looking EXISTING_VPC up in the account.

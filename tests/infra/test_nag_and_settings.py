@@ -41,6 +41,7 @@ def test_stage_settings_come_from_context() -> None:
         stage="prod", name_prefix="prod-", vpc_id=EXISTING_VPC, nat_gateways=1, alarm_email="ops@example.com",
         management_auth="iam", cache="serverless", cache_node_type="cache.r7g.large", log_level="WARNING",
     )
+    assert StageSettings.from_context(App(context={"redisShards": "3"}).node) == StageSettings(redis_shards=3)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,9 @@ def test_stage_settings_come_from_context() -> None:
         ({"vpcId": "my-vpc"}, "vpcId 'my-vpc': expected vpc-<hex>"),
         ({"natGateways": "two"}, "natGateways 'two'"),
         ({"natGateways": "5"}, "natGateways 5: expected 0 to 3"),
+        ({"redisShards": "three"}, "redisShards 'three': expected a number"),
+        ({"redisShards": "46"}, "redisShards 46: expected 0 to 45"),
+        ({"redisShards": "3", "cache": "serverless"}, "redisShards: needs cache=node"),
         ({"alarmEmail": "ops"}, "alarmEmail 'ops': not an email address"),
         ({"managementAuth": "cognito"}, "managementAuth 'cognito': expected token or iam"),
         ({"cache": "memcached"}, "cache 'memcached': expected node or serverless"),

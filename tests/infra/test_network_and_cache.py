@@ -100,6 +100,34 @@ def test_functions_get_the_primary_endpoint_and_the_token_secret(template: Templ
         assert "REDIS_URL" not in variables
 
 
+def test_functions_use_the_plain_client_without_shards(template: Template) -> None:
+    for function in job_functions(template).values():
+        assert "JOBQUEUE_REDIS_CLUSTER" not in function["Environment"]["Variables"]
+
+
+def test_redis_shards_option_deploys_cluster_mode_and_the_cluster_client(
+        variant: Callable[..., tuple[JobQueueStack, Template]]) -> None:
+    """`-c redisShards=3`: a cluster-mode replication group of three shards (a primary and a replica each), its
+    parameter group with `cluster-enabled yes`; the functions get its configuration endpoint and run the cluster
+    client (JOBQUEUE_REDIS_CLUSTER), and every node's memory is watched."""
+    _, template = variant(redis_shards=3)
+    params_id, params = one(template, "AWS::ElastiCache::ParameterGroup", {})
+    assert params["Properties"] == {"maxmemory-policy": "noeviction", "cluster-enabled": "yes"}
+    group_id_, group = one(template, "AWS::ElastiCache::ReplicationGroup", {})
+    assert group["CacheParameterGroupName"] == {"Ref": params_id}
+    assert (group["NumNodeGroups"], group["ReplicasPerNodeGroup"]) == (3, 1) and "NumCacheClusters" not in group
+    assert group["MultiAZEnabled"] is True and group["AutomaticFailoverEnabled"] is True
+    assert group["TransitEncryptionEnabled"] is True and "AuthToken" in group
+    for function in job_functions(template).values():
+        variables = function["Environment"]["Variables"]
+        assert variables["REDIS_HOST"] == {"Fn::GetAtt": [group_id_, "ConfigurationEndPoint.Address"]}
+        assert variables["REDIS_PORT"] == {"Fn::GetAtt": [group_id_, "ConfigurationEndPoint.Port"]}
+        assert variables["JOBQUEUE_REDIS_CLUSTER"] == "1"
+    memory = template.find_resources("AWS::CloudWatch::Alarm", {"Properties": {
+        "MetricName": "DatabaseMemoryUsagePercentage"}})
+    assert len(memory) == 6
+
+
 def test_serverless_cache_option(variant: Callable[..., tuple[JobQueueStack, Template]]) -> None:
     _, template = variant(cache="serverless")
     template.resource_count_is("AWS::ElastiCache::ReplicationGroup", 0)
@@ -112,6 +140,7 @@ def test_serverless_cache_option(variant: Callable[..., tuple[JobQueueStack, Tem
     assert "{{resolve:secretsmanager:" in str(user["AuthenticationMode"]["Passwords"])
     for function in job_functions(template).values():
         assert function["Environment"]["Variables"]["REDIS_HOST"] == {"Fn::GetAtt": [cache_id, "Endpoint.Address"]}
+        assert function["Environment"]["Variables"]["JOBQUEUE_REDIS_CLUSTER"] == "1"  # serverless is a cluster
 
 
 def test_nat_gateway_option_gives_private_subnets_egress(variant: Callable[..., Any]) -> None:

@@ -71,7 +71,7 @@ def test_cfn_lint_finds_no_errors_in_any_stage(
 ) -> None:
     templates = [cli_assembly / f"{STACK}.template.json"]
     # The variants that change resource types or properties (cfn-lint costs ~10 s of CPU per template).
-    variants: list[dict[str, Any]] = [{"management_auth": "iam", "nat_gateways": 1},
+    variants: list[dict[str, Any]] = [{"management_auth": "iam", "nat_gateways": 1, "redis_shards": 3},
                                       {"cache": "serverless", "vpc_id": EXISTING_VPC}]
     for index, settings in enumerate(variants):
         path = tmp_path / f"variant-{index}.json"

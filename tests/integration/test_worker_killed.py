@@ -7,7 +7,6 @@ import signal
 from typing import cast
 
 from jobqueue import Queue
-from jobqueue.keys import QueueKeys
 from tests.integration.conftest import Emulator
 from tests.support.functions import start_worker_process, wait_for
 from tests.support.processors import attempts_of
@@ -44,7 +43,7 @@ def test_killed_worker_process_loses_no_job(emulator: Emulator) -> None:
         assert len(attempts_of(job_id)) == expected, "attempts equal real runs; a finished job never runs again"
     assert finished.isdisjoint(stalled)
     events = cast("list[tuple[str, dict[str, str]]]",
-                  ns.redis.xrange(QueueKeys(ns.settings.prefix, "lead-processing").events))
+                  ns.redis.xrange(ns.settings.queue_keys("lead-processing").events))
     assert {fields["jobId"] for _, fields in events if fields["event"] == "stalled"} == stalled
     attributes = ns.sqs.get_queue_attributes(QueueUrl=ns.queue_urls["lead-processing"], AttributeNames=["All"])
     assert int(attributes["Attributes"]["ApproximateNumberOfMessages"]) == 0

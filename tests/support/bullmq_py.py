@@ -48,6 +48,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from bullmq import Queue
 from bullmq.job import Job, optsFromJSON
+from redis.asyncio.cluster import RedisCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPAT_DIR = REPO_ROOT / "compat"
@@ -96,11 +97,12 @@ async def _read_job(queue: Any, job_id: str) -> dict[str, Any] | None:
     }
 
 
-async def _read_queue(redis_url: str, prefix: str, name: str, job_ids: list[str]) -> dict[str, Any]:
+async def _read_queue(redis_url: str, prefix: str, name: str, job_ids: list[str], cluster: bool) -> dict[str, Any]:
     """Counts and jobs of one queue; the Queue gets its own client, which its close() closes."""
     # Our own client rather than a URL: BullMQ's URL client retries for minutes on a dead Redis.
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    queue: Any = Queue(name, {"connection": client, "prefix": prefix})
+    client: Any = (RedisCluster.from_url(redis_url, decode_responses=True) if cluster
+                   else aioredis.Redis.from_url(redis_url, decode_responses=True))
+    queue: Any = Queue("{" + name + "}" if cluster else name, {"connection": client, "prefix": prefix})
     try:
         counts: dict[str, int] = dict(await queue.getJobCounts())
         jobs = {job_id: await _read_job(queue, str(job_id)) for job_id in job_ids}
@@ -110,22 +112,25 @@ async def _read_queue(redis_url: str, prefix: str, name: str, job_ids: list[str]
         await client.aclose()
 
 
-async def _read_all(redis_url: str, prefix: str, queues: dict[str, list[str]]) -> dict[str, Any]:
-    return {name: await _read_queue(redis_url, prefix, name, ids) for name, ids in queues.items()}
+async def _read_all(redis_url: str, prefix: str, queues: dict[str, list[str]], cluster: bool) -> dict[str, Any]:
+    return {name: await _read_queue(redis_url, prefix, name, ids, cluster) for name, ids in queues.items()}
 
 
-def read_state(redis_url: str, prefix: str, queues: dict[str, list[str]]) -> dict[str, Any]:
+def read_state(redis_url: str, prefix: str, queues: dict[str, list[str]], *, cluster: bool = False
+               ) -> dict[str, Any]:
     """Queue state as the PyPI bullmq client sees it, normalised to npm's view (module docstring).
 
+    `cluster`: `redis_url` names a Redis Cluster node, and each queue is opened by its hash tag (`{<queue>}`).
     Synchronous (``asyncio.run``) so plain tests can call it; not callable from a running event loop.
     """
-    return asyncio.run(_read_all(redis_url, prefix, queues))
+    return asyncio.run(_read_all(redis_url, prefix, queues, cluster))
 
 
 def read_state_node(redis_url: str, prefix: str, queues: dict[str, list[str]], *,
-                    metrics: bool = False) -> dict[str, Any]:
+                    metrics: bool = False, cluster: bool = False) -> dict[str, Any]:
     """Queue state as the npm bullmq client sees it, via ``node compat/read_state.mjs``; with `metrics`, also each
-    queue's ``getMetrics('completed')`` and ``getMetrics('failed')``.
+    queue's ``getMetrics('completed')`` and ``getMetrics('failed')``; `cluster` as `read_state`'s, through an
+    ioredis Cluster connection.
 
     Raises rather than skips when node or ``compat/node_modules`` is missing: a compatibility check
     that silently does not run proves nothing (``npm ci --prefix compat`` installs it).
@@ -135,7 +140,7 @@ def read_state_node(redis_url: str, prefix: str, queues: dict[str, list[str]], *
         raise RuntimeError("node is not on PATH; the npm BullMQ reader needs Node.js >= 20")
     if not (COMPAT_DIR / "node_modules" / "bullmq").is_dir():
         raise RuntimeError(f"{COMPAT_DIR / 'node_modules'} is missing; run `npm ci --prefix compat`")
-    request = {"redisUrl": redis_url, "prefix": prefix, "queues": queues, "metrics": metrics}
+    request = {"redisUrl": redis_url, "prefix": prefix, "queues": queues, "metrics": metrics, "cluster": cluster}
     proc = subprocess.run(
         [node, str(READ_STATE_MJS)],
         input=json.dumps(request),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import cast
 
-from jobqueue.keys import QueueKeys
 from tests.conftest import Namespace
 
 DEAD_FIELDS = {"originalJobId", "queue", "name", "data", "error", "attemptsMade", "failedAt"}
@@ -13,6 +12,6 @@ DEAD_FIELDS = {"originalJobId", "queue", "name", "data", "error", "attemptsMade"
 
 def dlq_records(ns: Namespace, dlq: str) -> list[dict[str, object]]:
     """The records waiting in the DLQ's BullMQ queue, oldest last (the seed's `LRANGE bull:<dlq>:wait`)."""
-    keys = QueueKeys(ns.settings.prefix, dlq)
+    keys = ns.settings.queue_keys(dlq)
     ids = cast("list[str]", ns.redis.lrange(keys.wait, 0, -1))
     return [json.loads(cast("str", ns.redis.hget(keys.job(i), "data"))) for i in ids]

@@ -6,11 +6,14 @@ import json
 import shutil
 import subprocess
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobqueue import Job, UnrecoverableError, processor
 from tests.support.bullmq_py import COMPAT_DIR, NODE_TIMEOUT_S
 from tests.support.processors import _trace
+
+if TYPE_CHECKING:
+    from jobqueue.settings import Settings
 
 STEP = "flow-step"
 
@@ -29,13 +32,14 @@ def step(job: Job) -> dict[str, Any]:
             "ignored": job.get_ignored_children_failures()}
 
 
-def read_flow_node(redis_url: str, prefix: str, queue: str, job_id: str) -> Any:
+def read_flow_node(settings: Settings, queue: str, job_id: str) -> Any:
     """The flow rooted at `queue`'s job `job_id` as npm bullmq's `FlowProducer.getFlow` reads it
-    (``node compat/read_flow.mjs``)."""
+    (``node compat/read_flow.mjs``), from the Redis (or Redis Cluster) of `settings`."""
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node is not on PATH; the npm BullMQ reader needs Node.js >= 20")
-    request = {"redisUrl": redis_url, "prefix": prefix, "queueName": queue, "id": job_id}
+    request = {"redisUrl": settings.redis_url, "prefix": settings.prefix, "queueName": queue, "id": job_id,
+               "cluster": settings.redis_cluster}
     proc = subprocess.run([node, str(COMPAT_DIR / "read_flow.mjs")], input=json.dumps(request), capture_output=True,
                           text=True, timeout=NODE_TIMEOUT_S, check=False, cwd=COMPAT_DIR)
     if proc.returncode != 0:

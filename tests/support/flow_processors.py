@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from jobqueue import Job, processor
-from jobqueue.connection import redis_client
+from jobqueue.connection import redis_for
 from jobqueue.keys import app_key
 from jobqueue.settings import get_settings
 
@@ -24,18 +24,18 @@ def starts_key(queue: str) -> str:
 
 def starts(queue: str) -> list[str]:
     """Ids of the jobs the processor started, in the order it started them (repeats included)."""
-    return [str(x) for x in redis_client(get_settings().redis_url).lrange(starts_key(queue), 0, -1)]
+    return [str(x) for x in redis_for(get_settings()).lrange(starts_key(queue), 0, -1)]
 
 
 def spans(queue: str) -> list[dict[str, Any]]:
     """`{id, start, end}` (s) of every finished processor call."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     return [json.loads(x) for x in client.lrange(spans_key(queue), 0, -1)]
 
 
 def record(job: Job) -> dict[str, Any]:
     """Sleeps `seconds` (data) between recording its start and its end."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     began = time.time()
     client.rpush(starts_key(job.queue), job.id)
     time.sleep(float(job.data.get("seconds", 0)) if isinstance(job.data, dict) else 0)

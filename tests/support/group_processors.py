@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from jobqueue import Job, processor
-from jobqueue.connection import redis_client
+from jobqueue.connection import redis_for
 from jobqueue.keys import app_key
 from jobqueue.settings import get_settings
 
@@ -23,19 +23,19 @@ def _key(queue: str, name: str) -> str:
 def runs(queue: str) -> list[dict[str, Any]]:
     """`{id, group, start, end, running}` of every finished processor call: `running` is how many jobs of its group
     were running (itself included) when it started."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     return [json.loads(x) for x in client.lrange(_key(queue, "runs"), 0, -1)]
 
 
 def starts(queue: str) -> list[dict[str, Any]]:
     """`{id, start}` of every processor call, finished or not (a call that killed its process included)."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     return [json.loads(x) for x in client.lrange(_key(queue, "starts"), 0, -1)]
 
 
 def tenant_job(job: Job) -> dict[str, Any]:
     """Sleeps `seconds` (data) while counted as running in its group; `die` kills its process on attempt 1."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     group = job.opts.group_id
     began = time.time()
     client.rpush(_key(job.queue, "starts"), json.dumps({"id": job.id, "start": began}))

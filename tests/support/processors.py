@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jobqueue import Job, UnrecoverableError, processor
-from jobqueue.connection import redis_client
+from jobqueue.connection import redis_for
 from jobqueue.keys import app_key
 from jobqueue.settings import get_settings
 from workloads.stores import LeadStore
@@ -22,12 +22,12 @@ def trace_key(job_id: str) -> str:
 
 def attempts_of(job_id: str) -> list[dict[str, Any]]:
     """Every attempt a processor made of the job: its number and when it started (ms)."""
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     return [json.loads(x) for x in client.lrange(trace_key(job_id), 0, -1)]
 
 
 def _trace(job: Job) -> Redis:
-    client = redis_client(get_settings().redis_url)
+    client = redis_for(get_settings())
     client.rpush(trace_key(job.id), json.dumps({"attempt": job.attempt, "at": int(time.time() * 1000)}))
     return client
 

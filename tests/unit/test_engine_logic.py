@@ -13,7 +13,8 @@ from jobqueue.catalog import Backoff, load_catalog
 from jobqueue.deployment import function_specs
 from jobqueue.errors import CatalogError
 from jobqueue.job import resolve_options
-from jobqueue.keys import REMOVED_TTL_MS, QueueKeys, dead_letter_record_id, dead_letter_record_name
+from jobqueue.keys import REMOVED_TTL_MS, QueueKeys, dead_letter_record_id, dead_letter_record_name, queue_of_key
+from jobqueue.settings import Settings
 
 
 def test_exponential_backoff_doubles_from_the_delay() -> None:
@@ -35,6 +36,20 @@ def test_keys_are_bullmqs() -> None:
     assert (keys.wait, keys.failed, keys.job("7"), keys.events) == (
         "bull:lead-processing:wait", "bull:lead-processing:failed", "bull:lead-processing:7",
         "bull:lead-processing:events")
+
+
+def test_cluster_layout_puts_every_key_of_a_queue_under_its_hash_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JOBQUEUE_REDIS_CLUSTER: `<prefix>:{<queue>}:...`, what BullMQ clients open as Queue('{email}'); the plain
+    layout otherwise, byte for byte."""
+    keys = QueueKeys("bull", "email", cluster=True)
+    assert (keys.name, keys.queue_key, keys.wait, keys.job("7"), keys.logs("7"), keys.base) == (
+        "{email}", "bull:{email}", "bull:{email}:wait", "bull:{email}:7", "bull:{email}:7:logs", "bull:{email}:")
+    assert QueueKeys("bull", "email").queue_key == "bull:email"
+    assert queue_of_key("bull", "bull:{email}") == queue_of_key("bull", "bull:email") == "email"
+    monkeypatch.setenv("JOBQUEUE_REDIS_CLUSTER", "1")
+    assert Settings.from_env().queue_keys("email") == keys
+    monkeypatch.setenv("JOBQUEUE_REDIS_CLUSTER", "")
+    assert Settings.from_env().queue_keys("email") == QueueKeys("bull", "email")
 
 
 def test_keys_of_jobqueue_own_stay_in_the_queue_namespace() -> None:

@@ -10,7 +10,6 @@ import pytest
 import standins
 from jobqueue import Queue
 from jobqueue.job import Job, JobOptions
-from jobqueue.keys import QueueKeys
 from jobqueue.scripts import Scripts
 from tests.api.conftest import ApiClient
 from tests.conftest import Namespace
@@ -24,7 +23,7 @@ def _tick(ns: Namespace, tick_id: str) -> Job:
     """A scheduled-messages cron job as the worker hands it to the processor."""
     return Job(id=tick_id, name="process-scheduled-messages", data={}, opts=JobOptions(), queue="scheduled-messages",
                timestamp=now_ms(), attempt=1,
-               _scripts=Scripts(ns.redis, QueueKeys(ns.settings.prefix, "scheduled-messages")))
+               _scripts=Scripts(ns.redis, ns.settings.queue_keys("scheduled-messages")))
 
 
 def test_due_message_is_sent_exactly_once_when_ticks_overlap(ns: Namespace, stand_ins: standins.Running) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobqueue.keys import QueueKeys
 from jobqueue.queue import COUNT_STATES, read_counts
 
 if TYPE_CHECKING:
@@ -36,13 +35,13 @@ def render_metrics(svc: Services) -> str:
     dead_letters = sorted(svc.catalog.dead_letters)
     pipe = svc.redis.pipeline(transaction=False)
     for name in queues:
-        k = QueueKeys(svc.settings.prefix, name)
+        k = svc.settings.queue_keys(name)
         read_counts(pipe, k)
         pipe.hexists(k.meta, "paused")
         pipe.hget(k.metrics("completed"), "count")
         pipe.hget(k.metrics("failed"), "count")
     for name in dead_letters:
-        pipe.llen(QueueKeys(svc.settings.prefix, name).wait)
+        pipe.llen(svc.settings.queue_keys(name).wait)
     values = pipe.execute()
     counts = ["# HELP bullmq_job_count Number of jobs in the queue by state", "# TYPE bullmq_job_count gauge"]
     completed = ["# HELP bullmq_job_completed_total Total number of completed jobs",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobqueue.api.errors import NotFoundError
 from jobqueue.catalog import Catalog, default_catalog
-from jobqueue.connection import aws_client, redis_client
+from jobqueue.connection import aws_client, redis_for
 from jobqueue.keys import app_key
 from jobqueue.queue import Queue
 from jobqueue.settings import Settings, get_settings
@@ -87,5 +87,6 @@ def services() -> Services:
     settings, catalog = get_settings(), default_catalog()
     with _lock:
         if not _current or _current[0].settings is not settings or _current[0].catalog is not catalog:
-            _current[:] = [Services(settings, catalog, redis_client(settings.redis_url), aws_client("sqs"))]
+            redis = redis_for(settings)
+            _current[:] = [Services(settings, catalog, redis, aws_client("sqs"))]
         return _current[0]

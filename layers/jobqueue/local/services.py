@@ -19,8 +19,8 @@ from typing import Any, Self
 
 from jobqueue.errors import JobQueueError
 
-__all__ = ["BackgroundHttpServer", "EmbeddedMoto", "EmbeddedRedis", "LocalServiceError", "bind_error", "free_port",
-           "listener_of"]
+__all__ = ["BackgroundHttpServer", "EmbeddedMoto", "EmbeddedRedis", "EmbeddedRedisCluster", "LocalServiceError",
+           "bind_error", "free_port", "listener_of"]
 
 
 class LocalServiceError(JobQueueError):
@@ -168,7 +168,8 @@ class EmbeddedRedis:
     on every write: a job is on disk before its add returns, since the embedded SQS keeps nothing (`make run`).
     """
 
-    def __init__(self, binary: str = "redis-server", port: int = 0, data_dir: Path | None = None) -> None:
+    def __init__(self, binary: str = "redis-server", port: int = 0, data_dir: Path | None = None,
+                 options: tuple[str, ...] = ()) -> None:
         path = shutil.which(binary)
         if path is None:
             raise LocalServiceError(
@@ -179,6 +180,7 @@ class EmbeddedRedis:
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.data_dir = data_dir
+        self.options = options  # more `redis-server` arguments
 
     def start(self, timeout: float = 10) -> EmbeddedRedis:
         from redis import Redis
@@ -190,7 +192,7 @@ class EmbeddedRedis:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             persistence = ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
         self._process = subprocess.Popen(
-            [self._binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence],
+            [self._binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence, *self.options],
             stdout=subprocess.DEVNULL, start_new_session=True)
         client: Any = Redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
@@ -221,6 +223,44 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+
+class EmbeddedRedisCluster:
+    """A throwaway Redis Cluster: `masters` `redis-server --cluster-enabled yes` on loopback ports (their config
+    files in `directory`), joined by `redis-cli --cluster create`, no replicas. `url` names one node; a cluster
+    client finds the others. The tests and `make bench-cluster` run on it."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        # The cluster bus port defaults to the port + 10000, which may be taken or past 65535: chosen too.
+        self.nodes = [EmbeddedRedis(options=("--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                                             "--cluster-config-file", str(directory / f"nodes-{n}.conf")))
+                      for n in range(masters)]
+        self.url = self.nodes[0].url
+
+    def start(self, timeout: float = 30) -> EmbeddedRedisCluster:
+        from redis import Redis
+
+        try:
+            for node in self.nodes:
+                node.start()
+            subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                            "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True,
+                           timeout=timeout)
+            deadline = time.monotonic() + timeout
+            for node in self.nodes:  # every node knows every slot's owner: the cluster takes commands
+                client: Any = Redis(port=node.port, decode_responses=True)
+                while client.cluster("INFO")["cluster_state"] != "ok":
+                    if time.monotonic() > deadline:
+                        raise LocalServiceError(f"Redis Cluster not ready within {timeout} s")
+                    time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 class BackgroundHttpServer:

@@ -22,7 +22,6 @@ from jobqueue.api.models import EventSources, Overview, QueueOverview, Session
 from jobqueue.api.router import new_router
 from jobqueue.api.routes.queues import event_sources
 from jobqueue.api.services import services
-from jobqueue.keys import QueueKeys
 from jobqueue.throughput import finished_within, read_metrics
 
 router = new_router()
@@ -81,8 +80,8 @@ def overview() -> Overview:
     now = int(time.time() * 1000)
     pipe = svc.redis.pipeline(transaction=False)
     for name, config in svc.catalog.queues.items():
-        keys = QueueKeys(svc.settings.prefix, name)
-        pipe.llen(QueueKeys(svc.settings.prefix, config.dead_letter).wait)
+        keys = svc.settings.queue_keys(name)
+        pipe.llen(svc.settings.queue_keys(config.dead_letter).wait)
         for kind in ("completed", "failed"):
             read_metrics(pipe, keys, kind, HOUR_MINUTES)
     found = pipe.execute()

@@ -36,7 +36,7 @@ from jobqueue.api.models import (
 from jobqueue.api.router import BatchProgress, invocation_deadline, new_router
 from jobqueue.api.services import Services, services
 from jobqueue.errors import JobNotFoundError
-from jobqueue.keys import QueueKeys, job_id_problem
+from jobqueue.keys import job_id_problem
 from jobqueue.mappings import EventSourceStates
 from jobqueue.queue import JobInfo
 
@@ -96,7 +96,7 @@ def _dead_letter_depths(svc: Services) -> dict[str, int]:
     names = sorted(svc.catalog.dead_letters)
     pipe = svc.redis.pipeline(transaction=False)
     for name in names:
-        pipe.llen(QueueKeys(svc.settings.prefix, name).wait)
+        pipe.llen(svc.settings.queue_keys(name).wait)
     return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
 
