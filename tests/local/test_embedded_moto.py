@@ -1,10 +1,11 @@
 """The embedded moto server's SQS, as the local runtime and the tests use it: a message is received by one of
 several concurrent pollers of its queue, never by two (moto's own receive is not atomic across threads); sends
-and deletes at once lose no message; queue attributes read once per call (jobqueue.local.moto_sqs) still answer
-what the queue holds."""
+and deletes at once lose no message; queue attributes read once per call and deletes found by an index of receipt
+handles (jobqueue.local.moto_sqs) still answer what the queue holds, as moto answered."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import Counter
@@ -100,6 +101,42 @@ def test_queue_attributes_read_once_per_call_still_answer_what_the_queue_holds(m
     bodies = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])
     assert [m["Body"] for m in bodies] == ["same"]
     sqs.delete_queue(QueueUrl=fifo)
+
+
+def test_a_delete_finds_its_message_by_any_receipt_handle_it_was_given(moto_endpoint: str) -> None:
+    """moto accepts a message's latest handle and every earlier one; a second delete of a message succeeds; a
+    handle no receive gave out is refused; the other messages stay."""
+    sqs = aws_client("sqs")
+    url = queue_of(sqs, "handles", 3)
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"][0]
+    again = next(m for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)[
+        "Messages"] if m["MessageId"] == first["MessageId"])
+    assert again["ReceiptHandle"] != first["ReceiptHandle"]
+    deleted = sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "old", "ReceiptHandle": first["ReceiptHandle"]}, {"Id": "bogus", "ReceiptHandle": "x" * 185}])
+    assert [s["Id"] for s in deleted["Successful"]] == ["old"]
+    assert [(f["Id"], f["Code"]) for f in deleted["Failed"]] == [("bogus", "ReceiptHandleIsInvalid")]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=again["ReceiptHandle"])  # deleted already: success
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "2")
+    sqs.delete_queue(QueueUrl=url)
+
+
+def test_a_message_moved_to_its_dead_letter_queue_is_not_deleted_by_a_handle_of_its_source(
+        moto_endpoint: str) -> None:
+    sqs = aws_client("sqs")
+    dlq = sqs.create_queue(QueueName=f"dead-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=f"source-{uuid.uuid4().hex[:10]}", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="doomed")
+    handle = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["ReceiptHandle"]
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []  # moved to the DLQ by this receive
+    failed = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": handle}])["Failed"]
+    assert [f["Code"] for f in failed] == ["ReceiptHandleIsInvalid"]
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=dlq)["Messages"]] == ["doomed"]
+    sqs.delete_queue(QueueUrl=url)
+    sqs.delete_queue(QueueUrl=dlq)
 
 
 def _send_group(sqs: Any, url: str, group: str | None, count: int) -> None:

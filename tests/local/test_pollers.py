@@ -263,6 +263,77 @@ def test_a_failing_receive_is_retried_without_losing_concurrency(queue: str) -> 
     assert sorted(recorder.bodies()) == ["m0", "m1", "m2"]
 
 
+class HeldDeletes:
+    """An SQS client whose DeleteMessageBatch calls wait until `release` is set (then fail, if `fail`), as a slow
+    or failing endpoint; `pending` is set while one waits."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.client, self.fail = aws_client("sqs"), fail
+        self.meta = self.client.meta
+        self.pending, self.release = threading.Event(), threading.Event()
+
+    def delete_message_batch(self, **kwargs: Any) -> Any:
+        self.pending.set()
+        self.release.wait(60)
+        if self.fail:
+            raise ConnectionError("endpoint unavailable")
+        return self.client.delete_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_the_next_batch_is_invoked_while_the_last_ones_deletes_are_made(queue: str) -> None:
+    """Concurrency counts invocations (as Lambda's does): a batch whose function returned frees its slot before
+    its messages are deleted."""
+    send(queue, 2)
+    sqs = HeldDeletes()
+    recorder = Recorder()
+    running = EventSourcePoller(sqs, queue, EventSource("test", 1, 0, 1), recorder, function="test",
+                                concurrency=1, mapping=lambda: Batching(1, 0), wait_seconds=1).start()
+    try:
+        recorder.wait_for(lambda: len(recorder.batches) == 2, timeout=10)  # the first batch's delete still waits
+        assert sqs.pending.is_set()
+        sqs.release.set()
+        recorder.wait_for(lambda: visible_and_in_flight(queue) == (0, 0))
+    finally:
+        sqs.release.set()
+        running.stop(5)
+    assert sorted(recorder.bodies()) == ["m0", "m1"]
+
+
+def test_a_failed_delete_leaves_the_batch_for_redelivery_and_keeps_the_slot_count(queue: str) -> None:
+    """The delete fails after the slot was given back: the messages come back after their visibility timeout,
+    the poller goes on with its one slot (never two invocations at once)."""
+    send(queue, 1)
+    sqs = HeldDeletes(fail=True)
+    sqs.release.set()
+    running_now, most = 0, 0
+    lock = threading.Lock()
+
+    def answer(event: Event) -> Any:
+        nonlocal running_now, most
+        with lock:
+            running_now += 1
+            most = max(most, running_now)
+        time.sleep(0.2)
+        with lock:
+            running_now -= 1
+        if len(recorder.batches) == 2:
+            sqs.fail = False
+        return {"batchItemFailures": []}
+
+    recorder = Recorder(answer)
+    running = EventSourcePoller(sqs, queue, EventSource("test", 1, 0, 1), recorder, function="test",
+                                concurrency=1, mapping=lambda: Batching(1, 0), wait_seconds=1).start()
+    try:
+        recorder.wait_for(lambda: len(recorder.batches) >= 2)
+        recorder.wait_for(lambda: visible_and_in_flight(queue) == (0, 0))
+    finally:
+        running.stop(5)
+    assert recorder.bodies()[:2] == ["m0", "m0"] and most == 1
+
+
 @pytest.mark.parametrize(("response", "failed"), [
     (None, set()),
     ({}, set()),

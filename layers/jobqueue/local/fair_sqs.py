@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from jobqueue.local.moto_sqs import message_of
+
 __all__ = ["NOISY_MIN_IN_FLIGHT", "NOISY_SHARE", "PROCESSING_WINDOW_MS", "fair_order", "fair_queues"]
 
 NOISY_SHARE = 0.10
@@ -87,7 +89,8 @@ def _processing(queue: Any) -> _Processing:
 
 
 def fair_queues() -> None:
-    """Patch moto's SQS (idempotent): standard queues deliver as fair queues do."""
+    """Patch moto's SQS (idempotent): standard queues deliver as fair queues do. Apply after
+    `jobqueue.local.moto_sqs.atomic_deletes`, whose index finds a deleted message."""
     from moto.sqs.models import Message, Queue, SQSBackend
 
     visible_messages: Callable[[Any], list[Any]] = Queue.messages.fget  # type: ignore[attr-defined]
@@ -129,7 +132,7 @@ def fair_queues() -> None:
 
     @functools.wraps(delete)
     def delete_message(queue: Any, receipt_handle: str) -> None:
-        message = next((m for m in queue._messages if m.receipt_handle == receipt_handle), None)
+        message = message_of(queue, receipt_handle)
         delete(queue, receipt_handle)
         if message is not None and message.group_id is not None and not queue.fifo_queue:
             received_ms = getattr(message, "jobqueue_received_ms", None)

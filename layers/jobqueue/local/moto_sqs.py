@@ -1,4 +1,4 @@
-"""moto's SQS for the embedded endpoint: no cost per message of reading queue attributes, and atomic deletes.
+"""moto's SQS for the embedded endpoint: no cost per message that grows with the queue, and atomic deletes.
 
 moto computes every attribute of a queue, ApproximateNumberOfMessages and its two siblings included (each a scan
 of every message the queue holds), whenever it reads one: once per message sent (ContentBasedDeduplication) and
@@ -7,20 +7,31 @@ costs n scans per message: 1,000 jobs took over 15 s. Here the attributes are co
 SendMessageBatch or ReceiveMessage call instead (per thread; what those calls read does not change during one),
 so what the emulator answers is unchanged and only its cost falls.
 
-moto's DeleteMessage rebuilds the queue's message list without the lock its sends hold, so a message sent while
-another is deleted can vanish; SQS loses none. A delete now holds that lock too.
+moto's DeleteMessage finds its message by two scans of the whole queue, each building every message's list of
+receipt handles: deleting what a poller received from a backlog of n cost n of those per message. Each handle a
+receive gives out is now indexed, so a delete finds its message at once. moto rebuilt the message list without
+the lock its sends hold, so a message sent while another was deleted could vanish (SQS loses none); a delete now
+holds that lock too.
+
+moto reads the clock through datetime arithmetic, twice per message a receive looks at (visible, not delayed):
+it now reads the same clock (seconds since the epoch) without building datetimes.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["atomic_deletes", "attributes_once_per_call"]
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["atomic_deletes", "attributes_once_per_call", "epoch_clock", "message_of"]
 
 _CALLS = ("send_message", "send_message_batch", "receive_message")
+_HANDLES = "_jobqueue_handles"
 
 
 def attributes_once_per_call() -> None:
@@ -61,18 +72,81 @@ def attributes_once_per_call() -> None:
         setattr(SQSBackend, name, one_call(getattr(SQSBackend, name)))
 
 
+def message_of(queue: Any, receipt_handle: str) -> Any | None:
+    """The message of moto's `queue` that a receive handed out with `receipt_handle` (its latest or an earlier
+    one) and that the queue still holds; None if there is none. Needs `atomic_deletes()`."""
+    message = queue.__dict__.get(_HANDLES, {}).get(receipt_handle)
+    return message if message is not None and any(m is message for m in queue._messages) else None
+
+
 def atomic_deletes() -> None:
-    """Patch moto's SQS queues (idempotent): deleting a message holds the lock that sends and receives hold."""
-    from moto.sqs.models import Queue
+    """Patch moto's SQS (idempotent): every receipt handle a receive gives out is indexed by its queue, and
+    deleting a message finds it there, holding the lock that sends and receives hold."""
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+    from moto.sqs.models import Message, Queue, SQSBackend
 
-    delete: Callable[..., None] = Queue.delete_message
-    if getattr(delete, "atomic", False):
+    if getattr(Queue.delete_message, "atomic", False):
         return
+    receiving = threading.local()
 
-    @functools.wraps(delete)
+    receive: Callable[..., Any] = SQSBackend.receive_message
+
+    @functools.wraps(receive)
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        receiving.queue = self.get_queue(queue_name)
+        try:
+            return receive(self, queue_name, *args, **kwargs)
+        finally:
+            receiving.queue = None
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+    mark_received: Callable[..., None] = Message.mark_received
+
+    @functools.wraps(mark_received)
+    def received(message: Any, *args: Any, **kwargs: Any) -> None:
+        mark_received(message, *args, **kwargs)
+        queue = getattr(receiving, "queue", None)
+        if queue is not None:
+            queue.__dict__.setdefault(_HANDLES, {})[message.receipt_handle] = message
+
+    Message.mark_received = received  # type: ignore[method-assign,assignment]
+
     def delete_message(queue: Any, receipt_handle: str) -> None:
+        """moto's Queue.delete_message, its message found by the index instead of by scans."""
         with queue._messages_lock:
-            delete(queue, receipt_handle)
+            if receipt_handle in queue.deleted_messages:
+                return  # deleted already: SQS answers success
+            message = message_of(queue, receipt_handle)
+            if message is None:
+                raise ReceiptHandleIsInvalid()
+            handles = message.all_receipt_handles
+            for handle in handles:
+                queue.__dict__[_HANDLES].pop(handle, None)
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(handles)
+            queue._messages = [m for m in queue._messages if m is not message]  # a new list, as moto's delete
 
     delete_message.atomic = True  # type: ignore[attr-defined]
     Queue.delete_message = delete_message  # type: ignore[method-assign,assignment]
+
+
+def epoch_clock() -> None:
+    """Patch moto's SQS models (idempotent): their clock reads (seconds and milliseconds since the epoch, now)
+    call time.time() instead of subtracting datetimes; the values are the same. A given datetime still goes to
+    moto's own conversion."""
+    from moto.sqs import models
+
+    seconds: Callable[[datetime | None], float] = models.unix_time  # type: ignore[attr-defined]
+    if getattr(seconds, "epoch_clock", False):
+        return
+
+    def unix_time(dt: datetime | None = None) -> float:
+        return time.time() if dt is None else seconds(dt)
+
+    def unix_time_millis(dt: datetime | None = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    unix_time.epoch_clock = True  # type: ignore[attr-defined]
+    models.unix_time = unix_time  # type: ignore[attr-defined]
+    models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]

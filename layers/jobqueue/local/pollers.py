@@ -3,11 +3,13 @@
 As Lambda's mapping does: several long polls run at once (Lambda starts with five; here up to `concurrency`,
 at most RECEIVERS), each gathering a batch until it holds `batch_size` records or `batching_window` seconds
 have passed since its first record (no window: what one ReceiveMessage of up to 10 returns); at most
-`concurrency` invocations run at once; records the response reports in `batchItemFailures` are left for SQS,
-the others deleted; a function error, timeout or crash leaves the whole batch to reappear after its
-visibility timeout. Before each receive it reads its mapping from the runtime's Lambda API store
-(`jobqueue.local.lambda_api`): while the mapping is disabled it calls no ReceiveMessage at all, as Lambda's poller
-does, and a batch size or window updated through the API applies to the next batch.
+`concurrency` invocations run at once (a slot is held from the receive until the function returns: the deletes
+of one batch are made while the next is received, as Lambda's concurrency counts invocations, not deletes);
+records the response reports in `batchItemFailures` are left for SQS, the others deleted; a function error,
+timeout or crash leaves the whole batch to reappear after its visibility timeout. Before each receive it reads
+its mapping from the runtime's Lambda API store (`jobqueue.local.lambda_api`): while the mapping is disabled it
+calls no ReceiveMessage at all, as Lambda's poller does, and a batch size or window updated through the API
+applies to the next batch.
 """
 
 from __future__ import annotations
@@ -150,9 +152,12 @@ class EventSourcePoller:
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         started = time.monotonic()
-        outcome, failed = "ok", None
+        outcome = "ok"
         try:
-            response = self._invoke(sqs_event(messages, self._arn, self.sqs.meta.region_name))
+            try:
+                response = self._invoke(sqs_event(messages, self._arn, self.sqs.meta.region_name))
+            finally:  # the invocation is over: the next batch is received while this one's deletes are made
+                self._slots.release()
             failed = failed_ids(messages, response)
             if failed is None:
                 outcome = "invalid batchItemFailures: the whole batch is retried"
@@ -162,8 +167,6 @@ class EventSourcePoller:
         except Exception:
             logger.exception("settling a batch failed", extra={"eventSource": self.source.sqs_name})
             outcome, count = "settle-error", len(messages)
-        finally:
-            self._slots.release()
         logger.info("invocation", extra={
             "function": self.function, "eventSource": self.source.sqs_name, "batchSize": len(messages),
             "durationMs": round((time.monotonic() - started) * 1000), "failures": count, "outcome": outcome})

@@ -92,6 +92,31 @@ def _serialize_sqs_receives() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def _dispatch_by_host_once() -> None:
+    """Make moto's server find a request's backend once per host, not at every request.
+
+    Its dispatcher holds one lock for every request while it names the backend of the request's host: a listing
+    of moto's package folder (a stat of each of its ~200 service folders) and up to ~180 URL patterns tried in
+    turn, the same answer each time for one host. Concurrent calls (pollers, producers, workers) queued on that
+    lock. The backend found for a host is now kept.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    if getattr(original, "once", False):
+        return
+    found: dict[str | None, Any] = {}
+
+    @functools.wraps(original)
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host not in found:  # called under the dispatcher's lock
+            found[host] = original(self, host)
+        return found[host]
+
+    get_backend_for_host.once = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 _dynamodb_lock = threading.RLock()
 
@@ -126,13 +151,15 @@ class EmbeddedMoto:
         from moto.server import ThreadedMotoServer
 
         from jobqueue.local.fair_sqs import fair_queues
-        from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call
+        from jobqueue.local.moto_sqs import atomic_deletes, attributes_once_per_call, epoch_clock
 
+        _dispatch_by_host_once()
         _serialize_sqs_receives()
         _serialize_dynamodb_writes()
         attributes_once_per_call()
         atomic_deletes()
         fair_queues()
+        epoch_clock()
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the runtime's own logs
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
