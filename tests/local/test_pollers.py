@@ -182,21 +182,29 @@ def test_a_function_error_leaves_the_whole_batch_for_redelivery(queue: str) -> N
     assert sorted(recorder.bodies()[:2]) == sorted(recorder.bodies()[2:4]) == ["m0", "m1"]
 
 
+class Overlap:
+    """Counts the invocations running at once; `most` is the highest count seen."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def run(self, seconds: float) -> None:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(seconds)
+        with self._lock:
+            self.now -= 1
+
+
 def test_concurrent_invocations_never_exceed_the_maximum(queue: str) -> None:
     send(queue, 12)
-    running_now, most = 0, 0
-    lock = threading.Lock()
+    overlap = Overlap()
 
     def answer(event: Event) -> Any:
-        nonlocal running_now, most
-        with lock:
-            running_now += 1
-            most = max(most, running_now)
-        time.sleep(0.4)
-        with lock:
-            running_now -= 1
+        overlap.run(0.4)
         return {"batchItemFailures": []}
-
     recorder = Recorder(answer)
     running = poller(queue, recorder, batch_size=1, concurrency=3).start()
     try:
@@ -205,7 +213,7 @@ def test_concurrent_invocations_never_exceed_the_maximum(queue: str) -> None:
     finally:
         running.stop(5)
     assert all(len(b) == 1 for b in recorder.batches)
-    assert 2 <= most <= 3  # invocations overlap, and never more than MaximumConcurrency
+    assert 2 <= overlap.most <= 3  # invocations overlap, and never more than MaximumConcurrency
 
 
 def test_a_disabled_mapping_receives_nothing_until_enabled(queue: str, local_lambda: LambdaApi) -> None:
@@ -308,17 +316,10 @@ def test_a_failed_delete_leaves_the_batch_for_redelivery_and_keeps_the_slot_coun
     send(queue, 1)
     sqs = HeldDeletes(fail=True)
     sqs.release.set()
-    running_now, most = 0, 0
-    lock = threading.Lock()
+    overlap = Overlap()
 
     def answer(event: Event) -> Any:
-        nonlocal running_now, most
-        with lock:
-            running_now += 1
-            most = max(most, running_now)
-        time.sleep(0.2)
-        with lock:
-            running_now -= 1
+        overlap.run(0.2)
         if len(recorder.batches) == 2:
             sqs.fail = False
         return {"batchItemFailures": []}
@@ -331,7 +332,7 @@ def test_a_failed_delete_leaves_the_batch_for_redelivery_and_keeps_the_slot_coun
         recorder.wait_for(lambda: visible_and_in_flight(queue) == (0, 0))
     finally:
         running.stop(5)
-    assert recorder.bodies()[:2] == ["m0", "m0"] and most == 1
+    assert recorder.bodies()[:2] == ["m0", "m0"] and overlap.most == 1
 
 
 @pytest.mark.parametrize(("response", "failed"), [
