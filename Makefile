@@ -85,10 +85,10 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 
-# Three workers on a 2-core machine: the suite mostly waits (SQS polls, backoffs, subprocesses; about one core busy
-# on average with two workers). Each test file runs on one worker, infra and integration each on one
-# (tests/conftest.py), so CDK synths and LocalStack are built once. PYTEST_WORKERS=0 runs everything in one process.
-PYTEST_WORKERS ?= 3
+# Four workers on a 2-core machine: the suite mostly waits (SQS polls, backoffs, subprocesses). Each test file runs
+# on one worker, in order (--dist loadfile), so its module fixtures are built once; the infra and integration
+# files go first (tests/conftest.py). PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 4
 
 # Debian's headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/); nothing to do
 # once /usr/bin/chromedriver is there.
