@@ -30,7 +30,6 @@ from jobqueue import (
 from jobqueue.admin import QueueAdmin
 from jobqueue.connection import aws_client
 from jobqueue.errors import JobQueueError
-from jobqueue.keys import QueueKeys
 from jobqueue.payloads import PayloadStore, claim_of
 from jobqueue.settings import get_settings
 from jobqueue.sweeper import sweep_payload_objects
@@ -300,7 +299,7 @@ def test_a_dead_letter_record_that_expires_leaves_its_object_to_the_sweeper(
     run(pns, dead_letters=True)
     assert QueueAdmin(QUEUE).remove("old-1")
     assert sweep(pns) == 0, "the record still names it"
-    keys = QueueKeys(pns.settings.prefix, DLQ)
+    keys = pns.settings.queue_keys(DLQ)
     pns.redis.hset(keys.job(f"{QUEUE}-old-1"), "timestamp", 1)  # recorded long ago: the next record expires it
     Queue(QUEUE).add(NAME, {"die": True}, jobId="old-2", attempts=1)
     run(pns, dead_letters=True)
@@ -313,7 +312,8 @@ def test_bullmq_clients_read_the_placeholder_as_the_jobs_data(pns: Namespace) ->
     placeholder = json.loads(job_hash(pns, job_id)["data"])
     ids = {QUEUE: [job_id]}
     for reader in (read_state_node, read_state):
-        seen = reader(pns.settings.redis_url, pns.settings.prefix, ids)[QUEUE]["jobs"][job_id]
+        seen = reader(pns.settings.redis_url, pns.settings.prefix, ids,
+                      cluster=pns.settings.redis_cluster)[QUEUE]["jobs"][job_id]
         assert seen["data"] == placeholder and seen["name"] == NAME, reader.__name__
         assert set(seen["data"]) == {"jobqueuePayload", "bytes", "sha256"}
 
@@ -322,7 +322,7 @@ def test_bullmq_clients_read_the_placeholder_as_the_jobs_data(pns: Namespace) ->
 def test_a_sweep_cut_at_its_delete_leaves_the_list_for_the_next_sweep(pns: Namespace, kind: str) -> None:
     add_big(pns, "cut-1")
     assert QueueAdmin(QUEUE).remove("cut-1")
-    gone = QueueKeys(pns.settings.prefix, QUEUE).payloads_gone
+    gone = pns.settings.queue_keys(QUEUE).payloads_gone
     faulty = FaultyS3("delete_objects", Fault(kind, s3_down))  # type: ignore[arg-type]
     try:
         assert sweep_payload_objects(redis=pns.redis, s3=faulty) == 0
