@@ -42,12 +42,13 @@ LAYER_EXTRAS = ("push",)
 SDIST_ONLY = ("http-ece",)
 """Pinned pure-Python dependencies without a wheel on the index: built into one before the binary-only install."""
 
-# The asset is the repository (so a change to the engine, the workloads or the pins changes its hash) minus what
-# the layer never ships; everything else that is fingerprinted is small.
+# The asset is what the layer is built from: pyproject.toml's pins and the packages it ships. The rest of the
+# repository stays out of its hash, above all the local venvs (.venv, .localstack, .checkov: about 1.8 GB), which
+# CDK would otherwise read in full at every synth (about 30 s each) and whose presence would change the hash, so a
+# deploy from a machine that ran the tests would publish a new layer for nothing.
 ASSET_EXCLUDE = [
-    "tests", ".venv", "node_modules", "cdk.out", "compat", "layers/standins", "examples",
-    ".git", "**/__pycache__", "*.egg-info", ".hypothesis", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-    ".bench", "build", "layers/jobqueue/catalog.json",
+    "*", "!pyproject.toml", "!layers", *(f"!layers/{package}{tail}" for package in PACKAGES for tail in ("", "/**")),
+    "**/__pycache__", "*.pyc", "layers/jobqueue/catalog.json",
 ]
 
 _PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+$")

@@ -143,7 +143,7 @@ the last one left running."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs `-n 3 --dist loadfile`: a file runs on one worker, in order, so its module fixtures are
+    """`make test` runs `-n 4 --dist loadfile`: a file runs on one worker, in order, so its module fixtures are
     built once (a browser the file's first test signed in stays signed in). Workers take files in collection
     order, so SLOW_SUITES go first (the sort is stable: each file keeps its own order)."""
     items.sort(key=lambda item: item.path.relative_to(ROOT / "tests").parts[0] not in SLOW_SUITES)

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, FileSystem, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
-from infra.layer import EngineLayer, runtime_deps
+from infra.layer import ASSET_EXCLUDE, EngineLayer, runtime_deps
 from infra.payloads import KEY_PATTERN
 from infra.settings import cdk_json_context
 from infra.stack import JobQueueStack
@@ -271,6 +271,29 @@ def test_layer_asset_hash_changes_with_python_version_and_architecture() -> None
     key = {by_id[i].node.id: layers[i]["Properties"]["Content"]["S3Key"] for i in layers}
     assert key["Default"] == key["Same"]
     assert len({key["Default"], key["Py313"], key["X86"]}) == 3
+
+
+def test_layer_hash_follows_the_shipped_packages_and_pins_and_nothing_else(tmp_path: Path) -> None:
+    """The layer's asset hash reads only what the layer is built from: a local venv, a test or another folder
+    neither slows every synth down nor changes the layer from one machine to the next."""
+    shipped = ["pyproject.toml", "layers/jobqueue/queue.py", "layers/jobqueue/commands/addJobs-8.lua",
+               "layers/workloads/leads.py"]
+    ignored = [".localstack/venv/lib/site.py", ".checkov/venv/x.py", ".venv/x.py", ".jobqueue/redis.aof",
+               "tests/test_x.py", "functions/worker/handler.py", "layers/standins/ghl.py", "README.md",
+               "layers/jobqueue/__pycache__/queue.cpython-311.pyc", "layers/jobqueue/catalog.json"]
+    for path in shipped + ignored:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1")
+
+    def changes_the_hash(path: str) -> bool:
+        before = FileSystem.fingerprint(str(tmp_path), exclude=ASSET_EXCLUDE)
+        (tmp_path / path).write_text("v2")
+        after = FileSystem.fingerprint(str(tmp_path), exclude=ASSET_EXCLUDE)
+        (tmp_path / path).write_text("v1")
+        return before != after
+
+    assert [p for p in shipped if not changes_the_hash(p)] == []
+    assert [p for p in ignored if changes_the_hash(p)] == []
 
 
 def test_runtime_deps_must_be_exact_pins(tmp_path: Path) -> None:
