@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jobqueue.local.moto_receives import on_received
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -79,38 +81,20 @@ def message_of(queue: Any, receipt_handle: str) -> Any | None:
     return message if message is not None and any(m is message for m in queue._messages) else None
 
 
+def _index(queue: Any, message: Any) -> None:
+    """Index the receipt handle a receive just gave `message` of `queue`."""
+    queue.__dict__.setdefault(_HANDLES, {})[message.receipt_handle] = message
+
+
 def atomic_deletes() -> None:
     """Patch moto's SQS (idempotent): every receipt handle a receive gives out is indexed by its queue, and
     deleting a message finds it there, holding the lock that sends and receives hold."""
     from moto.sqs.exceptions import ReceiptHandleIsInvalid
-    from moto.sqs.models import Message, Queue, SQSBackend
+    from moto.sqs.models import Queue
 
     if getattr(Queue.delete_message, "atomic", False):
         return
-    receiving = threading.local()
-
-    receive: Callable[..., Any] = SQSBackend.receive_message
-
-    @functools.wraps(receive)
-    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        receiving.queue = self.get_queue(queue_name)
-        try:
-            return receive(self, queue_name, *args, **kwargs)
-        finally:
-            receiving.queue = None
-
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-
-    mark_received: Callable[..., None] = Message.mark_received
-
-    @functools.wraps(mark_received)
-    def received(message: Any, *args: Any, **kwargs: Any) -> None:
-        mark_received(message, *args, **kwargs)
-        queue = getattr(receiving, "queue", None)
-        if queue is not None:
-            queue.__dict__.setdefault(_HANDLES, {})[message.receipt_handle] = message
-
-    Message.mark_received = received  # type: ignore[method-assign,assignment]
+    on_received(_index)
 
     def delete_message(queue: Any, receipt_handle: str) -> None:
         """moto's Queue.delete_message, its message found by the index instead of by scans."""
