@@ -1,7 +1,8 @@
 """The embedded moto server's SQS, as the local runtime and the tests use it: a message is received by one of
 several concurrent pollers of its queue, never by two (moto's own receive is not atomic across threads); sends
 and deletes at once lose no message; queue attributes read once per call and deletes found by an index of receipt
-handles (jobqueue.local.moto_sqs) still answer what the queue holds, as moto answered."""
+handles (jobqueue.local.moto_sqs) still answer what the queue holds, as moto answered; a handle leaves that index
+with its message, however moto removes it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from jobqueue.connection import aws_client
+from jobqueue.local.moto_sqs import message_of
 
 
 def send_numbers(sqs: Any, url: str, count: int) -> None:
@@ -26,6 +28,19 @@ def queue_of(sqs: Any, name: str, count: int) -> str:
     url: str = sqs.create_queue(QueueName=f"{name}-{uuid.uuid4().hex[:10]}")["QueueUrl"]
     send_numbers(sqs, url, count)
     return url
+
+
+def moto_queue(sqs: Any, url: str) -> Any:
+    """moto's model of the queue at `url` (the embedded server runs in this process)."""
+    from moto.sqs.models import sqs_backends
+
+    account, name = url.split("/")[-2:]
+    return sqs_backends[account][sqs.meta.region_name].get_queue(name)
+
+
+def indexed(queue: Any, message: Any) -> list[str]:
+    """The receipt handles moto ever gave `message` that the index of moto's `queue` still holds."""
+    return [handle for handle in message.all_receipt_handles if message_of(queue, handle) is not None]
 
 
 def test_concurrent_pollers_of_one_queue_never_receive_the_same_message(moto_endpoint: str) -> None:
@@ -134,9 +149,57 @@ def test_a_message_moved_to_its_dead_letter_queue_is_not_deleted_by_a_handle_of_
     assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []  # moved to the DLQ by this receive
     failed = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": handle}])["Failed"]
     assert [f["Code"] for f in failed] == ["ReceiptHandleIsInvalid"]
-    assert [m["Body"] for m in sqs.receive_message(QueueUrl=dlq)["Messages"]] == ["doomed"]
+    source, dead = moto_queue(sqs, url), moto_queue(sqs, dlq)
+    [message] = dead._messages
+    assert indexed(source, message) == []  # the redrive took its handles out of the source's index
+    [received] = sqs.receive_message(QueueUrl=dlq)["Messages"]
+    assert received["Body"] == "doomed"
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=received["ReceiptHandle"])
+    assert (dead._messages, indexed(dead, message)) == ([], [])
     sqs.delete_queue(QueueUrl=url)
     sqs.delete_queue(QueueUrl=dlq)
+
+
+def test_a_message_past_its_retention_period_leaves_its_queue_and_the_index(moto_endpoint: str) -> None:
+    """SQS deletes a message its queue's retention period has passed; moto kept it (and a new handle per receive)."""
+    sqs = aws_client("sqs")
+    url = sqs.create_queue(QueueName=f"retention-{uuid.uuid4().hex[:10]}",
+                           Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    sqs.send_message(QueueUrl=url, MessageBody="young")
+    [taken] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"]
+    queue = moto_queue(sqs, url)
+    old = next(m for m in queue._messages if m.body == "old")
+    old.sent_timestamp -= 61_000  # sent 61 s earlier: past the queue's retention period
+
+    def receive() -> list[str]:
+        return [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                        VisibilityTimeout=60).get("Messages", [])]
+
+    assert (taken["Body"], receive() + receive()) == ("old", ["young"])  # the receive finding "old" may stop there
+    assert old not in queue._messages and indexed(queue, old) == []
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=taken["ReceiptHandle"])  # success, as moto answered
+    sqs.delete_queue(QueueUrl=url)
+
+
+def test_a_purge_or_a_deleted_queue_empties_its_index(moto_endpoint: str) -> None:
+    sqs = aws_client("sqs")
+    url = queue_of(sqs, "purge", 3)
+    taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)["Messages"]
+    queue = moto_queue(sqs, url)
+    held = list(queue._messages)
+    sqs.purge_queue(QueueUrl=url)
+    assert [handle for message in held for handle in indexed(queue, message)] == []
+    failed = sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(taken)])["Failed"]
+    assert [f["Code"] for f in failed] == ["ReceiptHandleIsInvalid"] * 2  # as moto answers for a purged message
+    send_numbers(sqs, url, 3)
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]) == 3
+    held = list(queue._messages)
+    sqs.delete_queue(QueueUrl=url)  # moto keeps the queue's model (Queue.instances_tracked) and its messages
+    assert [handle for message in held for handle in indexed(queue, message)] == []
 
 
 def _send_group(sqs: Any, url: str, group: str | None, count: int) -> None:

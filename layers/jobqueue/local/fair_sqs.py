@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from jobqueue.local.moto_receives import on_received, receiving
 from jobqueue.local.moto_sqs import message_of
 
 __all__ = ["NOISY_MIN_IN_FLIGHT", "NOISY_SHARE", "PROCESSING_WINDOW_MS", "fair_order", "fair_queues"]
@@ -88,45 +89,29 @@ def _processing(queue: Any) -> _Processing:
     return tracker
 
 
+def _stamp(queue: Any, message: Any) -> None:
+    """Note when a receive took `message` of `queue` (its processing time runs from there to its delete)."""
+    message.jobqueue_received_ms = _now_ms()
+
+
 def fair_queues() -> None:
     """Patch moto's SQS (idempotent): standard queues deliver as fair queues do. Apply after
     `jobqueue.local.moto_sqs.atomic_deletes`, whose index finds a deleted message."""
-    from moto.sqs.models import Message, Queue, SQSBackend
+    from moto.sqs.models import Queue
 
     visible_messages: Callable[[Any], list[Any]] = Queue.messages.fget  # type: ignore[attr-defined]
     if getattr(visible_messages, "fair", False):
         return
-    receiving = threading.local()
 
     def messages(queue: Any) -> list[Any]:
         visible = visible_messages(queue)
-        if not getattr(receiving, "active", False) or queue.fifo_queue or not visible:
+        if receiving() is None or queue.fifo_queue or not visible:
             return visible
         return fair_order(visible, [m for m in queue._messages if not m.visible], _processing(queue).by_tenant())
 
     messages.fair = True  # type: ignore[attr-defined]
     Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
-
-    receive: Callable[..., Any] = SQSBackend.receive_message
-
-    @functools.wraps(receive)
-    def receive_message(self: Any, *args: Any, **kwargs: Any) -> Any:
-        receiving.active = True
-        try:
-            return receive(self, *args, **kwargs)
-        finally:
-            receiving.active = False
-
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-
-    mark_received: Callable[..., None] = Message.mark_received
-
-    @functools.wraps(mark_received)
-    def received(message: Any, *args: Any, **kwargs: Any) -> None:
-        message.jobqueue_received_ms = _now_ms()
-        mark_received(message, *args, **kwargs)
-
-    Message.mark_received = received  # type: ignore[method-assign,assignment]
+    on_received(_stamp)
 
     delete: Callable[..., None] = Queue.delete_message
 

@@ -9,9 +9,10 @@ so what the emulator answers is unchanged and only its cost falls.
 
 moto's DeleteMessage finds its message by two scans of the whole queue, each building every message's list of
 receipt handles: deleting what a poller received from a backlog of n cost n of those per message. Each handle a
-receive gives out is now indexed, so a delete finds its message at once. moto rebuilt the message list without
-the lock its sends hold, so a message sent while another was deleted could vanish (SQS loses none); a delete now
-holds that lock too.
+receive gives out is now indexed, so a delete finds its message at once; a handle leaves the index with its
+message, however moto removes it (so a message past its retention period, which moto kept, leaves its queue as
+SQS deletes it). moto rebuilt the message list without the lock its sends hold, so a message sent while another
+was deleted could vanish (SQS loses none); a delete now holds that lock too.
 
 moto reads the clock through datetime arithmetic, twice per message a receive looks at (visible, not delayed):
 it now reads the same clock (seconds since the epoch) without building datetimes.
@@ -24,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from jobqueue.local.moto_receives import on_received, receiving
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -75,42 +78,47 @@ def attributes_once_per_call() -> None:
 def message_of(queue: Any, receipt_handle: str) -> Any | None:
     """The message of moto's `queue` that a receive handed out with `receipt_handle` (its latest or an earlier
     one) and that the queue still holds; None if there is none. Needs `atomic_deletes()`."""
-    message = queue.__dict__.get(_HANDLES, {}).get(receipt_handle)
-    return message if message is not None and any(m is message for m in queue._messages) else None
+    return queue.__dict__.get(_HANDLES, {}).get(receipt_handle)
+
+
+def _index(queue: Any, message: Any) -> None:
+    """Index the receipt handle a receive just gave `message` of `queue`."""
+    queue.__dict__.setdefault(_HANDLES, {})[message.receipt_handle] = message
+
+
+def _forget(queue: Any, message: Any) -> None:
+    """Drop the receipt handles of `message`, which leaves `queue`, from the queue's index."""
+    handles = queue.__dict__.get(_HANDLES)
+    if handles:
+        for handle in message.all_receipt_handles:
+            handles.pop(handle, None)
+
+
+def _remove(queue: Any, message: Any) -> None:
+    """Take `message` out of `queue` as moto's delete does: its handles answer a delete with success from now on."""
+    with queue._messages_lock:
+        _forget(queue, message)
+        queue.pending_messages.discard(message)
+        queue.deleted_messages.update(message.all_receipt_handles)
+        queue._messages = [m for m in queue._messages if m is not message]  # a new list, as moto's delete
 
 
 def atomic_deletes() -> None:
     """Patch moto's SQS (idempotent): every receipt handle a receive gives out is indexed by its queue, and
-    deleting a message finds it there, holding the lock that sends and receives hold."""
+    deleting a message finds it there, holding the lock that sends and receives hold.
+
+    The index holds the handles of the messages its queue holds, no more: they leave it where moto removes a
+    message (a delete, a redrive to the dead-letter queue, a purge) and when the queue is deleted (moto keeps
+    every queue it ever made). A message past its retention period, which moto kept (handing it a new, unreturned
+    handle at each receive), now leaves its queue when a receive finds it, as SQS deletes it; its handles still
+    answer a delete with success, as moto's did.
+    """
     from moto.sqs.exceptions import ReceiptHandleIsInvalid
-    from moto.sqs.models import Message, Queue, SQSBackend
+    from moto.sqs.models import Queue, SQSBackend
 
     if getattr(Queue.delete_message, "atomic", False):
         return
-    receiving = threading.local()
-
-    receive: Callable[..., Any] = SQSBackend.receive_message
-
-    @functools.wraps(receive)
-    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        receiving.queue = self.get_queue(queue_name)
-        try:
-            return receive(self, queue_name, *args, **kwargs)
-        finally:
-            receiving.queue = None
-
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-
-    mark_received: Callable[..., None] = Message.mark_received
-
-    @functools.wraps(mark_received)
-    def received(message: Any, *args: Any, **kwargs: Any) -> None:
-        mark_received(message, *args, **kwargs)
-        queue = getattr(receiving, "queue", None)
-        if queue is not None:
-            queue.__dict__.setdefault(_HANDLES, {})[message.receipt_handle] = message
-
-    Message.mark_received = received  # type: ignore[method-assign,assignment]
+    on_received(_index)
 
     def delete_message(queue: Any, receipt_handle: str) -> None:
         """moto's Queue.delete_message, its message found by the index instead of by scans."""
@@ -120,15 +128,48 @@ def atomic_deletes() -> None:
             message = message_of(queue, receipt_handle)
             if message is None:
                 raise ReceiptHandleIsInvalid()
-            handles = message.all_receipt_handles
-            for handle in handles:
-                queue.__dict__[_HANDLES].pop(handle, None)
-            queue.pending_messages.discard(message)
-            queue.deleted_messages.update(handles)
-            queue._messages = [m for m in queue._messages if m is not message]  # a new list, as moto's delete
+            _remove(queue, message)
 
     delete_message.atomic = True  # type: ignore[attr-defined]
     Queue.delete_message = delete_message  # type: ignore[method-assign,assignment]
+
+    add: Callable[[Any, Any], None] = Queue.add_message
+
+    @functools.wraps(add)
+    def add_message(queue: Any, message: Any) -> None:
+        if message.receipt_handle is not None:  # received before: a redrive moves it from the queue receiving it
+            source = receiving()
+            if source is not None:
+                _forget(source, message)
+        add(queue, message)
+
+    Queue.add_message = add_message  # type: ignore[method-assign,assignment]
+
+    def emptying(method: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+        """`method` (a purge, a queue deletion), then the queue's index emptied, both under the queue's lock."""
+
+        @functools.wraps(method)
+        def call(backend: Any, queue_name: str) -> None:
+            queue = backend.get_queue(queue_name)
+            with queue._messages_lock:  # so no receive indexes a message meanwhile
+                method(backend, queue_name)
+                queue.__dict__.pop(_HANDLES, None)
+
+        return call
+
+    SQSBackend.purge_queue = emptying(SQSBackend.purge_queue)  # type: ignore[method-assign,assignment]
+    SQSBackend.delete_queue = emptying(SQSBackend.delete_queue)  # type: ignore[method-assign,assignment]
+
+    retained: Callable[[Any, str, Any], bool] = SQSBackend.is_message_valid_based_on_retention_period
+
+    @functools.wraps(retained)
+    def expiring(backend: Any, queue_name: str, message: Any) -> bool:
+        if retained(backend, queue_name, message):
+            return True
+        _remove(backend.get_queue(queue_name), message)
+        return False
+
+    SQSBackend.is_message_valid_based_on_retention_period = expiring  # type: ignore[method-assign,assignment]
 
 
 def epoch_clock() -> None:
