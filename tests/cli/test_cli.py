@@ -146,12 +146,14 @@ def test_unreachable_redis_or_api_exits_4(ns: Namespace, monkeypatch: pytest.Mon
     assert code == 4 and "cannot reach the API" in err
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
-    get_settings.cache_clear()
-    code, out, err = run(capsys, "stats")
-    assert (code, out) == (4, "") and "cannot reach Redis" in err
-    code, out, _ = run(capsys, "health", "--json")  # health reports, and says unhealthy by its exit code
-    assert code == 1
-    assert json.loads(out)["redis"]["ok"] is False and json.loads(out)["status"] == "degraded"
+    for cluster in ("", "1"):  # a Redis Cluster's client fails otherwise (RedisClusterException), same exit codes
+        monkeypatch.setenv("JOBQUEUE_REDIS_CLUSTER", cluster)
+        get_settings.cache_clear()
+        code, out, err = run(capsys, "stats")
+        assert (code, out) == (4, "") and "cannot reach Redis" in err, (cluster, err)
+        code, out, _ = run(capsys, "health", "--json")  # health reports, and says unhealthy by its exit code
+        assert code == 1
+        assert json.loads(out)["redis"]["ok"] is False and json.loads(out)["status"] == "degraded"
 
 
 def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
