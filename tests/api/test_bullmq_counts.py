@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobqueue import Queue
 from tests.api.conftest import ApiClient
 from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state_node
 from tests.support.functions import LocalFunctions
+
+pytestmark = pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 
 
 def test_queue_metrics_equal_npm_bullmq_job_counts(ns: Namespace, api: ApiClient) -> None:

@@ -51,6 +51,7 @@ class Tour:
         return check(answer, method, template)
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiClient) -> None:
     tour = Tour(api)
     # Jobs: the three POST /jobs forms and seed 002's inline rule.

@@ -66,6 +66,7 @@ def kill_jobs(ns: Namespace, count: int) -> list[str]:
     return ids
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_stats_table_and_json(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     Queue("email").add_bulk([{"name": "generic", "data": {"to": f"{i}@example.com"}} for i in range(3)])
 
@@ -90,6 +91,7 @@ def test_stats_table_and_json(ns: Namespace, cli: list[str], capsys: pytest.Capt
     assert [q["queueName"] for q in json.loads(out)["queues"]] == ["email", "webhooks"]
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_dlq_list_and_redrive_all_with_progress(ns: Namespace, cli: list[str],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     ids = kill_jobs(ns, DEAD)
@@ -156,6 +158,7 @@ def test_unreachable_redis_or_api_exits_4(ns: Namespace, monkeypatch: pytest.Mon
         assert json.loads(out)["redis"]["ok"] is False and json.loads(out)["status"] == "degraded"
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, *cli, "add", "email", "welcome", "--data", '{"to": "a@example.com"}',
                        "--opts", '{"jobId": "welcome-a"}')

@@ -16,6 +16,7 @@ from tests.engine.test_flows import drain, node
 __all__ = ["cli"]
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_add_flow_then_status_shows_parent_and_children(ns: Namespace, cli: list[str], tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     flow = tmp_path / "flow.json"
