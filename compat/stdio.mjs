@@ -21,10 +21,24 @@ export function connect(request) {
   const url = request.redisUrl ?? 'redis://127.0.0.1:6379/0';
   const options = { retryStrategy: () => null, maxRetriesPerRequest: 1, connectTimeout: 5000 };
   const connection = request.cluster
-    ? new Cluster([url], { clusterRetryStrategy: () => null, redisOptions: options })
+    ? clusterOf(url, options, { clusterRetryStrategy: () => null })
     : new Redis(url, options);
   connection.on('error', () => {});
   return connection;
+}
+
+// An ioredis Cluster found from the URL of any one node (ElastiCache's configuration endpoint). The URL's user and
+// password, and TLS for rediss://, apply to every node the cluster reports; with TLS the nodes' host names are kept
+// as reported rather than resolved, since ElastiCache's certificates name the hosts.
+export function clusterOf(url, redisOptions = {}, clusterOptions = {}) {
+  const { protocol, hostname, port, username, password } = new URL(url);
+  const tls = protocol === 'rediss:';
+  const auth = password ? { username: decodeURIComponent(username) || undefined, password: decodeURIComponent(password) } : {};
+  return new Cluster([{ host: hostname, port: Number(port || 6379) }], {
+    ...clusterOptions,
+    ...(tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+    redisOptions: { ...redisOptions, ...auth, ...(tls ? { tls: {} } : {}) },
+  });
 }
 
 export function queueName(request, name) {

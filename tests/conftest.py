@@ -70,8 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test file marked `cluster` (every test file, with --redis-cluster) runs twice: on REDIS_URL, and on a
-    real Redis Cluster (`redis_target`)."""
+    """A test marked `cluster`, or in a file marked so (every test, with --redis-cluster), runs twice: on
+    REDIS_URL, and on a real Redis Cluster (`redis_target`)."""
     marked = metafunc.definition.get_closest_marker("cluster") or metafunc.config.getoption("--redis-cluster")
     if "redis_target" in metafunc.fixturenames and marked:
         metafunc.parametrize("redis_target", ["redis", "cluster"], indirect=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobqueue import Queue
 from tests.api.conftest import ApiClient
-from tests.conftest import REDIS_URL, Namespace
+from tests.conftest import Namespace
 from tests.support.bullmq_py import read_state_node
 from tests.support.functions import LocalFunctions
+
+pytestmark = pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 
 
 def test_queue_metrics_equal_npm_bullmq_job_counts(ns: Namespace, api: ApiClient) -> None:
@@ -24,7 +28,8 @@ def test_queue_metrics_equal_npm_bullmq_job_counts(ns: Namespace, api: ApiClient
     ns.redis.lpush(keys.active, running)                                               # active
     api.call("POST", "/queues/email/pause")
 
-    counts = read_state_node(REDIS_URL, ns.settings.prefix, {"email": []})["email"]["counts"]
+    counts = read_state_node(ns.settings.redis_url, ns.settings.prefix, {"email": []},
+                             cluster=ns.settings.redis_cluster)["email"]["counts"]
     assert counts == {"active": 1, "completed": 3, "delayed": 1, "failed": 1, "prioritized": 2, "waiting": 4,
                       "waiting-children": 0}
     metrics = api.call("GET", "/queues/email").json

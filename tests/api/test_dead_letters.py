@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobqueue import Queue
 from tests.api.conftest import ApiClient
 from tests.conftest import Namespace
 from tests.support.functions import LocalFunctions
 from tests.support.processors import attempts_of
+
+pytestmark = pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 
 
 def test_redrive_one_then_all_returns_jobs_to_their_queue_and_they_complete(ns: Namespace, api: ApiClient) -> None:

@@ -9,6 +9,7 @@ from redis import Redis
 
 from jobqueue.api.routes import ops
 from jobqueue.api.services import services
+from jobqueue.settings import get_settings
 from tests.api.conftest import ApiClient
 from tests.conftest import Namespace
 
@@ -43,6 +44,23 @@ def test_health_names_the_dependency_that_is_down(ns: Namespace, api: ApiClient,
     assert answer.status == 503
     assert answer.json["redis"] == {"ok": True, "error": None}
     assert answer.json["sqs"]["ok"] is False and answer.json["sqs"]["error"] == "EndpointConnectionError"
+
+
+def test_an_unreachable_redis_cluster_is_a_503_as_an_unreachable_redis_is(ns: Namespace, api: ApiClient,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """redis-py's cluster client connects as it is built and fails with RedisClusterException, not a RedisError:
+    routes still answer 503 (not 500), and `/health` still reports Redis down."""
+    monkeypatch.setenv("REDIS_URL", f"redis://{CLOSED}")
+    for cluster in ("", "1"):
+        monkeypatch.setenv("JOBQUEUE_REDIS_CLUSTER", cluster)
+        get_settings.cache_clear()
+        for path in ("/stats", "/queues/email", "/queues/email/jobs/nope"):
+            answer = api.call("GET", path)
+            assert answer.status == 503 and "retry later" in answer.json["message"], (cluster, path, answer.text)
+        health = api.call("GET", "/health", token=None)
+        assert health.status == 503 and health.json["sqs"]["ok"] is True, health.text
+        error = "RedisClusterException" if cluster else "ConnectionError"
+        assert health.json["redis"] == {"ok": False, "error": error}
 
 
 def test_memory_is_reported_against_maxmemory() -> None:

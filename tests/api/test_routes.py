@@ -51,6 +51,7 @@ class Tour:
         return check(answer, method, template)
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiClient) -> None:
     tour = Tour(api)
     # Jobs: the three POST /jobs forms and seed 002's inline rule.
@@ -173,7 +174,7 @@ def test_every_documented_route_answers_as_documented(ns: Namespace, api: ApiCli
         {"name": "process-lead", "queueName": "lead-processing", "data": {"leadId": 6}}]})
     parent = tour("GET", f"/queues/email/jobs/{flow['id']}", "/queues/{queue}/jobs/{job_id}", 200)
     assert (parent["state"], parent["children"]["unprocessed"]) == (
-        "waiting-children", [f"{ns.settings.prefix}:lead-processing:{flow['children'][0]['id']}"])
+        "waiting-children", [ns.settings.queue_keys("lead-processing").job(flow["children"][0]["id"])])
 
     # The dashboard's files and routes.
     assert "<main" in tour("GET", "/dashboard", "/dashboard", 200, token=None)

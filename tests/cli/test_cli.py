@@ -66,6 +66,7 @@ def kill_jobs(ns: Namespace, count: int) -> list[str]:
     return ids
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_stats_table_and_json(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     Queue("email").add_bulk([{"name": "generic", "data": {"to": f"{i}@example.com"}} for i in range(3)])
 
@@ -90,6 +91,7 @@ def test_stats_table_and_json(ns: Namespace, cli: list[str], capsys: pytest.Capt
     assert [q["queueName"] for q in json.loads(out)["queues"]] == ["email", "webhooks"]
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_dlq_list_and_redrive_all_with_progress(ns: Namespace, cli: list[str],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     ids = kill_jobs(ns, DEAD)
@@ -146,14 +148,17 @@ def test_unreachable_redis_or_api_exits_4(ns: Namespace, monkeypatch: pytest.Mon
     assert code == 4 and "cannot reach the API" in err
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
-    get_settings.cache_clear()
-    code, out, err = run(capsys, "stats")
-    assert (code, out) == (4, "") and "cannot reach Redis" in err
-    code, out, _ = run(capsys, "health", "--json")  # health reports, and says unhealthy by its exit code
-    assert code == 1
-    assert json.loads(out)["redis"]["ok"] is False and json.loads(out)["status"] == "degraded"
+    for cluster in ("", "1"):  # a Redis Cluster's client fails otherwise (RedisClusterException), same exit codes
+        monkeypatch.setenv("JOBQUEUE_REDIS_CLUSTER", cluster)
+        get_settings.cache_clear()
+        code, out, err = run(capsys, "stats")
+        assert (code, out) == (4, "") and "cannot reach Redis" in err, (cluster, err)
+        code, out, _ = run(capsys, "health", "--json")  # health reports, and says unhealthy by its exit code
+        assert code == 1
+        assert json.loads(out)["redis"]["ok"] is False and json.loads(out)["status"] == "degraded"
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_job_commands_round_trip(ns: Namespace, cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, *cli, "add", "email", "welcome", "--data", '{"to": "a@example.com"}',
                        "--opts", '{"jobId": "welcome-a"}')

@@ -16,6 +16,7 @@ from tests.engine.test_flows import drain, node
 __all__ = ["cli"]
 
 
+@pytest.mark.cluster  # also run on a real Redis Cluster (tests/conftest.py)
 def test_add_flow_then_status_shows_parent_and_children(ns: Namespace, cli: list[str], tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     flow = tmp_path / "flow.json"
@@ -28,16 +29,17 @@ def test_add_flow_then_status_shows_parent_and_children(ns: Namespace, cli: list
     drain(ns)
     code, out, _ = run(capsys, *cli, "--json", "status", "email", root_id)
     status = json.loads(out)
-    child_key = f"{ns.settings.prefix}:lead-processing:{child_id}"
+    child_key = ns.settings.queue_keys("lead-processing").job(child_id)
     assert status["state"] == "completed" and status["parent"] is None
     assert status["children"]["processed"][child_key]["label"] == "page"
     assert status["returnvalue"]["children"][child_key]["label"] == "page"
     code, out, _ = run(capsys, *cli, "--json", "status", "lead-processing", child_id)
-    assert json.loads(out)["parent"] == {"id": root_id, "queueKey": f"{ns.settings.prefix}:email", "fpof": True}
+    assert json.loads(out)["parent"] == {"id": root_id, "queueKey": ns.settings.queue_keys("email").queue_key,
+                                         "fpof": True}
     code, out, _ = run(capsys, *cli, "status", "email", root_id)
     assert "children:      1 completed" in out
     code, out, _ = run(capsys, *cli, "status", "lead-processing", child_id)
-    assert f"parent:        {ns.settings.prefix}:email:{root_id}" in out
+    assert f"parent:        {ns.settings.queue_keys('email').job(root_id)}" in out
 
 
 @pytest.mark.parametrize("case", [

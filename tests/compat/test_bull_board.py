@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -40,12 +41,15 @@ def fails_until_retried(job: Job) -> dict[str, Any]:
 
 @pytest.fixture
 def board(ns: Namespace) -> Iterator[str]:
-    """Bull Board over this test's prefix, showing the `email` queue; yields its base URL."""
+    """Bull Board over this test's prefix, showing the `email` queue (on a Redis Cluster: `--cluster`); yields its
+    base URL."""
     node = shutil.which("node")
     assert node is not None, "node is not on PATH (Bull Board runs on Node.js)"
     assert (COMPAT_DIR / "node_modules" / "@bull-board" / "api").is_dir(), "run `npm ci --prefix compat`"
-    proc = subprocess.Popen([node, str(COMPAT_DIR / "bull_board.mjs"), ns.settings.redis_url, ns.settings.prefix,
-                             "email"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=COMPAT_DIR)
+    cluster = ["--cluster"] if ns.settings.redis_cluster else []
+    proc = subprocess.Popen([node, str(COMPAT_DIR / "bull_board.mjs"), *cluster, ns.settings.redis_url,
+                             ns.settings.prefix, "email"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=COMPAT_DIR)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -64,8 +68,13 @@ def call(url: str, method: str = "GET") -> Any:
     return json.loads(body) if body else None
 
 
-def board_queue(url: str, status: str) -> dict[str, Any]:
-    queues: list[dict[str, Any]] = call(f"{url}/api/queues?activeQueue=email&status={status}&page=1&jobsPerPage=50")[
+def board_name(ns: Namespace, queue: str) -> str:
+    """The queue's name in Bull Board's routes, URL-encoded: BullMQ's, `{email}` on a Redis Cluster."""
+    return urllib.parse.quote(f"{{{queue}}}" if ns.settings.redis_cluster else queue, safe="")
+
+
+def board_queue(url: str, name: str, status: str) -> dict[str, Any]:
+    queues: list[dict[str, Any]] = call(f"{url}/api/queues?activeQueue={name}&status={status}&page=1&jobsPerPage=50")[
         "queues"]
     [queue] = queues
     return queue
@@ -76,26 +85,28 @@ def sweep() -> Any:
     return FunctionRunner("scheduler").invoke(dict(SWEEP_EVENT))
 
 
+@pytest.mark.cluster  # also with `--cluster` on a Redis Cluster (tests/conftest.py)
 def test_bull_board_lists_what_jobqueue_holds_and_its_retry_runs_the_job(ns: Namespace, board: str) -> None:
-    email, admin = Queue("email"), QueueAdmin("email")
+    email, admin, name = Queue("email"), QueueAdmin("email"), board_name(ns, "email")
     done = email.add(BOARD_JOB, {"fail": False})
     dead = email.add(BOARD_JOB, {"fail": True})
     functions = LocalFunctions(ns, ["email"], ["dead"])
     functions.pump(lambda: email.get_job_counts()["failed"] == 1 and email.get_job_counts()["completed"] == 1,
                    timeout=20)
 
-    failed = board_queue(board, "failed")
+    failed = board_queue(board, name, "failed")
+    assert failed["displayName"] == "email"
     assert {state: failed["counts"][state] for state in email.get_job_counts()} == email.get_job_counts()
     [shown] = failed["jobs"]
     ours = email.get_job(dead)
     assert ours is not None
     assert (shown["id"], shown["name"], shown["data"], shown["failedReason"], shown["attempts"]) == (
         dead, BOARD_JOB, {"fail": True}, ours.failedReason, ours.attemptsMade)
-    [finished] = board_queue(board, "completed")["jobs"]
+    [finished] = board_queue(board, name, "completed")["jobs"]
     assert (finished["id"], finished["returnValue"]) == (done, {"runs": 1})
-    assert call(f"{board}/api/queues/email/{dead}")["job"]["failedReason"] == "refused the first time"
+    assert call(f"{board}/api/queues/{name}/{dead}")["job"]["failedReason"] == "refused the first time"
 
-    assert call(f"{board}/api/queues/email/{dead}/retry", "PUT") is None
+    assert call(f"{board}/api/queues/{name}/{dead}/retry", "PUT") is None
     assert email.get_state(dead) == "waiting" and messages_in(ns, "email") == 0, "Bull Board wrote Redis alone"
     assert sweep()["resent"]["email"] == 1
     functions.pump(lambda: email.get_state(dead) == "completed", timeout=20)
@@ -106,16 +117,19 @@ def test_bull_board_lists_what_jobqueue_holds_and_its_retry_runs_the_job(ns: Nam
 
 
 def npm_add(ns: Namespace, opts: dict[str, Any] | None = None) -> str:
-    """A job npm BullMQ's `queue.add` writes straight into Redis (with `opts`), as a Node service would; its id."""
+    """A job npm BullMQ's `queue.add` writes straight into Redis (with `opts`), as a Node service would (on a
+    Redis Cluster through an ioredis Cluster, to the queue's hash tag); its id."""
     node = shutil.which("node")
     assert node is not None
-    script = ("import { Queue } from 'bullmq';"
-              "const q = new Queue('email', { connection: { url: process.argv[1] }, prefix: process.argv[2] });"
-              f"const job = await q.add('{BOARD_JOB}', {{ fail: false }}, JSON.parse(process.argv[3]));"
-              "console.log(JSON.stringify(job.id)); await q.close();")
-    result = subprocess.run([node, "--input-type=module", "-e", script, ns.settings.redis_url, ns.settings.prefix,
-                             json.dumps(opts or {})], capture_output=True, text=True, cwd=COMPAT_DIR, check=True,
-                            timeout=30)
+    script = ("import { Queue } from 'bullmq'; import { connect, queueName } from './stdio.mjs';"
+              "const request = JSON.parse(process.argv[1]); const connection = connect(request);"
+              "const q = new Queue(queueName(request, 'email'), { connection, prefix: request.prefix });"
+              f"const job = await q.add('{BOARD_JOB}', {{ fail: false }}, request.opts);"
+              "console.log(JSON.stringify(job.id)); await q.close(); connection.disconnect();")
+    request = {"redisUrl": ns.settings.redis_url, "cluster": ns.settings.redis_cluster, "prefix": ns.settings.prefix,
+               "opts": opts or {}}
+    result = subprocess.run([node, "--input-type=module", "-e", script, json.dumps(request)], capture_output=True,
+                            text=True, cwd=COMPAT_DIR, check=True, timeout=30)
     return str(json.loads(result.stdout))
 
 

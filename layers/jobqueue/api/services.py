@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jobqueue.api.errors import NotFoundError
@@ -32,12 +33,17 @@ class Services:
 
     settings: Settings
     catalog: Catalog
-    redis: Redis
     sqs: Any
     _queues: dict[str, Queue] = field(default_factory=dict)
     _admins: dict[str, QueueAdmin] = field(default_factory=dict)
     _intakes: dict[str, WebhookIntake] = field(default_factory=dict)
     _flows: list[FlowProducer] = field(default_factory=list)
+
+    @cached_property
+    def redis(self) -> Redis:
+        """The Redis client, built on first use: a Redis Cluster client connects as it is built, and an unreachable
+        cluster must fail the routes that use Redis (a 503; `/health` reports it down), as a plain Redis does."""
+        return redis_for(self.settings)
 
     def queue(self, name: str) -> Queue:
         """The producer of a catalog queue (UnknownQueueError, a 404, for any other name)."""
@@ -87,6 +93,5 @@ def services() -> Services:
     settings, catalog = get_settings(), default_catalog()
     with _lock:
         if not _current or _current[0].settings is not settings or _current[0].catalog is not catalog:
-            redis = redis_for(settings)
-            _current[:] = [Services(settings, catalog, redis, aws_client("sqs"))]
+            _current[:] = [Services(settings, catalog, aws_client("sqs"))]
         return _current[0]
