@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from redis import Redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
     from jobqueue.settings import Settings
 
-__all__ = ["QueueUrls", "aws_client", "redis_client", "redis_for"]
+__all__ = ["ClusterClient", "QueueUrls", "aws_client", "redis_client", "redis_for"]
 
 # Lambda's SDK retries in "standard" mode; a short connect timeout surfaces a dead endpoint quickly.
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
@@ -28,10 +34,43 @@ def redis_client(url: str, cluster: bool = False) -> Redis:
     """
     options: dict[str, Any] = {"decode_responses": True, "socket_timeout": 10, "socket_connect_timeout": 5}
     if cluster:
-        from redis.cluster import RedisCluster
-
-        return cast("Redis", RedisCluster.from_url(url, **options))
+        return cast("Redis", ClusterClient.from_url(url, **options))
     return Redis.from_url(url, health_check_interval=30, **options)
+
+
+@contextmanager
+def _outage_as_connection_error() -> Iterator[None]:
+    try:
+        yield
+    except RedisClusterException as exc:
+        if isinstance(exc.__cause__, (RedisConnectionError, RedisTimeoutError)):
+            raise RedisConnectionError(f"no Redis Cluster node answers: {exc}") from exc
+        raise
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's cluster client, except that finding no node to talk to is a ConnectionError, as it is for a plain
+    client. redis-py raises RedisClusterException there, which is no RedisError, so every `except RedisError` of
+    the engine (a batch postponed, an add rolled back, the CLI's exit code 4, the API's 503) would miss an outage."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with _outage_as_connection_error():  # it connects as it is built
+            super().__init__(*args, **kwargs)
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        with _outage_as_connection_error():
+            return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)  # type: ignore[no-untyped-call]
+        execute = pipe.execute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            with _outage_as_connection_error():
+                return execute(*args, **kwargs)
+
+        pipe.execute = guarded
+        return pipe
 
 
 def redis_for(settings: Settings) -> Redis:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -19,6 +20,7 @@ from jobqueue.connection import redis_for
 from jobqueue.errors import InvalidJobError
 from jobqueue.job import JobMessage
 from jobqueue.local.runner import LocalContext
+from jobqueue.local.services import EmbeddedRedisCluster
 from jobqueue.scripts import Scripts
 from jobqueue.settings import get_settings
 from jobqueue.worker import Worker
@@ -100,6 +102,32 @@ def test_a_redis_blip_between_two_jobs_is_retried_and_spends_nothing(ns: Namespa
     assert deliver(ns, worker, receive(ns)) == []
     assert [runs(i) for i in ids] == [[1], [1], [1]]
     assert all(queue.get_job(i).attemptsMade == 1 for i in ids)  # type: ignore[union-attr]
+
+
+def test_a_redis_cluster_down_postpones_the_batch_as_a_redis_outage_does(
+        ns: Namespace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every node of a Redis Cluster gone (redis-py raises RedisClusterException, no RedisError, there): a warm
+    worker postpones its batch as for a plain Redis outage, with no exception out of the handler and no message
+    lost or dead-lettered."""
+    cluster = EmbeddedRedisCluster(tmp_path).start()
+    try:
+        monkeypatch.setenv("REDIS_URL", cluster.url)
+        monkeypatch.setenv("JOBQUEUE_REDIS_CLUSTER", "1")
+        get_settings.cache_clear()
+        Queue(QUEUE).add_bulk([{"name": "process-lead", "data": {"leadId": i}} for i in range(3)])
+        worker = Worker(QUEUE, sqs=ns.sqs)  # warm: its client found the cluster
+        records = receive(ns)
+    finally:
+        cluster.stop()
+    assert len(records) == 3
+    assert deliver(ns, worker, records) == [], "copies sent: the originals go"
+    copies: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while len(copies) < 3 and time.monotonic() < deadline:  # the copies wait INFRA_DEFER_SECONDS
+        copies += receive(ns)
+    assert sorted(r["body"] for r in copies) == sorted(r["body"] for r in records)
+    assert messages_in(ns, DLQ) == 0
+    get_settings.cache_clear()
 
 
 def test_redeliveries_that_never_reached_the_processor_spend_no_attempt(ns: Namespace) -> None:

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
 from botocore.exceptions import BotoCoreError, ClientError
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisError
 
 from jobqueue.api.router import allowed_methods
 from jobqueue.errors import (
@@ -186,8 +186,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         (PayloadTooLargeError, _status(413)),
         ([InvalidJobError, InvalidArgumentError, UnknownJobTypeError, UnrecoverableError], _status(400)),
         (EnqueueError, _not_durable),
-        # redis-py's cluster client raises RedisClusterException, not a RedisError, when no node answers
-        ([RedisError, RedisClusterException, BotoCoreError, ClientError, IdempotencyPersistenceLayerError], _backend),
+        ([RedisError, BotoCoreError, ClientError, IdempotencyPersistenceLayerError], _backend),
         (CatalogError, _misconfigured),
         (JobQueueError, _engine),
         (PowertoolsNotFound, no_route),

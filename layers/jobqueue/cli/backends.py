@@ -90,7 +90,6 @@ def engine_errors() -> Iterator[None]:
     )
     from pydantic import ValidationError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisClusterException
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     from jobqueue.api.errors import HTTPError
@@ -102,9 +101,7 @@ def engine_errors() -> Iterator[None]:
         raise CommandError(str(exc), ExitCode.NOT_FOUND) from exc
     except HTTPError as exc:
         raise status_error(exc.status, str(exc)) from exc
-    except (RedisConnectionError, RedisTimeoutError, RedisClusterException) as exc:
-        # RedisClusterException (not a RedisError): the cluster client found no node that answers, or no node
-        # serving some slot
+    except (RedisConnectionError, RedisTimeoutError) as exc:  # a Redis Cluster's outage too (ClusterClient)
         raise CommandError(f"cannot reach Redis: {exc}", ExitCode.UNREACHABLE) from exc
     except NoRegionError as exc:
         raise CommandError("cannot reach AWS: no region is set (AWS_REGION, or AWS_DEFAULT_REGION)",
