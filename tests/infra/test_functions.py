@@ -16,7 +16,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.functions import ENI_ACTIONS, MIN_EVENT_SOURCE_CONCURRENCY
-from infra.layer import ASSET_EXCLUDE, EngineLayer, runtime_deps
+from infra.layer import ASSET_EXCLUDE, RUNTIME, EngineLayer, bytecode_python, runtime_deps
 from infra.payloads import KEY_PATTERN
 from infra.settings import cdk_json_context
 from infra.stack import JobQueueStack
@@ -116,7 +116,7 @@ def test_seed_concurrency(
 def test_every_function_runs_python_on_arm64_traced_with_the_layer_in_private_subnets(template: Template) -> None:
     [layer_id] = template.find_resources("AWS::Lambda::LayerVersion")
     for props in job_functions(template).values():
-        assert props["Runtime"] == "python3.14"
+        assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Layers"] == [{"Ref": layer_id}]
@@ -125,14 +125,17 @@ def test_every_function_runs_python_on_arm64_traced_with_the_layer_in_private_su
         assert len(props["VpcConfig"]["SubnetIds"]) == 2 and len(props["VpcConfig"]["SecurityGroupIds"]) == 1
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "jobqueue"
     template.has_resource_properties(
-        "AWS::Lambda::LayerVersion", {"CompatibleRuntimes": ["python3.14"], "CompatibleArchitectures": ["arm64"]}
+        "AWS::Lambda::LayerVersion", {"CompatibleRuntimes": ["python3.13"], "CompatibleArchitectures": ["arm64"]}
     )
 
 
-def test_runtime_is_the_newest_python_the_cdk_offers() -> None:
+def test_runtime_is_the_newest_python_whose_bytecode_the_build_writes() -> None:
+    """The layer ships bytecode of the runtime's Python (infra.layer), so the runtime is the newest Python both the
+    CDK offers and this machine has: when a newer one installs here, this test says to move RUNTIME up."""
     pattern = re.compile(r"^PYTHON_(\d+)_(\d+)$")
-    versions = [tuple(map(int, m.groups())) for m in map(pattern.match, dir(lambda_.Runtime)) if m]
-    assert "python{}.{}".format(*max(versions)) == "python3.14"
+    offered = sorted(tuple(map(int, m.groups())) for m in map(pattern.match, dir(lambda_.Runtime)) if m)
+    assert RUNTIME.name == "python3.13" and bytecode_python("3.13") is not None
+    assert [v for v in offered if v > (3, 13) and bytecode_python("{}.{}".format(*v))] == []
 
 
 def test_queues_hide_messages_six_times_longer_than_their_function_runs(template: Template) -> None:
@@ -232,7 +235,7 @@ def test_aws_solutions_checks_do_flag_a_bare_traced_function() -> None:
     """The acknowledgement is scoped to our functions: CDK's defaults elsewhere are still reported."""
     stack = Stack(App(), "bare")
     lambda_.Function(
-        stack, "Bare", runtime=lambda_.Runtime.PYTHON_3_14, handler="index.handler",
+        stack, "Bare", runtime=RUNTIME, handler="index.handler",
         code=lambda_.Code.from_inline("def handler(event, context): pass"), tracing=lambda_.Tracing.ACTIVE,
     )
     report = AwsSolutionsChecks().validate_scope(stack)
@@ -249,11 +252,17 @@ def test_layer_holds_the_engine_and_aarch64_wheels_of_the_pinned_deps(stack: Job
     assert (python / "workloads" / "templates" / "password_reset.html").is_file()
     assert not (python / "standins").exists()  # local only
     assert list((python / "jobqueue" / "commands").glob("*.lua"))
-    assert not list(python.glob("jobqueue/**/__pycache__"))
+    # Bytecode of the runtime's Python for every module, hash-based and unchecked (PEP 552: flags 0b01), since
+    # Lambda cannot write it beside the layer's files and zipping changes their time stamps.
+    def compiled(source: Path) -> bool:
+        return (source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc").is_file()
+
+    assert [p for p in python.rglob("*.py") if not compiled(p)] == []
+    assert {int.from_bytes(p.read_bytes()[4:8], "little") for p in python.rglob("*.pyc")} == {1}
     for dep in runtime_deps():
         name, version = dep.split("==")
         assert (python / f"{name.replace('-', '_')}-{version}.dist-info").is_dir(), dep
-    assert list(python.glob("pydantic_core/_pydantic_core.cpython-314-aarch64-linux-gnu.so"))
+    assert list(python.glob("pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so"))
 
 
 def test_layer_asset_hash_changes_with_python_version_and_architecture() -> None:
@@ -262,7 +271,7 @@ def test_layer_asset_hash_changes_with_python_version_and_architecture() -> None
     variants = [
         EngineLayer(stack, "Default"),
         EngineLayer(stack, "Same"),
-        EngineLayer(stack, "Py313", runtime=lambda_.Runtime.PYTHON_3_13),
+        EngineLayer(stack, "Py312", runtime=lambda_.Runtime.PYTHON_3_12),
         EngineLayer(stack, "X86", architecture=lambda_.Architecture.X86_64),
     ]
     template = Template.from_stack(stack)
@@ -270,7 +279,7 @@ def test_layer_asset_hash_changes_with_python_version_and_architecture() -> None
     by_id = {stack.get_logical_id(v.layer.node.default_child): v for v in variants}  # type: ignore[arg-type]
     key = {by_id[i].node.id: layers[i]["Properties"]["Content"]["S3Key"] for i in layers}
     assert key["Default"] == key["Same"]
-    assert len({key["Default"], key["Py313"], key["X86"]}) == 3
+    assert len({key["Default"], key["Py312"], key["X86"]}) == 3
 
 
 def test_layer_hash_follows_the_shipped_packages_and_pins_and_nothing_else(tmp_path: Path) -> None:
