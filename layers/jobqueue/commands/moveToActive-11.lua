@@ -127,11 +127,16 @@ local function groupRefusal(group, jobId)
   end
 end
 
--- Events (a stall's, rare) are appended untrimmed and the stream is trimmed once, by a call that added any.
-local emitted = false
+-- The call's first event (a stall's: rare) trims the stream as it is added (XADD MAXLEN ~, as BullMQ's do): a
+-- call that emits none trims nothing.
+local untrimmed = true
 local function emit(...)
-  redis.call("XADD", eventsKey, "*", "event", ...)
-  emitted = true
+  if untrimmed then
+    untrimmed = false
+    redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+  else
+    redis.call("XADD", eventsKey, "*", "event", ...)
+  end
 end
 
 -- A job leaves the wait list from whichever end is nearer: jobs enter at the head, so its age tells which.
@@ -293,8 +298,5 @@ if #claimed > 0 then
   if concurrency then
     redis.call("ZADD", slotsKey, leaseUntil, token)
   end
-end
-if emitted then
-  redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 end
 return {codes, dues}
