@@ -147,7 +147,8 @@ class Claims:
 class Step:
     """moveToFinished's answer: a code per finished job (0 recorded, 1 already, -1 state lost), the started
     job's attempt number (0: none started, -1: its state was lost, RATE_LIMITED, FINISHED, GROUP_LIMITED,
-    GROUP_BUSY), and when the (queue's or group's) rate limit allows the refused start (ms)."""
+    GROUP_BUSY), when the (queue's or group's) rate limit allows the refused start (ms), and whether the started
+    job is a flow's child (its Finish passes that on, so the finish of any other job reads no `parent` field)."""
 
     LOST = -1
     RATE_LIMITED = -2
@@ -158,6 +159,7 @@ class Step:
     codes: list[int]
     attempt: int
     retry_after_ms: int = 0
+    has_parent: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ class Finish:
     keep_count: int | None = None
     keep_age: int | None = None
     group: str = ""  # the job's group id: its group slot is released
+    has_parent: bool | None = None  # a flow's child, as its start answered (None: unknown, the script reads it)
 
 
 @dataclass(frozen=True)
@@ -304,15 +307,16 @@ class Scripts:
                            (gates.group_concurrency if gates else None) or "", gates.lease_ms if gates else 0]
         for f in finishes:
             args += [f.job_id, f.outcome, f.attempt, f.value, f.stacktrace, f.due_at or "",
-                     "" if f.keep_count is None else f.keep_count, f.keep_age or "", f.group]
+                     "" if f.keep_count is None else f.keep_count, f.keep_age or "", f.group,
+                     "" if f.has_parent is None else int(f.has_parent)]
         for release in releases:
             args += [release.job_id, release.where, release.group]
-        codes, attempt, retry_after = self._run(
+        codes, attempt, retry_after, has_parent = self._run(
             "moveToFinished-13.lua",
             [k.active, k.completed, k.failed, k.delayed, k.events, k.metrics("completed"), k.metrics("failed"),
              k.leases, k.slots, k.removed, k.wait, k.limiter, k.parent_updates], args,
         )
-        return Step([int(c) for c in codes], int(attempt), int(retry_after))
+        return Step([int(c) for c in codes], int(attempt), int(retry_after), bool(int(has_parent)))
 
     def restore_jobs(self, messages: Sequence[JobMessage], *, active: bool = False) -> int:
         """Recreate lost job hashes from their SQS copies (`active`: as jobs this invocation holds); a removed job

@@ -298,7 +298,7 @@ class _Invocation:
             elif step.attempt == step.LOST:  # its state was lost and could not be restored: it was removed
                 record.fate, record.reason = Fate.DROP, "removed"
             elif record.fate == Fate.RUN:
-                self._attempt(record, step.attempt)
+                self._attempt(record, step.attempt, step.has_parent)
                 previous = record
         releases = [r for r in self.records if r.fate in (Fate.RELEASE, Fate.RUN) and r.finish is None]
         if self._step(previous, releases=releases) is not None:
@@ -360,8 +360,9 @@ class _Invocation:
     def _ttl_ms(self, record: _Record) -> int:
         return record.job.opts.ttl or self.worker.config.job_timeout_ms
 
-    def _attempt(self, record: _Record, attempt: int) -> None:
-        """Run the processor once and decide the attempt's outcome (committed by the next step)."""
+    def _attempt(self, record: _Record, attempt: int, has_parent: bool) -> None:
+        """Run the processor once and decide the attempt's outcome (committed by the next step); `has_parent`: the
+        job is a flow's child, as its start found it."""
         worker, message = self.worker, record.job
         job = Job(id=message.id, name=message.name, data=message.data, opts=message.opts, queue=worker.name,
                   timestamp=message.timestamp, attempt=attempt, _scripts=worker.scripts,
@@ -379,7 +380,8 @@ class _Invocation:
                 value = json.dumps(fn(job), default=str)
             record.finish = Finish(message.id, "completed", attempt, value,
                                    keep_count=retention.count if retention else None,
-                                   keep_age=retention.age if retention else None, group=message.opts.group_id)
+                                   keep_age=retention.age if retention else None, group=message.opts.group_id,
+                                   has_parent=has_parent)
             worker.log_event("completed", record, attempt)
             return
         except (Exception, _TtlExpired) as exc:
@@ -391,13 +393,15 @@ class _Invocation:
             asked_ms = error.delay_ms if isinstance(error, RetryAfterError) else 0
             record.visibility = visibility_seconds(max(backoff_delay_ms(message.opts.backoff, attempt), asked_ms))
             record.finish = Finish(message.id, "retry", attempt, reason, stacktrace,
-                                   due_at=worker.now_ms() + record.visibility * 1000, group=message.opts.group_id)
+                                   due_at=worker.now_ms() + record.visibility * 1000, group=message.opts.group_id,
+                                   has_parent=has_parent)
             worker.log_event("retrying", record, attempt, reason)
             return
         retention = message.opts.remove_on_fail
         record.finish = Finish(message.id, "failed", attempt, reason, stacktrace,
                                keep_count=retention.count if retention else None,
-                               keep_age=retention.age if retention else None, group=message.opts.group_id)
+                               keep_age=retention.age if retention else None, group=message.opts.group_id,
+                               has_parent=has_parent)
         worker.log_event("failed", record, attempt, reason)
 
     def _tell_parents(self) -> None:

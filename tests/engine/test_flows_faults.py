@@ -140,6 +140,22 @@ def test_redis_failing_the_parents_update_leaves_it_to_the_sweeper(ns: Namespace
     assert_nothing_stuck(ns)
 
 
+@pytest.mark.parametrize("kind", ["error", "lost-reply"])
+@pytest.mark.parametrize("skip", [0, 1])
+def test_a_childs_start_or_commit_cut_still_tells_its_parent_in_the_same_run(
+        ns: Namespace, monkeypatch: pytest.MonkeyPatch, kind: Kind, skip: int) -> None:
+    """A child's finish reads its `parent` field only because its start answered it has one: the start (skip 0)
+    or the commit (skip 1) failing or losing its reply is asked again, and the parent is still told at once."""
+    fault = Fault(kind, skip=skip)
+    monkeypatch.setattr(Scripts, "move_to_finished", fault.around(Scripts.move_to_finished))
+    flow = FlowProducer().add(node("report", "email", node("page", "lead-processing")))
+    drain(ns)
+    assert fault.calls > skip + 1
+    assert Queue("email").get_state(flow.id) == "completed", "told by the worker, not left to the sweeper"
+    assert runs(flow.id) == [1] and runs(flow.children[0].id) == [1]
+    assert_nothing_stuck(ns)
+
+
 def test_a_parent_released_but_not_sent_is_sent_by_the_sweeper(ns: Namespace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("jobqueue.flow_parents.send_jobs", Fault("kill", times=3).around(
         __import__("jobqueue.flow_parents", fromlist=["send_jobs"]).send_jobs))

@@ -28,7 +28,8 @@ local jobPrefix, timestamp, maxEvents = ARGV[1], ARGV[2], ARGV[3]
 local version, count = ARGV[4], tonumber(ARGV[5])
 local GROUP = 6
 
--- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
+-- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event. Hot paths
+-- pass Redis strings, not Lua numbers: Redis formats each number argument with snprintf("%.17g").
 local function emit(...)
   redis.call("XADD", eventsKey, "*", "event", ...)
 end
@@ -70,17 +71,16 @@ for i = 0, count - 1 do
     if delay ~= "0" then
       local dueAt = tonumber(timestamp) + tonumber(delay)
       redis.call("ZADD", delayedKey, dueAt * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
-      emit("delayed", "jobId", jobId, "delay", dueAt, "sqs", 1)
+      emit("delayed", "jobId", jobId, "delay", dueAt, "sqs", "1")
     elseif priority ~= "0" then
       local counter = redis.call("INCR", priorityCounterKey)
       redis.call("ZADD", prioritizedKey, tonumber(priority) * 4294967296 + counter, jobId)
-      emit("waiting", "jobId", jobId, "sqs", 1)
+      emit("waiting", "jobId", jobId, "sqs", "1")
     else
       waiting[#waiting + 1] = jobId
-      emit("waiting", "jobId", jobId, "sqs", 1)
+      emit("waiting", "jobId", jobId, "sqs", "1")
     end
     result[i + 1] = jobId
-    unsent[#unsent + 1] = timestamp
     unsent[#unsent + 1] = jobId
   end
 end
@@ -88,7 +88,14 @@ if #waiting > 0 then
   redis.call("LPUSH", waitKey, unpack(waiting))
 end
 if #unsent > 0 then
-  redis.call("ZADD", unsentKey, unpack(unsent))
+  -- Marks share one score, so a small zset (a listpack) orders them by id and scans for each one's place from
+  -- its head: newest (highest generated id) first, each place is found at once instead of at the end.
+  local marks = {}
+  for j = #unsent, 1, -1 do
+    marks[#marks + 1] = timestamp
+    marks[#marks + 1] = unsent[j]
+  end
+  redis.call("ZADD", unsentKey, unpack(marks))
 end
 redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 return result

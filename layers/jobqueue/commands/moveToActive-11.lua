@@ -127,9 +127,16 @@ local function groupRefusal(group, jobId)
   end
 end
 
--- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
+-- The call's first event (a stall's: rare) trims the stream as it is added (XADD MAXLEN ~, as BullMQ's do): a
+-- call that emits none trims nothing.
+local untrimmed = true
 local function emit(...)
-  redis.call("XADD", eventsKey, "*", "event", ...)
+  if untrimmed then
+    untrimmed = false
+    redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+  else
+    redis.call("XADD", eventsKey, "*", "event", ...)
+  end
 end
 
 -- A job leaves the wait list from whichever end is nearer: jobs enter at the head, so its age tells which.
@@ -139,7 +146,7 @@ end
 local ends
 local function removeFromWait(jobId, jobTimestamp)
   if ends == nil then
-    local head, tail = redis.call("LINDEX", waitKey, 0), redis.call("LINDEX", waitKey, -1)
+    local head, tail = redis.call("LINDEX", waitKey, "0"), redis.call("LINDEX", waitKey, "-1")
     ends = {head = head, tail = tail, head_id = tonumber(head), tail_id = tonumber(tail)}
   end
   if not ends.head then return 0 end
@@ -154,7 +161,7 @@ local function removeFromWait(jobId, jobTimestamp)
     local ts = tonumber(jobTimestamp)
     fromHead = ts and ends.head_ts and ends.tail_ts and (ends.head_ts - ts) < (ts - ends.tail_ts)
   end
-  return redis.call("LREM", waitKey, fromHead and 1 or -1, jobId)
+  return redis.call("LREM", waitKey, fromHead and "1" or "-1", jobId)
 end
 
 -- Take the job from `where`: 1 taken, 0 not there, -1 running (an unexpired lease), -2 delayed and not due.
@@ -202,7 +209,9 @@ end
 
 local FALLBACK = {"active", "delayed", "prioritized", "wait"}
 
-local codes, dues, claimed, leases = {}, {}, {}, {}
+-- Hot paths pass Redis strings, not Lua numbers: Redis formats each number argument with snprintf("%.17g").
+local leaseUntil = string.format("%d", now + leaseMs)
+local codes, dues, claimed = {}, {}, {}
 for i = 0, count - 1 do
   local at = FIRST + i * GROUP
   local jobId, jobTimestamp, expected = ARGV[at], ARGV[at + 1], ARGV[at + 2]
@@ -268,8 +277,6 @@ for i = 0, count - 1 do
     if from == "active" then code = takeOver(jobKey, jobId, attempts) end
     if code >= 0 then
       claimed[#claimed + 1] = jobId
-      leases[#leases + 1] = now + leaseMs
-      leases[#leases + 1] = jobId
     end
   end
   codes[i + 1] = code
@@ -279,11 +286,17 @@ if #claimed > 0 then
   -- Leases grow only here, so expired ones are pruned here too: an expired lease tells what a missing one does
   -- ("not running"), and the lease of a job whose invocation died may never be finished (its last attempt
   -- stalled, or SQS redrove its message).
+  -- The leases share one score, so a small zset (a listpack) orders them by id and scans for each one's place
+  -- from its head: the batch's last (for generated ids, its newest) first, each place is found at once.
+  local leases = {}
+  for j = #claimed, 1, -1 do
+    leases[#leases + 1] = leaseUntil
+    leases[#leases + 1] = claimed[j]
+  end
   redis.call("ZREMRANGEBYSCORE", leasesKey, "-inf", now)
   redis.call("ZADD", leasesKey, unpack(leases))
   if concurrency then
-    redis.call("ZADD", slotsKey, now + leaseMs, token)
+    redis.call("ZADD", slotsKey, leaseUntil, token)
   end
 end
-redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
 return {codes, dues}

@@ -29,22 +29,27 @@
     ARGV[15] prefix of the groups' rate limiters (+ id)
     ARGV[16] group concurrency: jobs of one group running at once ("" = no limit)
     ARGV[17] lease length (ms): how long a started job holds its group slot without an answer
-    ARGV[18..] n groups of 9: job id, outcome ("completed" | "retry" | "failed"), the attempt's number (the
+    ARGV[18..] n groups of 10: job id, outcome ("completed" | "retry" | "failed"), the attempt's number (the
               job's attempts made from now on), return value JSON (completed) or failure reason, stack trace
               JSON list, next attempt due (ms, retry only; else ""), keep count ("": keep all), keep age
-              (s; "": no limit), group id ("": none). A failed job owes its dead letter (field "dlp") until the
-              dead-letter handler records it.
+              (s; "": no limit), group id ("": none), whether the job is a flow's child as its start answered
+              ("1" | "0"; "": unknown, its `parent` field is read). A failed job owes its dead letter (field
+              "dlp") until the dead-letter handler records it.
     then m groups of 3: a claimed job that will not run in this invocation, where it goes back to:
               "wait" | "delayed" (due now), and its group id ("": none). Its lease and group slot are released; no
               attempt was spent.
   Output:
-    {codes, attempt, retryAfter}: per finished job 0 recorded, 1 already recorded (a repeated call), -1 no such
-    job (state lost while running: restore it as active, then call again); the started job's attempt number
-    (1 for its first), 0 when none was asked for, -1 when its state was lost (restore, then call again), -2
-    when the rate limit refused the start (nothing changed: it may be asked again in retryAfter ms), -3 when
+    {codes, attempt, retryAfter, parent}: per finished job 0 recorded, 1 already recorded (a repeated call), -1
+    no such job (state lost while running: restore it as active, then call again); the started job's attempt
+    number (1 for its first), 0 when none was asked for, -1 when its state was lost (restore, then call again),
+    -2 when the rate limit refused the start (nothing changed: it may be asked again in retryAfter ms), -3 when
     the job has finished (a second delivery of it in the same batch): not started, -4 when its group's rate
     limit refused the start (nothing changed: its group may start one in retryAfter ms), -5 when its group
-    already runs `group concurrency` jobs (nothing changed).
+    already runs `group concurrency` jobs (nothing changed); parent 1 when the started job is a flow's child
+    (it has a `parent` field, which never changes: its finish passes "1" so that only then is it read), else 0.
+  Clocks:
+    job fields, scores and metrics use ARGV[2], the caller's clock; the rate limits and group slots, shared by
+    every invocation, use Redis's (TIME), and so does processedOn when one of them gates the start.
   Rate limit:
     a sliding-window log of start times: a start is allowed while fewer than `max` happened in the last
     `duration` ms, whichever invocation made them; the same per group for a job with a group id.
@@ -80,7 +85,7 @@ local limitMax, limitDuration = tonumber(ARGV[9]), tonumber(ARGV[10])
 local startGroup, groupLimitMax, groupLimitDuration = ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
 local groupSlotsPrefix, groupLimiterPrefix = ARGV[14], ARGV[15]
 local groupConcurrency, leaseMs = tonumber(ARGV[16]), tonumber(ARGV[17])
-local GROUP, FIRST = 9, 18
+local GROUP, FIRST = 10, 18
 local STACK_TRACE_LIMIT = 10
 
 -- The job's stack traces with this attempt's appended, the oldest dropped beyond STACK_TRACE_LIMIT.
@@ -98,9 +103,17 @@ local function traces(jobKey, latest)
   return cjson.encode(last)
 end
 
--- Events are appended untrimmed and the stream is trimmed once per call: fewer arguments per event.
+-- The call's first event trims the stream as it is added (XADD MAXLEN ~, as BullMQ's do): once a call, as a
+-- separate XTRIM did, without its command. Hot paths pass Redis strings, not Lua numbers: Redis formats each
+-- number argument with snprintf("%.17g").
+local untrimmed = true
 local function emit(...)
-  redis.call("XADD", eventsKey, "*", "event", ...)
+  if untrimmed then
+    untrimmed = false
+    redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
+  else
+    redis.call("XADD", eventsKey, "*", "event", ...)
+  end
 end
 
 local trimmed = false
@@ -150,11 +163,11 @@ for i = 0, count - 1 do
   local at = FIRST + i * GROUP
   local jobId, outcome, attempt = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   local value, stacktrace, dueAt = ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
-  local keepCount, keepAge, group = ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
+  local keepCount, keepAge, group, hasParent = ARGV[at + 6], ARGV[at + 7], ARGV[at + 8], ARGV[at + 9] ~= "0"
   local jobKey = jobPrefix .. jobId
   released[#released + 1] = jobId
   if group ~= "" then redis.call("ZREM", groupSlotsPrefix .. group, jobId) end
-  if redis.call("LREM", activeKey, 1, jobId) == 0 then
+  if redis.call("LREM", activeKey, "1", jobId) == 0 then
     codes[i + 1] = redis.call("EXISTS", jobKey) == 1 and 1 or -1
   else
     codes[i + 1] = 0
@@ -163,20 +176,20 @@ for i = 0, count - 1 do
       completed[#completed + 1] = jobId
       redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", timestamp, "atm", attempt)
       emit("completed", "jobId", jobId, "returnvalue", value, "prev", "active")
-      recordParentUpdate(jobKey, jobId, outcome, value)
+      if hasParent then recordParentUpdate(jobKey, jobId, outcome, value) end
     elseif outcome == "retry" then
       local due = tonumber(dueAt)
       redis.call("ZADD", delayedKey, due * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
       redis.call("HSET", jobKey, "atm", attempt, "failedReason", value, "stacktrace", traces(jobKey, stacktrace),
         "delay", due - tonumber(timestamp))
-      emit("delayed", "jobId", jobId, "delay", dueAt, "sqs", 1)
+      emit("delayed", "jobId", jobId, "delay", dueAt, "sqs", "1")
     else
       failures = failures + 1
       redis.call("ZADD", failedKey, timestamp, jobId)
       redis.call("HSET", jobKey, "failedReason", value, "stacktrace", traces(jobKey, stacktrace),
         "finishedOn", timestamp, "atm", attempt, "dlp", 1)
       emit("failed", "jobId", jobId, "failedReason", value, "prev", "active")
-      recordParentUpdate(jobKey, jobId, outcome, value)
+      if hasParent then recordParentUpdate(jobKey, jobId, outcome, value) end
     end
     if outcome ~= "retry" and (keepCount ~= "" or keepAge ~= "") then
       local setKey = outcome == "completed" and completedKey or failedKey
@@ -189,23 +202,27 @@ for i = 0, releases - 1 do
   local at = FIRST + count * GROUP + i * 3
   local jobId, where, group = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   if group ~= "" then redis.call("ZREM", groupSlotsPrefix .. group, jobId) end
-  if redis.call("LREM", activeKey, 1, jobId) > 0 then
+  if redis.call("LREM", activeKey, "1", jobId) > 0 then
     released[#released + 1] = jobId
     if where == "delayed" then
       redis.call("ZADD", delayedKey, tonumber(timestamp) * 4096 + math.fmod(tonumber(jobId) or i, 4096), jobId)
     else
       redis.call("RPUSH", waitKey, jobId)
     end
-    emit("waiting", "jobId", jobId, "prev", "active", "sqs", 1)
+    emit("waiting", "jobId", jobId, "prev", "active", "sqs", "1")
   end
 end
 
-local attempt, retryAfter = 0, 0
+local attempt, retryAfter, startParent = 0, 0, 0
 if startId ~= "" then
   local startKey = jobPrefix .. startId
-  local state = redis.call("HMGET", startKey, "name", "atm", "finishedOn")
-  local clock = redis.call("TIME")
-  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local state = redis.call("HMGET", startKey, "name", "atm", "finishedOn", "parent")
+  local now, startedAt = tonumber(timestamp), timestamp
+  if limitMax or (startGroup ~= "" and (groupLimitMax or groupConcurrency)) then
+    local clock = redis.call("TIME")
+    now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    startedAt = now
+  end
   local blocking = limitMax and redis.call("LINDEX", limiterKey, limitMax - 1)
   local groupLimiterKey = startGroup ~= "" and groupLimitMax and groupLimiterPrefix .. startGroup
   local groupBlocking = groupLimiterKey and redis.call("LINDEX", groupLimiterKey, groupLimitMax - 1)
@@ -226,7 +243,8 @@ if startId ~= "" then
     attempt = -5
   else
     attempt = (tonumber(state[2]) or 0) + 1
-    redis.call("HSET", startKey, "processedOn", now, "ats", attempt)
+    startParent = state[4] and 1 or 0
+    redis.call("HSET", startKey, "processedOn", startedAt, "ats", string.format("%d", attempt))
     emit("active", "jobId", startId, "prev", "waiting")
     if limitMax then
       redis.call("LPUSH", limiterKey, now)
@@ -247,7 +265,7 @@ end
 -- BullMQ's per-minute metrics (its collectMetrics): one HINCRBY and one HMGET a call, more once a minute.
 local METRICS_POINTS, MINUTE_MS = 10080, 60000
 local function collectMetrics(key, n)
-  local count = redis.call("HINCRBY", key, "count", n) - n
+  local count = redis.call("HINCRBY", key, "count", string.format("%d", n)) - n
   local prev = redis.call("HMGET", key, "prevTS", "prevCount")
   local ts = tonumber(timestamp)
   if not prev[1] then  -- the first minute counts from here (a count kept from before has no points)
@@ -286,5 +304,4 @@ end
 if trimmed then
   redis.call("ZREMRANGEBYSCORE", removedKey, "-inf", "(" .. expired)
 end
-redis.call("XTRIM", eventsKey, "MAXLEN", "~", maxEvents)
-return {codes, attempt, retryAfter}
+return {codes, attempt, retryAfter, startParent}
