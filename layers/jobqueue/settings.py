@@ -19,7 +19,8 @@ def deployed_redis_url(env: Mapping[str, str]) -> str | None:
     """The `rediss://` URL of the deployed cache, or None when REDIS_HOST is not set (local runs use REDIS_URL).
 
     The CDK app gives each function REDIS_HOST, REDIS_PORT and REDIS_AUTH_SECRET_ID (the AUTH token's secret),
-    never the token itself; it is read once, at cold start, through Powertools' `get_secret`.
+    never the token itself; it is read once, at cold start, through Powertools' `get_secret` on the process's
+    Secrets Manager client (`jobqueue.connection.get_secret`).
     """
     host = env.get("REDIS_HOST")
     if not host:
@@ -32,10 +33,10 @@ def deployed_redis_url(env: Mapping[str, str]) -> str | None:
     secret_id = env.get("REDIS_AUTH_SECRET_ID")
     if not secret_id:
         return f"rediss://{host}:{port}/0"
-    from aws_lambda_powertools.utilities import parameters
+    from jobqueue.connection import get_secret
 
     try:
-        token = parameters.get_secret(secret_id)
+        token = get_secret(secret_id)
     except Exception as exc:  # never the value: the variable that named the secret and the error's class
         raise CatalogError(f"REDIS_AUTH_SECRET_ID: the Redis AUTH token cannot be read ({type(exc).__name__})") from exc
     if isinstance(token, bytes):

@@ -64,9 +64,9 @@ def secret(name: str, *, required: bool = False) -> str | None:
         return value
     secret_id = os.environ.get(f"{name}_SECRET_ID")
     if secret_id:
-        from aws_lambda_powertools.utilities import parameters
+        from jobqueue.connection import get_secret
 
-        return str(parameters.get_secret(secret_id, max_age=300))
+        return str(get_secret(secret_id, max_age=300))
     if required:
         raise ConfigurationError(f"{name} (or {name}_SECRET_ID) is not set")
     return None

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.parameters import base
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from jobqueue.connection import aws_client
 from jobqueue.errors import CatalogError
 from jobqueue.settings import Settings, deployed_redis_url
 
@@ -17,19 +18,32 @@ TOKEN = "t0k/en+with=odd&chars"
 
 @pytest.fixture
 def secret_id(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A Secrets Manager secret in an in-process mock, read through a fresh Powertools provider."""
+    """A Secrets Manager secret in an in-process mock, read through a fresh Powertools provider and client."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setattr(base, "DEFAULT_PROVIDERS", {})
     with mock_aws():
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        aws_client.cache_clear()
         arn = boto3.client("secretsmanager").create_secret(Name="redis-auth", SecretString=TOKEN)["ARN"]
         yield str(arn)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        aws_client.cache_clear()
 
 
 def test_deployed_url_is_tls_with_the_token_from_secrets_manager(secret_id: str) -> None:
     env = {"REDIS_HOST": "master.jq.cache.amazonaws.com", "REDIS_PORT": "6380", "REDIS_AUTH_SECRET_ID": secret_id}
     url = deployed_redis_url(env)
     assert url == "rediss://:t0k%2Fen%2Bwith%3Dodd%26chars@master.jq.cache.amazonaws.com:6380/0"
+
+
+def test_the_token_is_read_through_the_process_s_boto3_session(secret_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Powertools' default provider would make a session of its own, loading botocore's files again at cold start.
+    def own_session(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a boto3 session of its own")
+
+    monkeypatch.setattr(boto3.session, "Session", own_session)
+    assert deployed_redis_url({"REDIS_HOST": "h", "REDIS_AUTH_SECRET_ID": secret_id}) == (
+        "rediss://:t0k%2Fen%2Bwith%3Dodd%26chars@h:6379/0")
 
 
 def test_settings_use_it_and_never_show_it(secret_id: str, monkeypatch: pytest.MonkeyPatch) -> None:

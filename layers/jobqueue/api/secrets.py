@@ -5,7 +5,8 @@ source's ``secret`` such as ``GHL_WEBHOOK_SECRET``):
 
 1. if the environment variable ``NAME_SECRET_ID`` is set (the deployed form: the CDK app sets it to the
    secret's ARN or name), the value is the Secrets Manager secret it names, read through Powertools'
-   ``get_secret`` and cached for ``SECRET_MAX_AGE_S`` so warm invocations do not call Secrets Manager;
+   ``get_secret`` on the process's client (``jobqueue.connection.get_secret``) and cached for
+   ``SECRET_MAX_AGE_S`` so warm invocations do not call Secrets Manager;
 2. otherwise the value is the environment variable ``NAME`` itself (local runs, tests; seed 002's
    ``SERVICE_TOKEN``).
 
@@ -35,10 +36,10 @@ def read_secret(name: str) -> str | None:
     """The secret called `name` by the rule above, or None when it is not configured or cannot be read."""
     secret_id = os.environ.get(f"{name}_SECRET_ID")
     if secret_id:
-        from aws_lambda_powertools.utilities import parameters  # deployed only: local runs never load it
+        from jobqueue.connection import get_secret
 
         try:
-            value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_S)
+            value = get_secret(secret_id, max_age=SECRET_MAX_AGE_S)
         except Exception as exc:  # any SDK or transform failure: refuse, and say which secret, never its value
             logger.error("secret unavailable", extra={"secret": f"{name}_SECRET_ID", "error": type(exc).__name__})
             return None
