@@ -14,7 +14,9 @@ from pydantic import ValidationError
 from jobqueue import Queue
 from jobqueue.api.errors import ConflictError, UnauthorizedError
 from jobqueue.api.intake import WebhookIntake, event_job_id, sign
+from jobqueue.api.services import services
 from jobqueue.catalog import WebhookSource
+from jobqueue.connection import redis_client
 from jobqueue.keys import app_key
 from jobqueue.local.runner import LocalContext
 from tests.api.conftest import GHL_SECRET, Answer, ApiClient, ghl_contact_event, iso_now
@@ -206,3 +208,22 @@ def test_an_events_tenant_becomes_its_jobs_group(ns: Namespace, api: ApiClient) 
     bad = api.webhook({**ghl_contact_event("wh-bad"), "locationId": "a:b"})
     assert bad.status == 400 and "locationId" in bad.text
     assert _waiting(ns) == [answer.json["jobId"], event_job_id("gohighlevel", "wh-none")][::-1]
+
+
+def test_an_unreachable_idempotency_store_is_a_503_that_adds_nothing_and_a_retry_runs_once(
+        ns: Namespace, api: ApiClient) -> None:
+    # The intake's idempotency records live in Redis; with its Redis refusing connections the sender is asked to
+    # retry, and nothing was enqueued.
+    svc = services()
+    config = svc.catalog.webhooks["gohighlevel"]
+    svc._intakes["gohighlevel"] = WebhookIntake(config, svc.queue(config.queue), redis_client("redis://127.0.0.1:1/0"),
+                                                key_prefix=app_key(ns.settings.prefix, "webhook:gohighlevel"))
+    event = ghl_contact_event("wh-store-down", "c-9")
+    refused = api.webhook(event)
+    assert refused.status == 503, refused.text
+    assert "IdempotencyPersistenceLayerError" in refused.json["message"]
+    assert _waiting(ns) == []
+    del svc._intakes["gohighlevel"]
+    retried = api.webhook(event)
+    assert retried.status == 202, retried.text
+    assert _waiting(ns) == [event_job_id("gohighlevel", "wh-store-down")]
