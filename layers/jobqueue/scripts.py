@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -216,9 +217,16 @@ class DeadRecord:
     record: str
 
 
+_INCLUDE = re.compile(r'^--- @include "(\w+)"$', re.MULTILINE)
+
+
 @cache
 def _source(name: str) -> str:
-    return resources.files("jobqueue").joinpath("commands", name).read_text()
+    """A script's text, each `--- @include "<name>"` line replaced by `commands/includes/<name>.lua` (Redis's Lua
+    has no modules: helpers several scripts share are pasted in, as BullMQ's are)."""
+    commands = resources.files("jobqueue").joinpath("commands")
+    text = commands.joinpath(name).read_text()
+    return _INCLUDE.sub(lambda m: commands.joinpath("includes", f"{m.group(1)}.lua").read_text().rstrip("\n"), text)
 
 
 def raise_for_code(script: str, code: int, job_id: str) -> None:

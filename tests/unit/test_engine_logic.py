@@ -14,6 +14,7 @@ from jobqueue.deployment import function_specs
 from jobqueue.errors import CatalogError
 from jobqueue.job import resolve_options
 from jobqueue.keys import REMOVED_TTL_MS, QueueKeys, dead_letter_record_id, dead_letter_record_name, queue_of_key
+from jobqueue.scripts import _source
 from jobqueue.settings import Settings
 
 
@@ -146,3 +147,15 @@ def test_every_script_is_named_for_the_keys_it_takes() -> None:
     for script in sorted(commands.glob("*.lua")):
         used = {int(n) for n in re.findall(r"KEYS\[(\d+)\]", script.read_text())}
         assert used == set(range(1, int(script.stem.rsplit("-", 1)[1]) + 1)), script.name
+
+
+def test_every_include_is_pasted_into_the_scripts_that_name_it() -> None:
+    commands = Path(jobqueue.__file__).parent / "commands"
+    includes = {path.stem for path in (commands / "includes").glob("*.lua")}
+    named: set[str] = set()
+    for script in sorted(commands.glob("*.lua")):
+        named |= set(re.findall(r'^--- @include "(\w+)"$', script.read_text(), re.MULTILINE))
+        source = _source(script.name)
+        assert "@include" not in source, script.name
+    assert named == includes  # each include is used, and each one used exists
+    assert "local function emit(" in _source("moveToFinished-13.lua")

@@ -127,17 +127,7 @@ local function groupRefusal(group, jobId)
   end
 end
 
--- The call's first event (a stall's: rare) trims the stream as it is added (XADD MAXLEN ~, as BullMQ's do): a
--- call that emits none trims nothing.
-local untrimmed = true
-local function emit(...)
-  if untrimmed then
-    untrimmed = false
-    redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
-  else
-    redis.call("XADD", eventsKey, "*", "event", ...)
-  end
-end
+--- @include "emitEvents"
 
 -- A job leaves the wait list from whichever end is nearer: jobs enter at the head, so its age tells which.
 -- Generated ids grow with age and are compared as they are; any other id (a webhook's, a cron tick's, a

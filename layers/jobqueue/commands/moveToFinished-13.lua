@@ -103,18 +103,8 @@ local function traces(jobKey, latest)
   return cjson.encode(last)
 end
 
--- The call's first event trims the stream as it is added (XADD MAXLEN ~, as BullMQ's do): once a call, as a
--- separate XTRIM did, without its command. Hot paths pass Redis strings, not Lua numbers: Redis formats each
--- number argument with snprintf("%.17g").
-local untrimmed = true
-local function emit(...)
-  if untrimmed then
-    untrimmed = false
-    redis.call("XADD", eventsKey, "MAXLEN", "~", maxEvents, "*", "event", ...)
-  else
-    redis.call("XADD", eventsKey, "*", "event", ...)
-  end
-end
+-- Hot paths pass Redis strings, not Lua numbers: Redis formats each number argument with snprintf("%.17g").
+--- @include "emitEvents"
 
 local trimmed = false
 local function deleteJobs(ids)
