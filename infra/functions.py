@@ -47,6 +47,11 @@ RESOURCE_STAR_REASON = (
     "lambda:ListEventSourceMappings: none supports resource-level permissions; every other statement names its "
     "queue, secret, log group or event source mapping"
 )
+RUNTIME_REASON = (
+    "Python 3.13, not Lambda's newest 3.14: the layer ships bytecode compiled by the runtime's own Python "
+    "(infra/layer.py) and no Python 3.14 installs on the build machine; without bytecode every cold start would "
+    "compile every module it imports"
+)
 ENVIRONMENT_REASON = (
     "The environment holds names, ARNs and settings, never a secret value: secrets are read from Secrets Manager "
     "at run time through their *_SECRET_ID; Lambda encrypts the variables at rest with its own key"
@@ -156,6 +161,7 @@ class JobFunctions(Construct):
         Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
             Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=RESOURCE_STAR_REASON)
         )
+        Validations.of(function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_REASON))
         skip_checks(role.node.find_child("DefaultPolicy"), CKV_AWS_111=RESOURCE_STAR_REASON)
         skip_checks(function, CKV_AWS_173=ENVIRONMENT_REASON)
         if spec.handler in SYNCHRONOUS:

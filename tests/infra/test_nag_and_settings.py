@@ -85,7 +85,7 @@ def test_every_acknowledgement_is_scoped_to_one_construct_and_gives_a_reason(sta
     rules = {rule.removeprefix("Annotation::").split("[")[0] for rules in found.values() for rule in rules}
     assert rules == {"AwsSolutions-IAM5", "AwsSolutions-IAM4", "AwsSolutions-SMG4", "AwsSolutions-AEC5",
                      "AwsSolutions-APIG3", "AwsSolutions-APIG4", "AwsSolutions-COG4", "AwsSolutions-SQS3",
-                     "AwsSolutions-S1"}
+                     "AwsSolutions-S1", "AwsSolutions-L1"}
     for path, reasons in found.items():
         assert path.startswith(f"{stack.node.path}/"), path
         assert all(len(reason) >= 60 for reason in reasons.values()), (path, reasons)
