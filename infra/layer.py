@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from functools import cache
 from pathlib import Path
 from typing import cast
 from warnings import warn
@@ -117,6 +118,7 @@ class PipLayerBundling:
         return True
 
 
+@cache  # several subprocesses: once per synth process, not once per stack
 def bytecode_python(version: str) -> str | None:
     """An interpreter of Python `version` ("3.13") to compile the layer with: $LAYER_PYTHON, `python<version>` on
     PATH, or pyenv's latest `version`; None when this machine has none."""
